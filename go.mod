@@ -1,0 +1,10 @@
+module github.com/drain-go/drain
+
+go 1.26.8
+
+require (
+	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.62.0
+)
+
+require golang.org/x/text v0.43.0 // indirect

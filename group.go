@@ -1,0 +1,535 @@
+package drain
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults for the fields of [Group].
+const (
+	// DefaultTimeout bounds a shutdown: the time from the signal to the
+	// moment the remaining connections are closed by force. It is the
+	// bound of the Node.js recipe this package grew from.
+	DefaultTimeout = 10 * time.Second
+
+	// DefaultCleanupReserve is the least time the cleanup functions get,
+	// even when the drain used the whole Timeout.
+	DefaultCleanupReserve = time.Second
+)
+
+// defaultSignals are the signals that start a shutdown when
+// [Group.Signals] is nil: what Kubernetes, Docker and systemd send
+// (SIGTERM), and Ctrl+C (SIGINT).
+var defaultSignals = []os.Signal{syscall.SIGTERM, os.Interrupt}
+
+// A Group runs servers until a signal arrives or a context ends, then shuts
+// them down together and runs the cleanup functions. It is what main calls:
+//
+//	var g drain.Group
+//	g.Add(&drain.HTTP{Server: srv})
+//	g.Cleanup("database", func(ctx context.Context) error { return db.Close() })
+//	os.Exit(drain.ExitCode(g.Run(context.Background())))
+//
+// The zero value is ready to use: it stops on SIGTERM or SIGINT, gives the
+// drain 10 seconds and logs through [slog.Default]. Set the fields before
+// calling Run and do not change them after. A Group runs once.
+type Group struct {
+	// Timeout bounds the drain, from the start of the shutdown to the
+	// moment the connections still open are closed by force and Run's
+	// result becomes [ErrForced]. Defaults to [DefaultTimeout].
+	Timeout time.Duration
+
+	// CleanupReserve is the least time the cleanup functions are given:
+	// they share what is left of Timeout when the drain ends, and never
+	// less than CleanupReserve, so Run returns at most
+	// Timeout + CleanupReserve after the shutdown begins.
+	// Defaults to [DefaultCleanupReserve].
+	CleanupReserve time.Duration
+
+	// Signals start a shutdown. Defaults to SIGTERM and SIGINT when nil;
+	// an empty, non-nil slice listens to no signal, so that only the
+	// context passed to Run starts a shutdown.
+	Signals []os.Signal
+
+	// IgnoreSecondSignal keeps draining when a second signal arrives
+	// during the shutdown. By default a second signal forces the shutdown
+	// at once, as an operator pressing Ctrl+C twice expects.
+	IgnoreSecondSignal bool
+
+	// Logger receives the story of the shutdown: why it began, what was
+	// open, what it waits for, what was forced and how long each cleanup
+	// took. Servers that have no logger of their own use it too.
+	// Defaults to [slog.Default].
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	servers  []Server
+	cleanups []cleanup
+	late     []error // Add or Cleanup calls that came too late
+	state    groupState
+
+	// Seams for tests: the signal source.
+	notify     func(c chan<- os.Signal, sig ...os.Signal)
+	stopNotify func(c chan<- os.Signal)
+}
+
+type groupState int
+
+const (
+	groupNew groupState = iota
+	groupServing
+	groupCleaning // cleanup functions are running or ran
+)
+
+// A cleanup is a function registered with [Group.Cleanup].
+type cleanup struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// Add adds a server for Run to serve. It must be called before Run.
+func (g *Group) Add(s Server) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != groupNew {
+		g.late = append(g.late, fmt.Errorf("%w: Add called after Run started", ErrInvalid))
+		return
+	}
+	g.servers = append(g.servers, s)
+}
+
+// Cleanup registers fn to run after every server has drained (or been
+// forced closed): close databases, flush buffers, release locks, stop
+// workers. Cleanup functions run one at a time, the last registered first,
+// like deferred calls, so a resource opened after another is closed before
+// it.
+//
+// Each function gets a context that ends when the shutdown's budget does
+// (see [Group.CleanupReserve]). A function that returns an error or panics
+// does not stop the others; its error is joined into Run's result. A
+// function that is still running when its context ends is abandoned: Run
+// logs its name and goes on, so a stuck cleanup cannot hold the process
+// past its bound.
+//
+// Cleanup may be called before Run or while the servers are serving, for a
+// resource opened on first use; a call after the cleanup has started is
+// reported in Run's result.
+func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state == groupCleaning {
+		g.late = append(g.late, fmt.Errorf("%w: Cleanup(%q) called after the cleanup started", ErrInvalid, name))
+		return
+	}
+	g.cleanups = append(g.cleanups, cleanup{name: name, fn: fn})
+}
+
+// Run serves every server added with Add until one of these happens: a
+// signal from Signals arrives, ctx ends, or a server fails (it could not
+// listen, for example). Then it shuts down:
+//
+//  1. it logs why, and what is open;
+//  2. it calls every server's Shutdown at once, so all of them stop
+//     accepting and drain in parallel, logging what they wait for while it
+//     lasts;
+//  3. if the drain outlasts Timeout, or a second signal arrives, it calls
+//     every unfinished server's Close, which cancels the handlers still
+//     running and closes their connections;
+//  4. it runs the cleanup functions, newest first;
+//  5. it returns nil if everything drained and cleaned up, or the joined
+//     errors: why a server failed, [ErrForced] if the drain was forced, and
+//     each cleanup function's error.
+//
+// Run returns only when all of this is done (a cleanup function that
+// ignores its context excepted), so returning from main after it cannot cut
+// a drain short. Pass its result to [ExitCode] for the process's exit code.
+// Run never exits the process itself.
+//
+// Run checks the configuration first and returns an error wrapping
+// [ErrInvalid] before starting anything if it is wrong. Run may be called
+// only once.
+func (g *Group) Run(ctx context.Context) error {
+	servers, err := g.start(ctx)
+	if err != nil {
+		return err
+	}
+	r := &run{
+		g:       g,
+		log:     g.logger(),
+		servers: servers,
+		names:   make([]string, len(servers)),
+		served:  make(chan result, len(servers)),
+		serving: len(servers),
+	}
+	for i, s := range servers {
+		r.names[i] = serverName(s, i)
+		if l, ok := s.(interface{ inheritLogger(*slog.Logger) }); ok {
+			l.inheritLogger(r.log)
+		}
+	}
+
+	signals := g.Signals
+	if signals == nil {
+		signals = defaultSignals
+	}
+	if len(signals) > 0 {
+		r.sigc = make(chan os.Signal, 1)
+		notify, stop := signal.Notify, signal.Stop
+		if g.notify != nil {
+			notify, stop = g.notify, g.stopNotify
+		}
+		notify(r.sigc, signals...)
+		defer stop(r.sigc)
+	}
+
+	for i, s := range servers {
+		r.wg.Go(func() { r.served <- result{i, s.Serve()} })
+	}
+	err = r.run(ctx)
+	r.wg.Wait()
+	return err
+}
+
+// start validates the configuration and marks the group as started.
+func (g *Group) start(ctx context.Context) ([]Server, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != groupNew {
+		return nil, fmt.Errorf("%w: Run called twice", ErrInvalid)
+	}
+	g.state = groupServing
+	var errs []error
+	if ctx == nil {
+		errs = append(errs, errors.New("nil context"))
+	}
+	if g.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("negative Timeout %v", g.Timeout))
+	}
+	if g.CleanupReserve < 0 {
+		errs = append(errs, fmt.Errorf("negative CleanupReserve %v", g.CleanupReserve))
+	}
+	for i, sig := range g.Signals {
+		if sig == nil {
+			errs = append(errs, fmt.Errorf("Signals[%d] is nil", i))
+		}
+	}
+	for i, s := range g.servers {
+		if s == nil {
+			errs = append(errs, fmt.Errorf("server %d is nil", i))
+			continue
+		}
+		if v, ok := s.(interface{ validate() error }); ok {
+			if err := v.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("server %s: %w", serverName(s, i), err))
+			}
+		}
+	}
+	for i, c := range g.cleanups {
+		if c.fn == nil {
+			errs = append(errs, fmt.Errorf("cleanup %d (%q) has no function", i, c.name))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return g.servers, nil
+}
+
+func (g *Group) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.Default()
+}
+
+// A result is what a server's Serve or Shutdown returned.
+type result struct {
+	i   int
+	err error
+}
+
+// A run holds the state of one call to Run. Only Run's goroutine touches
+// it, apart from the channels.
+type run struct {
+	g       *Group
+	log     *slog.Logger
+	servers []Server
+	names   []string
+	wg      sync.WaitGroup // Serve and Shutdown calls
+
+	sigc      chan os.Signal // nil when no signal is watched
+	signalled bool           // a signal has arrived: the next one forces
+	force     context.CancelCauseFunc
+
+	served  chan result // Serve returned
+	serving int         // servers whose Serve has not returned
+	errs    []error
+}
+
+func (r *run) run(ctx context.Context) error {
+	// Serve until something asks for a shutdown.
+	var why []any
+	select {
+	case sig := <-r.sigc:
+		r.signalled = true
+		why = []any{"signal", sig.String()}
+	case <-ctx.Done():
+		why = []any{"reason", "context done", "cause", context.Cause(ctx)}
+	case res := <-r.served:
+		r.onServed(res, false)
+		why = []any{"reason", "server failed", "server", r.names[res.i]}
+	}
+
+	began := time.Now()
+	timeout := cmp.Or(r.g.Timeout, DefaultTimeout)
+	deadline := began.Add(timeout)
+	r.log.Info("drain: shutdown began", append(why, "timeout", timeout, r.open(nil))...)
+
+	forced := r.drain(ctx, deadline, timeout)
+
+	// Every Serve returns promptly once its server has drained or closed.
+	for r.serving > 0 {
+		r.onServed(<-r.served, true)
+	}
+
+	reserve := cmp.Or(r.g.CleanupReserve, DefaultCleanupReserve)
+	cleanupDeadline := time.Now().Add(reserve)
+	if deadline.After(cleanupDeadline) {
+		cleanupDeadline = deadline
+	}
+	r.runCleanups(ctx, cleanupDeadline)
+
+	err := errors.Join(r.errs...)
+	attrs := []any{"duration", time.Since(began).Round(time.Millisecond), "exit_code", ExitCode(err)}
+	switch {
+	case forced:
+		r.log.Error("drain: shutdown forced", attrs...)
+	case err != nil:
+		r.log.Error("drain: shutdown finished with errors", append(attrs, "err", err)...)
+	default:
+		r.log.Info("drain: shutdown complete", attrs...)
+	}
+	return err
+}
+
+// drain shuts every server down in parallel and forces those that have not
+// finished by the deadline or when a second signal arrives. It reports
+// whether it had to force.
+func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Duration) (forced bool) {
+	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
+	dctx, cancel := context.WithDeadlineCause(forceCtx, deadline,
+		fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
+	defer cancel()
+	r.force = force
+	defer func() { r.force = nil }()
+
+	shut := make(chan result, len(r.servers))
+	for i, s := range r.servers {
+		r.wg.Go(func() { shut <- result{i, s.Shutdown(dctx)} })
+	}
+
+	done := make([]bool, len(r.servers))
+	var unfinished []int
+	progress := newProgress()
+	defer progress.stop()
+	for pending := len(r.servers); pending > 0; {
+		select {
+		case res := <-shut:
+			pending--
+			switch {
+			case res.err == nil:
+				done[res.i] = true
+			case dctx.Err() != nil:
+				unfinished = append(unfinished, res.i)
+			default:
+				unfinished = append(unfinished, res.i)
+				r.errs = append(r.errs, fmt.Errorf("drain: server %s: shutdown: %w", r.names[res.i], res.err))
+			}
+		case res := <-r.served:
+			r.onServed(res, true)
+		case sig := <-r.sigc:
+			r.onSignal(sig)
+		case <-progress.c():
+			r.log.Info("drain: waiting", "elapsed", progress.elapsed(), r.open(done))
+			progress.next()
+		}
+	}
+	if len(unfinished) == 0 {
+		return false
+	}
+	if cause := context.Cause(dctx); dctx.Err() != nil {
+		forced = true
+		r.errs = append(r.errs, cause)
+		r.log.Warn("drain: forcing shutdown", "cause", cause, r.open(done))
+	}
+	for _, i := range unfinished {
+		if err := r.servers[i].Close(); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
+		}
+	}
+	return forced
+}
+
+// runCleanups runs the cleanup functions, newest first, each with a context
+// that ends at deadline or when a second signal forces the shutdown.
+func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
+	r.g.mu.Lock()
+	r.g.state = groupCleaning
+	cleanups := r.g.cleanups
+	r.errs = append(r.errs, r.g.late...)
+	r.g.mu.Unlock()
+	if len(cleanups) == 0 {
+		return
+	}
+
+	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithDeadlineCause(forceCtx, deadline,
+		fmt.Errorf("drain: cleanup budget ended"))
+	defer cancel()
+	r.force = force
+	defer func() { r.force = nil }()
+
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		c := cleanups[i]
+		name := cmp.Or(c.name, fmt.Sprintf("cleanup %d", i))
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- callCleanup(cctx, c.fn) }() // owned below, or abandoned
+		var err error
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case sig := <-r.sigc:
+				r.onSignal(sig)
+			case <-cctx.Done():
+				// A function that heeds its context returns at once;
+				// give it a moment to.
+				linger := time.NewTimer(cleanupLinger)
+				select {
+				case err = <-done:
+				case <-linger.C:
+					err = fmt.Errorf("abandoned, still running: %w", context.Cause(cctx))
+				}
+				linger.Stop()
+				break wait
+			}
+		}
+		took := time.Since(start).Round(time.Microsecond)
+		if err != nil {
+			err = fmt.Errorf("drain: cleanup %q: %w", name, err)
+			r.errs = append(r.errs, err)
+			r.log.Error("drain: cleanup failed", "cleanup", name, "duration", took, "err", err)
+			continue
+		}
+		r.log.Info("drain: cleanup done", "cleanup", name, "duration", took)
+	}
+}
+
+// cleanupLinger is how long a cleanup function still gets to return once
+// its context has ended, before it is abandoned.
+const cleanupLinger = 50 * time.Millisecond
+
+// callCleanup calls fn, turning a panic into a *PanicError.
+func callCleanup(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = newPanicError(v)
+		}
+	}()
+	return fn(ctx)
+}
+
+// onSignal handles a signal that arrives during the shutdown: the first
+// only arms the next one, which forces the shutdown unless the group
+// ignores second signals.
+func (r *run) onSignal(sig os.Signal) {
+	switch {
+	case !r.signalled:
+		r.signalled = true
+		r.log.Info("drain: signal during shutdown; another one forces it", "signal", sig.String())
+	case r.g.IgnoreSecondSignal:
+		r.log.Info("drain: signal ignored, still draining", "signal", sig.String())
+	case r.force != nil:
+		r.log.Warn("drain: second signal, forcing shutdown", "signal", sig.String())
+		r.force(fmt.Errorf("%w: second signal %v", ErrForced, sig))
+	}
+}
+
+// onServed records a Serve result. Serve returning before the shutdown
+// began is a failure even when its error is nil.
+func (r *run) onServed(res result, shuttingDown bool) {
+	r.serving--
+	switch {
+	case res.err != nil:
+		r.errs = append(r.errs, fmt.Errorf("drain: server %s: %w", r.names[res.i], res.err))
+		r.log.Error("drain: server failed", "server", r.names[res.i], "err", res.err)
+	case !shuttingDown:
+		r.errs = append(r.errs, fmt.Errorf("drain: server %s stopped serving before shutdown", r.names[res.i]))
+		r.log.Error("drain: server stopped serving before shutdown", "server", r.names[res.i])
+	}
+}
+
+// open describes what the servers that are not done still hold open.
+func (r *run) open(done []bool) slog.Attr {
+	var attrs []any
+	for i, s := range r.servers {
+		if done != nil && done[i] {
+			continue
+		}
+		if v, ok := s.(slog.LogValuer); ok {
+			attrs = append(attrs, slog.Any(r.names[i], v))
+		} else {
+			attrs = append(attrs, slog.String(r.names[i], "draining"))
+		}
+	}
+	return slog.Group("open", attrs...)
+}
+
+// serverName names a server in logs and errors: its String method, or its
+// position in the group.
+func serverName(s Server, i int) string {
+	if st, ok := s.(fmt.Stringer); ok {
+		if name := st.String(); name != "" {
+			return name
+		}
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
+// A progress times the "still waiting" logs of a long drain: after 1s, 2s,
+// 4s, then every 5s.
+type progress struct {
+	start time.Time
+	every time.Duration
+	timer *time.Timer
+}
+
+const (
+	progressFirst = time.Second
+	progressMax   = 5 * time.Second
+)
+
+func newProgress() *progress {
+	return &progress{start: time.Now(), every: progressFirst, timer: time.NewTimer(progressFirst)}
+}
+
+func (p *progress) c() <-chan time.Time { return p.timer.C }
+
+func (p *progress) next() {
+	p.every = min(2*p.every, progressMax)
+	p.timer.Reset(p.every)
+}
+
+func (p *progress) elapsed() time.Duration { return time.Since(p.start).Round(time.Millisecond) }
+
+func (p *progress) stop() { p.timer.Stop() }

@@ -1,0 +1,492 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeSignals replaces the group's signal source; send delivers a signal.
+func fakeSignals(g *Group) (send func(os.Signal)) {
+	ready := make(chan chan<- os.Signal, 1)
+	g.notify = func(c chan<- os.Signal, _ ...os.Signal) { ready <- c }
+	g.stopNotify = func(chan<- os.Signal) {}
+	var c chan<- os.Signal
+	return func(sig os.Signal) {
+		if c == nil {
+			c = <-ready
+		}
+		c <- sig
+	}
+}
+
+// runGroup runs g in the background; wait returns Run's result.
+func runGroup(t *testing.T, g *Group, ctx context.Context) (wait func() error) {
+	t.Helper()
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = g.Run(ctx)
+	}()
+	return func() error {
+		select {
+		case <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return")
+			return nil
+		}
+	}
+}
+
+func loopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// A fakeServer records how the group drives it.
+type fakeServer struct {
+	name     string
+	serveErr error         // returned by Serve at once, if set
+	block    chan struct{} // Shutdown waits for it, if set
+
+	mu     sync.Mutex
+	calls  []string
+	stopc  chan struct{}
+	closed bool
+}
+
+func newFake(name string) *fakeServer { return &fakeServer{name: name, stopc: make(chan struct{})} }
+
+func (f *fakeServer) String() string { return f.name }
+
+func (f *fakeServer) record(call string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+}
+
+func (f *fakeServer) Calls() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, ",")
+}
+
+func (f *fakeServer) Serve() error {
+	f.record("serve")
+	if f.serveErr != nil {
+		return f.serveErr
+	}
+	<-f.stopc
+	return nil
+}
+
+func (f *fakeServer) Shutdown(ctx context.Context) error {
+	f.record("shutdown")
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.stop()
+	return nil
+}
+
+func (f *fakeServer) Close() error {
+	f.record("close")
+	f.stop()
+	return nil
+}
+
+func (f *fakeServer) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.stopc)
+	}
+}
+
+func TestCleanupOrderErrorsAndPanics(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	g := &Group{Logger: log, Signals: []os.Signal{}}
+	var order []string
+	errB := errors.New("b failed")
+	g.Cleanup("a", func(context.Context) error { order = append(order, "a"); return nil })
+	g.Cleanup("b", func(context.Context) error { order = append(order, "b"); return errB })
+	g.Cleanup("c", func(context.Context) error { order = append(order, "c"); panic("c panicked") })
+	g.Cleanup("d", func(context.Context) error { order = append(order, "d"); return nil })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := g.Run(ctx)
+	if got := strings.Join(order, ""); got != "dcba" {
+		t.Errorf("cleanup order %q, want dcba", got)
+	}
+	if !errors.Is(err, errB) {
+		t.Errorf("Run: %v; want it to wrap b's error", err)
+	}
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "c panicked" || !strings.Contains(string(pe.Stack), "TestCleanupOrderErrorsAndPanics") {
+		t.Errorf("Run: %v; want a PanicError with c's value and stack", err)
+	}
+	if ExitCode(err) != 1 {
+		t.Errorf("ExitCode = %d, want 1", ExitCode(err))
+	}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		if !strings.Contains(logs(), "cleanup="+name+" duration=") {
+			t.Errorf("cleanup %s is not logged with its duration:\n%s", name, logs())
+		}
+	}
+}
+
+func TestCleanupBudget(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	g := &Group{Logger: log, Signals: []os.Signal{}, Timeout: 300 * time.Millisecond, CleanupReserve: 200 * time.Millisecond}
+	release := make(chan struct{})
+	var stuckDone sync.WaitGroup
+	stuckDone.Add(1)
+	var deadlines []time.Duration
+	var ran []string
+	g.Cleanup("last", func(ctx context.Context) error {
+		ran = append(ran, "last")
+		return ctx.Err()
+	})
+	g.Cleanup("stuck", func(ctx context.Context) error {
+		defer stuckDone.Done()
+		d, _ := ctx.Deadline()
+		deadlines = append(deadlines, time.Until(d))
+		<-release // ignores its context
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	err := g.Run(ctx)
+	took := time.Since(start)
+	close(release)
+	stuckDone.Wait()
+
+	if took > 5*time.Second {
+		t.Errorf("Run took %v with a stuck cleanup; it must abandon it", took)
+	}
+	if len(deadlines) != 1 || deadlines[0] <= 0 || deadlines[0] > 300*time.Millisecond {
+		t.Errorf("cleanup deadline %v, want what is left of the 300ms timeout", deadlines)
+	}
+	if len(ran) != 1 {
+		t.Error("the cleanup after the abandoned one did not run")
+	}
+	if err == nil || !strings.Contains(err.Error(), `cleanup "stuck": abandoned`) {
+		t.Errorf("Run: %v; want the abandoned cleanup reported", err)
+	}
+	if !strings.Contains(logs(), "cleanup=stuck") {
+		t.Errorf("the abandoned cleanup is not logged:\n%s", logs())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	leakcheck(t)
+	for _, tc := range []struct {
+		name  string
+		setup func(*Group)
+		want  string
+	}{
+		{"negative timeout", func(g *Group) { g.Timeout = -time.Second }, "negative Timeout"},
+		{"negative reserve", func(g *Group) { g.CleanupReserve = -1 }, "negative CleanupReserve"},
+		{"nil signal", func(g *Group) { g.Signals = []os.Signal{nil} }, "Signals[0] is nil"},
+		{"nil server", func(g *Group) { g.Add(nil) }, "server 1 is nil"},
+		{"nil HTTP server", func(g *Group) { g.Add(&HTTP{Name: "api"}) }, "server api: Server is nil"},
+		{"nil handler", func(g *Group) { g.Add(&HTTP{Name: "api", Server: &http.Server{}}) }, "Server.Handler is nil"},
+		{"cleanup without function", func(g *Group) { g.Cleanup("db", nil) }, `cleanup 0 ("db") has no function`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake("fake")
+			g := &Group{Logger: nopLogger()}
+			g.Add(f)
+			tc.setup(g)
+			err := g.Run(context.Background())
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run: %v; want ErrInvalid saying %q", err, tc.want)
+			}
+			if f.Calls() != "" {
+				t.Errorf("the group started anyway: %s", f.Calls())
+			}
+		})
+	}
+}
+
+func TestRunTwiceAndLateAdd(t *testing.T) {
+	leakcheck(t)
+	g := &Group{Logger: nopLogger(), Signals: []os.Signal{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(ctx); !errors.Is(err, ErrInvalid) {
+		t.Errorf("second Run: %v, want ErrInvalid", err)
+	}
+}
+
+// A cancelled parent context starts a graceful shutdown.
+func TestContextStartsShutdown(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: loopback(t)}
+	g := &Group{Logger: log, Signals: []os.Signal{}}
+	g.Add(h)
+	cleaned := false
+	g.Cleanup("db", func(context.Context) error { cleaned = true; return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+
+	c, err := dialRaw(h.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := c.do("GET", "/slow?ms=300")
+		if err == nil && resp.status != 200 {
+			err = fmt.Errorf("status %d", resp.status)
+		}
+		answered <- err
+	}()
+	waitFor(t, "the request", func() bool { return h.Stats().Requests == 1 })
+	cancel()
+	if err := wait(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if err := <-answered; err != nil {
+		t.Errorf("in-flight request: %v", err)
+	}
+	if !cleaned {
+		t.Error("cleanup did not run")
+	}
+	if !strings.Contains(logs(), "reason=\"context done\"") {
+		t.Errorf("the log does not say why the shutdown began:\n%s", logs())
+	}
+}
+
+// A server that cannot listen stops the whole group promptly, and the
+// error says which server and why.
+func TestServerFailsToStart(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	taken := loopback(t)
+	defer taken.Close()
+	api := &HTTP{Name: "api", Server: &http.Server{Handler: testMux()}, Listener: loopback(t)}
+	admin := &HTTP{Name: "admin", Server: &http.Server{Handler: testMux(), Addr: taken.Addr().String()}}
+	g := &Group{Logger: log, Signals: []os.Signal{}}
+	g.Add(api)
+	g.Add(admin)
+	cleaned := false
+	g.Cleanup("db", func(context.Context) error { cleaned = true; return nil })
+
+	err := runGroup(t, g, context.Background())()
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "server admin") {
+		t.Errorf("Run: %v; want EADDRINUSE naming server admin", err)
+	}
+	if !cleaned {
+		t.Error("cleanup did not run")
+	}
+	if c, err := net.Dial("tcp", api.Listener.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the other server still listens")
+	}
+}
+
+func TestServerStoppingEarlyIsAnError(t *testing.T) {
+	leakcheck(t)
+	f := newFake("worker")
+	f.serveErr = nil
+	close(f.stopc) // Serve returns nil at once
+	f.closed = true
+	g := &Group{Logger: nopLogger(), Signals: []os.Signal{}}
+	g.Add(f)
+	err := runGroup(t, g, context.Background())()
+	if err == nil || !strings.Contains(err.Error(), "worker stopped serving before shutdown") {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// stuckServer serves /stuck, whose handler waits for its context to end.
+func stuckServer(t *testing.T) (*HTTP, string) {
+	mux := testMux()
+	mux.HandleFunc("/stuck", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ln := loopback(t)
+	return &HTTP{Server: &http.Server{Handler: mux}, Listener: ln}, ln.Addr().String()
+}
+
+// sendStuck sends a request to /stuck that stays in flight until forced.
+func sendStuck(t *testing.T, h *HTTP, addr string) *rawClient {
+	t.Helper()
+	c, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /stuck HTTP/1.1\r\nHost: test\r\n\r\n")
+	waitFor(t, "the stuck request", func() bool { return h.Stats().Requests == 1 })
+	return c
+}
+
+func TestTimeoutForcesShutdown(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: 300 * time.Millisecond, CleanupReserve: time.Second}
+	send := fakeSignals(g)
+	g.Add(h)
+	var budget time.Duration
+	g.Cleanup("db", func(ctx context.Context) error {
+		d, _ := ctx.Deadline()
+		budget = time.Until(d)
+		return nil
+	})
+	wait := runGroup(t, g, context.Background())
+	sendStuck(t, h, addr)
+	send(syscall.SIGTERM)
+	err := wait()
+	if !errors.Is(err, ErrForced) || !strings.Contains(err.Error(), "timeout 300ms expired") {
+		t.Errorf("Run: %v; want ErrForced by the timeout", err)
+	}
+	if ExitCode(err) != 1 {
+		t.Errorf("ExitCode = %d, want 1", ExitCode(err))
+	}
+	if budget < 500*time.Millisecond {
+		t.Errorf("cleanup got %v after a forced drain, want about the 1s reserve", budget)
+	}
+	for _, want := range []string{"signal=terminated", "request still running", "path=/stuck", "drain: shutdown forced"} {
+		if !strings.Contains(logs(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs())
+		}
+	}
+}
+
+func TestSecondSignalForces(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: time.Minute}
+	send := fakeSignals(g)
+	g.Add(h)
+	cleaned := false
+	g.Cleanup("db", func(context.Context) error { cleaned = true; return nil })
+	wait := runGroup(t, g, context.Background())
+	sendStuck(t, h, addr)
+	send(syscall.SIGTERM)
+	waitFor(t, "the drain", func() bool { return strings.Contains(logs(), "shutdown began") })
+	start := time.Now()
+	send(os.Interrupt)
+	err := wait()
+	if !errors.Is(err, ErrForced) || !strings.Contains(err.Error(), "second signal interrupt") {
+		t.Errorf("Run: %v; want ErrForced by the second signal", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Run returned %v after the second signal", took)
+	}
+	if !cleaned {
+		t.Error("cleanup did not run after a forced shutdown")
+	}
+}
+
+func TestIgnoreSecondSignal(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: 500 * time.Millisecond, IgnoreSecondSignal: true}
+	send := fakeSignals(g)
+	g.Add(h)
+	wait := runGroup(t, g, context.Background())
+	sendStuck(t, h, addr)
+	send(syscall.SIGTERM)
+	waitFor(t, "the drain", func() bool { return strings.Contains(logs(), "shutdown began") })
+	send(syscall.SIGTERM)
+	err := wait()
+	if !errors.Is(err, ErrForced) || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("Run: %v; want the timeout, not the second signal, to force", err)
+	}
+	if !strings.Contains(logs(), "signal ignored") {
+		t.Errorf("the ignored signal is not logged:\n%s", logs())
+	}
+}
+
+// A shutdown started by the context is not forced by the first signal,
+// only by the next.
+func TestSignalAfterContextArmsForce(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: time.Minute}
+	send := fakeSignals(g)
+	g.Add(h)
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+	sendStuck(t, h, addr)
+	cancel()
+	waitFor(t, "the drain", func() bool { return strings.Contains(logs(), "shutdown began") })
+	send(syscall.SIGTERM)
+	waitFor(t, "the signal", func() bool { return strings.Contains(logs(), "another one forces it") })
+	send(syscall.SIGTERM)
+	if err := wait(); !errors.Is(err, ErrForced) {
+		t.Errorf("Run: %v, want ErrForced", err)
+	}
+}
+
+// Servers drain in parallel, and a server whose drain is done is not
+// closed by force when another one is.
+func TestServersDrainTogether(t *testing.T) {
+	leakcheck(t)
+	quick, slow := newFake("quick"), newFake("slow")
+	slow.block = make(chan struct{}) // never drains
+	g := &Group{Logger: nopLogger(), Signals: []os.Signal{}, Timeout: 200 * time.Millisecond}
+	g.Add(quick)
+	g.Add(slow)
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+	waitFor(t, "serving", func() bool { return quick.Calls() == "serve" && slow.Calls() == "serve" })
+	cancel()
+	if err := wait(); !errors.Is(err, ErrForced) {
+		t.Errorf("Run: %v, want ErrForced", err)
+	}
+	if got := quick.Calls(); got != "serve,shutdown" {
+		t.Errorf("quick server: %s", got)
+	}
+	if got := slow.Calls(); got != "serve,shutdown,close" {
+		t.Errorf("slow server: %s", got)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{ErrForced, 1},
+		{fmt.Errorf("drain: cleanup %q: %w", "db", errors.New("x")), 1},
+	} {
+		if got := ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}

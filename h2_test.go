@@ -1,0 +1,255 @@
+package drain
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// testCert returns a self-signed certificate for 127.0.0.1, and the paths
+// of its PEM files.
+func testCert(t *testing.T) (cert tls.Certificate, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "drain test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err = tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
+}
+
+// An h2Client speaks raw HTTP/2 frames, to see exactly what the server
+// sends: GOAWAY, and each stream's response.
+type h2Client struct {
+	t      *testing.T
+	nc     net.Conn
+	fr     *http2.Framer
+	scheme string
+	next   uint32 // next stream ID
+}
+
+func newH2Client(t *testing.T, nc net.Conn, scheme string) *h2Client {
+	t.Helper()
+	if _, err := nc.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	c := &h2Client{t: t, nc: nc, fr: http2.NewFramer(nc, nc), scheme: scheme, next: 1}
+	if err := c.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *h2Client) get(path string) uint32 {
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", c.scheme}, {":authority", "test"}, {":path", path}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	id := c.next
+	c.next += 2
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: buf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		c.t.Fatal(err)
+	}
+	return id
+}
+
+// h2Events is what the server sent until it closed the connection.
+type h2Events struct {
+	goAway      *http2.GoAwayFrame
+	goAwayFirst bool              // GOAWAY came before the streams ended
+	ended       map[uint32]string // stream ID -> body, for streams that ended
+	err         error             // what ended the connection
+}
+
+// readAll reads frames until the connection ends.
+func (c *h2Client) readAll() h2Events {
+	ev := h2Events{ended: map[uint32]string{}}
+	bodies := map[uint32]*bytes.Buffer{}
+	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			ev.err = err
+			return ev
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				c.fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				c.fr.WritePing(true, f.Data)
+			}
+		case *http2.GoAwayFrame:
+			ev.goAway = f
+			ev.goAwayFirst = len(ev.ended) == 0
+		case *http2.HeadersFrame:
+			if bodies[f.StreamID] == nil {
+				bodies[f.StreamID] = new(bytes.Buffer)
+			}
+			if f.StreamEnded() {
+				ev.ended[f.StreamID] = bodies[f.StreamID].String()
+			}
+		case *http2.DataFrame:
+			if bodies[f.StreamID] == nil {
+				bodies[f.StreamID] = new(bytes.Buffer)
+			}
+			bodies[f.StreamID].Write(f.Data())
+			if f.StreamEnded() {
+				ev.ended[f.StreamID] = bodies[f.StreamID].String()
+			}
+		}
+	}
+}
+
+func TestHTTP2GoAway(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{
+		{"TLS", true},
+		{"h2c", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck(t)
+			log, _ := testLogger(t)
+			srv := &http.Server{Handler: testMux()}
+			h := &HTTP{Server: srv, Logger: log}
+			scheme := "http"
+			if tc.tls {
+				_, h.CertFile, h.KeyFile = testCert(t)
+				scheme = "https"
+			} else {
+				srv.Protocols = new(http.Protocols)
+				srv.Protocols.SetHTTP1(true)
+				srv.Protocols.SetUnencryptedHTTP2(true)
+			}
+			addr, served := startHTTP(t, h)
+
+			dial := func() net.Conn {
+				if !tc.tls {
+					nc, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return nc
+				}
+				nc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := nc.ConnectionState().NegotiatedProtocol; p != "h2" {
+					t.Fatalf("negotiated %q, want h2", p)
+				}
+				return nc
+			}
+			busyConn, idleConn := dial(), dial()
+			defer busyConn.Close()
+			defer idleConn.Close()
+			busy := newH2Client(t, busyConn, scheme)
+			idle := newH2Client(t, idleConn, scheme)
+			id := busy.get("/slow?ms=300")
+			waitFor(t, "the HTTP/2 request and connections", func() bool {
+				s := h.Stats()
+				return s.Requests == 1 && s.HTTP2 == 2
+			})
+
+			busyEv, idleEv := make(chan h2Events, 1), make(chan h2Events, 1)
+			go func() { busyEv <- busy.readAll() }()
+			go func() { idleEv <- idle.readAll() }()
+			if _, err := shutdown(t, h); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := served(); err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+
+			ev := <-busyEv
+			if ev.goAway == nil || ev.goAway.ErrCode != http2.ErrCodeNo {
+				t.Errorf("busy connection: GOAWAY %v, want one with NO_ERROR", ev.goAway)
+			} else if !ev.goAwayFirst {
+				t.Error("busy connection: GOAWAY came after the stream in flight ended, want before")
+			}
+			if body, ok := ev.ended[id]; !ok || body != "slow\n" {
+				t.Errorf("stream in flight: ended=%v body %q; want it to finish", ok, body)
+			}
+			if ev := <-idleEv; ev.goAway == nil || ev.goAway.ErrCode != http2.ErrCodeNo {
+				t.Errorf("idle connection: GOAWAY %v, want one with NO_ERROR", ev.goAway)
+			}
+		})
+	}
+}
+
+// A server whose certificate files are missing fails to serve, with an
+// error that says why.
+func TestTLSBadCertFiles(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, CertFile: "/nonexistent/cert.pem", KeyFile: "/nonexistent/key.pem"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Listener = ln
+	err = h.Serve()
+	t.Log(err)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Serve: %v, want a missing-file error", err)
+	}
+	if _, err := shutdown(t, h); err != nil {
+		t.Errorf("Shutdown after a failed Serve: %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener is still open after Serve failed")
+	}
+}

@@ -1,0 +1,128 @@
+package drain
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+type connKey struct{}
+
+// handler wraps a server's handler to track its requests and to end
+// keep-alive once the drain begins: every HTTP/1 response whose header is
+// written after that carries "Connection: close", so the client learns
+// from the answer itself not to send another request on the connection.
+// For HTTP/2 the same header makes net/http send GOAWAY.
+type handler struct {
+	t    *tracker
+	next http.Handler
+}
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	if c == nil { // not a connection of ours: ServeHTTP called directly
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	if r.ProtoMajor != 1 {
+		if h.t.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		req := &request{req: r, start: time.Now()}
+		c.begin(req)
+		defer c.end(req)
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	rw := &responseWriter{ResponseWriter: w, t: h.t}
+	rw.req = request{req: r, start: time.Now()}
+	c.begin(&rw.req)
+	defer c.end(&rw.req)
+	h.next.ServeHTTP(rw, r)
+}
+
+// A responseWriter wraps net/http's HTTP/1 response writer to add
+// "Connection: close" to a response whose header is written while the
+// server drains. It has every method of the writer it wraps, so handlers
+// that look for http.Flusher, http.Hijacker or io.ReaderFrom still find
+// them, and Unwrap for http.ResponseController.
+type responseWriter struct {
+	http.ResponseWriter
+	t     *tracker
+	wrote bool    // the header is written
+	req   request // allocated with the writer: one allocation per request
+}
+
+// header is called before anything that writes the response header.
+func (w *responseWriter) header() {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if w.t.draining.Load() {
+		w.ResponseWriter.Header().Set("Connection", "close")
+	}
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 200 { // 1xx responses come before the real header
+		w.header()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.header()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *responseWriter) WriteString(s string) (int, error) {
+	w.header()
+	return io.WriteString(w.ResponseWriter, s)
+}
+
+func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.header()
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+}
+
+func (w *responseWriter) Flush() {
+	w.FlushError()
+}
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *responseWriter) FlushError() error {
+	w.header()
+	switch f := w.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.ErrNotSupported
+}
+
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if hj, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return hj.Hijack()
+	}
+	return nil, nil, http.ErrNotSupported
+}
+
+// CloseNotify keeps old handlers working (gin's Context.Stream calls it).
+func (w *responseWriter) CloseNotify() <-chan bool {
+	if cn, ok := w.ResponseWriter.(interface{ CloseNotify() <-chan bool }); ok {
+		return cn.CloseNotify()
+	}
+	return nil
+}
+
+// Unwrap lets http.ResponseController reach the deadlines and full-duplex
+// controls of the writer underneath.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,484 @@
+package drain
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultIdleGrace is how long a keep-alive connection must have been quiet
+// before a draining server closes it. See [HTTP.IdleGrace].
+const DefaultIdleGrace = 250 * time.Millisecond
+
+// HTTP serves an [net/http.Server] so that it can drain without losing a
+// request, in every state a connection can be in when the drain begins:
+//
+//   - active (a request in progress): the request runs to completion, and
+//     its response carries "Connection: close" if its header is not yet
+//     written;
+//   - idle keep-alive: closed once it has been quiet for IdleGrace, never
+//     under a request the client has begun to send; a client that sends
+//     another request in the meantime gets its answer with
+//     "Connection: close" instead of a closed socket;
+//   - new (connected, nothing sent yet, as browsers preconnect): closed as
+//     soon as it has been quiet for IdleGrace, without the 5 second wait
+//     of [net/http.Server.Shutdown];
+//   - hijacked (WebSockets and other protocols): counted until the handler
+//     closes it; handlers learn of the drain from [Draining] and are
+//     closed by force if the shutdown is forced;
+//   - HTTP/2, over TLS or h2c: streams in flight finish, and the client is
+//     told to go away (GOAWAY) so that it opens no new stream.
+//
+// The drain ends the moment the last connection closes: it waits for
+// events, it does not poll.
+//
+// HTTP installs itself in the Server when Serve starts: it wraps Handler,
+// and chains ConnState, BaseContext and ConnContext after any the Server
+// already has. Do not change those fields, or call the Server's own Serve,
+// Shutdown or Close, once Serve has started. Handlers may wrap the
+// ResponseWriter as they like; the one they receive has the methods of
+// net/http's own (Flusher, Hijacker, io.ReaderFrom) and an Unwrap method
+// for [net/http.ResponseController].
+//
+// An HTTP serves once: after Shutdown or Close it cannot serve again.
+type HTTP struct {
+	// Server is the server to run. Required, with a Handler.
+	Server *http.Server
+
+	// Name names the server in logs and errors. Defaults to the address
+	// it listens on.
+	Name string
+
+	// Listener, if set, is the listener to serve on: a Unix socket, a
+	// socket inherited from systemd or a parent process, or one opened
+	// with special options. Serve takes it over and closes it when it
+	// returns. By default HTTP listens on Server.Addr over TCP (":http",
+	// or ":https" with TLS, if Addr is empty).
+	Listener net.Listener
+
+	// CertFile and KeyFile, if set, make the server speak TLS with the
+	// certificate and key in these files, as [net/http.Server.ServeTLS]
+	// does. The server also speaks TLS without them if Server.TLSConfig
+	// has a certificate. With TLS, HTTP/2 is negotiated unless the Server
+	// disables it.
+	CertFile, KeyFile string
+
+	// IdleGrace is how long a connection must have been quiet (new or
+	// between requests, nothing received) before a draining server closes
+	// it. A keep-alive client that sends its next request within this time
+	// is answered with "Connection: close" instead of seeing the socket
+	// closed under its request, which is how net/http's Shutdown loses one
+	// request per busy connection. It also bounds how long an idle
+	// connection can hold the drain. Defaults to [DefaultIdleGrace]; a
+	// connection that has already been quiet this long when the drain
+	// begins is closed at once.
+	IdleGrace time.Duration
+
+	// Logger receives the server's own logs: where it serves, and the
+	// requests still running when a shutdown is forced. Defaults to the
+	// Group's logger, or to [slog.Default].
+	Logger *slog.Logger
+
+	mu         sync.Mutex
+	state      httpState
+	inherited  *slog.Logger
+	t          *tracker
+	ln         *listener
+	cancelBase context.CancelCauseFunc // cancels every request's context
+	stopc      chan struct{}           // closed to force the drain loop
+	done       chan struct{}           // closed when nothing is left open
+	forced     bool
+}
+
+type httpState int
+
+const (
+	httpNew      httpState = iota
+	httpServing            // Serve has started
+	httpDraining           // Shutdown or Close has started a drain
+	httpForcing            // Close has been called during the drain
+	httpDone               // nothing is open; done is closed
+)
+
+// String returns the server's name: Name, or the address it serves on.
+func (h *HTTP) String() string {
+	switch {
+	case h.Name != "":
+		return h.Name
+	case h.Listener != nil:
+		return h.Listener.Addr().String()
+	case h.Server != nil && h.Server.Addr != "":
+		return h.Server.Addr
+	case h.useTLS():
+		return ":https"
+	}
+	return ":http"
+}
+
+func (h *HTTP) validate() error {
+	var errs []error
+	if h.Server == nil {
+		errs = append(errs, errors.New("Server is nil"))
+	} else if h.Server.Handler == nil {
+		errs = append(errs, errors.New("Server.Handler is nil (to serve http.DefaultServeMux, set it explicitly)"))
+	}
+	if h.IdleGrace < 0 {
+		errs = append(errs, fmt.Errorf("negative IdleGrace %v", h.IdleGrace))
+	}
+	if (h.CertFile == "") != (h.KeyFile == "") {
+		errs = append(errs, errors.New("CertFile and KeyFile must be set together"))
+	}
+	return errors.Join(errs...)
+}
+
+func (h *HTTP) useTLS() bool {
+	if h.CertFile != "" {
+		return true
+	}
+	if h.Server == nil || h.Server.TLSConfig == nil {
+		return false
+	}
+	c := h.Server.TLSConfig
+	return len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil
+}
+
+func (h *HTTP) inheritLogger(l *slog.Logger) {
+	h.mu.Lock()
+	h.inherited = l
+	h.mu.Unlock()
+}
+
+func (h *HTTP) logger() *slog.Logger {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.Logger != nil:
+		return h.Logger
+	case h.inherited != nil:
+		return h.inherited
+	}
+	return slog.Default()
+}
+
+// Serve listens, unless a Listener is set, and serves until Shutdown or
+// Close. It returns nil after they have finished (see [Server]), or an
+// error if it could not listen or serve.
+func (h *HTTP) Serve() error {
+	ln, err := h.start()
+	if ln == nil || err != nil {
+		return err
+	}
+	h.logger().Info("drain: serving", "server", h.String(), "addr", ln.Addr().String(), "tls", ln.tls)
+	if ln.tls {
+		err = h.Server.ServeTLS(ln, h.CertFile, h.KeyFile)
+	} else {
+		err = h.Server.Serve(ln)
+	}
+	if ln.stopping.Load() {
+		<-h.done // written before stopping was set
+		return nil
+	}
+	ln.Close()
+	return fmt.Errorf("serve: %w", err)
+}
+
+// start checks the configuration, listens and installs the tracking. It
+// returns a nil listener if the server was shut down before it started.
+func (h *HTTP) start() (*listener, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch h.state {
+	case httpNew:
+	case httpServing, httpDraining, httpForcing:
+		return nil, errors.New("drain: HTTP.Serve called twice")
+	default:
+		return nil, nil
+	}
+	fail := func(err error) (*listener, error) {
+		if h.Listener != nil {
+			h.Listener.Close() // Serve owns it, as net/http's Serve does
+		}
+		h.finish()
+		return nil, err
+	}
+	if err := h.validate(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrInvalid, err))
+	}
+	srv := h.Server
+	inner := h.Listener
+	useTLS := h.useTLS()
+	if h.CertFile != "" {
+		// Fail before listening, as ServeTLS would only after.
+		if _, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile); err != nil {
+			return fail(fmt.Errorf("load TLS certificate: %w", err))
+		}
+	}
+	if inner == nil {
+		addr := srv.Addr
+		if addr == "" {
+			addr = ":http"
+			if useTLS {
+				addr = ":https"
+			}
+		}
+		var err error
+		if inner, err = net.Listen("tcp", addr); err != nil {
+			return fail(err)
+		}
+	}
+
+	grace := h.IdleGrace
+	if grace == 0 {
+		grace = DefaultIdleGrace
+	}
+	h2c := !useTLS && srv.Protocols != nil && srv.Protocols.UnencryptedHTTP2()
+	t := newTracker(grace, h2c)
+	h.t = t
+	h.ln = &listener{Listener: inner, t: t, tls: useTLS, closed: make(chan struct{})}
+	h.stopc = make(chan struct{})
+	h.done = make(chan struct{})
+	h.state = httpServing
+
+	srv.Handler = handler{t: t, next: srv.Handler}
+	if userState := srv.ConnState; userState != nil {
+		srv.ConnState = func(nc net.Conn, st http.ConnState) {
+			t.connState(nc, st)
+			userState(nc, st)
+		}
+	} else {
+		srv.ConnState = t.connState
+	}
+	userBase := srv.BaseContext
+	srv.BaseContext = func(l net.Listener) context.Context {
+		ctx := context.Background()
+		if userBase != nil {
+			if uctx := userBase(l); uctx != nil {
+				ctx = uctx
+			}
+		}
+		ctx, cancel := context.WithCancelCause(ctx)
+		h.mu.Lock()
+		h.cancelBase = cancel
+		h.mu.Unlock()
+		return withDraining(ctx, t.drainc)
+	}
+	userConn := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, nc net.Conn) context.Context {
+		if userConn != nil {
+			ctx = userConn(ctx, nc)
+		}
+		if c := connOf(nc); c != nil {
+			ctx = context.WithValue(ctx, connKey{}, c)
+		}
+		return ctx
+	}
+	return h.ln, nil
+}
+
+// finish marks the server done. h.mu must be held.
+func (h *HTTP) finish() {
+	h.state = httpDone
+	if h.done == nil {
+		h.done = make(chan struct{})
+	}
+	close(h.done)
+}
+
+// Shutdown stops accepting connections and drains the ones open, as the
+// [HTTP] documentation describes, without waiting past ctx. It returns nil
+// when the last connection has closed, [ErrForced] if Close forced the
+// drain, or ctx's error.
+func (h *HTTP) Shutdown(ctx context.Context) error {
+	h.beginDrain()
+	h.mu.Lock()
+	done := h.done
+	h.mu.Unlock()
+	select {
+	case <-done:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.forced {
+			return ErrForced
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close forces the server to stop. It begins the drain if it has not
+// begun, cancels the context of every request still running (with cause
+// [ErrForced]), logs each of them, closes every connection, hijacked ones
+// included, and returns when nothing is left open.
+func (h *HTTP) Close() error {
+	h.beginDrain()
+	h.mu.Lock()
+	force := h.state == httpDraining
+	if force {
+		h.state = httpForcing
+		h.forced = true
+		close(h.stopc)
+	}
+	done := h.done
+	h.mu.Unlock()
+	<-done
+	return nil
+}
+
+// beginDrain starts the drain once.
+func (h *HTTP) beginDrain() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch h.state {
+	case httpNew:
+		h.finish() // never served: nothing to drain
+		return
+	case httpServing:
+	default:
+		return
+	}
+	h.state = httpDraining
+	h.ln.stop()
+	go h.drainLoop() // owned: Close and Serve wait for done
+}
+
+// drainLoop closes quiet connections until none is left, or until Close
+// forces it. It runs net/http's own Shutdown once no HTTP/1 connection is
+// left: that sends GOAWAY to HTTP/2 connections and runs the functions
+// registered with RegisterOnShutdown, and it can no longer close an idle
+// HTTP/1 connection under a client or drop a request that arrives on one.
+func (h *HTTP) drainLoop() {
+	t := h.t
+	sctx, cancelShutdown := context.WithCancel(context.Background())
+	defer cancelShutdown()
+	var shutdownDone chan struct{}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	forced := false
+	select {
+	case <-h.ln.closed:
+	case <-h.stopc:
+		forced = true
+	}
+	t.startDrain()
+loop:
+	for !forced {
+		next := t.closeQuiet()
+		conns, http1 := t.counts()
+		if http1 == 0 && shutdownDone == nil {
+			shutdownDone = make(chan struct{})
+			go func() {
+				defer close(shutdownDone)
+				h.Server.Shutdown(sctx)
+			}()
+		}
+		if conns == 0 {
+			break
+		}
+		if next > 0 {
+			timer.Reset(next)
+		}
+		select {
+		case <-t.wakec:
+		case <-timer.C:
+		case <-h.stopc:
+			forced = true
+			break loop
+		}
+	}
+	if forced {
+		h.force()
+	}
+	if shutdownDone != nil {
+		// net/http's Shutdown polls for connections that are already
+		// closed; nothing is left to wait for.
+		cancelShutdown()
+		<-shutdownDone
+	}
+	h.mu.Lock()
+	h.finish()
+	h.mu.Unlock()
+}
+
+// force cancels the requests still running, logs them and closes every
+// connection.
+func (h *HTTP) force() {
+	h.mu.Lock()
+	cancelBase := h.cancelBase
+	h.mu.Unlock()
+	if cancelBase != nil {
+		cancelBase(fmt.Errorf("%w: server %s closed", ErrForced, h))
+	}
+	h.ln.Close()
+	log := h.logger()
+	var running []*request
+	stats := h.t.snapshot(func(r *request) { running = append(running, r) })
+	now := time.Now()
+	for _, r := range running {
+		log.Warn("drain: request still running at forced close",
+			"server", h.String(),
+			"method", r.req.Method,
+			"path", r.req.URL.Path,
+			"age", now.Sub(r.start).Round(time.Millisecond),
+			"remote", r.req.RemoteAddr)
+	}
+	if stats.Conns() > 0 {
+		log.Warn("drain: closing connections by force", "server", h.String(), "conns", statsValue(stats))
+	}
+	h.t.closeAll()
+	h.Server.Close()
+}
+
+// Stats returns what the server holds open now.
+func (h *HTTP) Stats() Stats {
+	h.mu.Lock()
+	t := h.t
+	h.mu.Unlock()
+	if t == nil {
+		return Stats{}
+	}
+	return t.snapshot(nil)
+}
+
+// LogValue describes what the server holds open, for the logs of a
+// shutdown: requests in flight, the oldest of them, and connections by
+// state.
+func (h *HTTP) LogValue() slog.Value {
+	h.mu.Lock()
+	t := h.t
+	h.mu.Unlock()
+	if t == nil {
+		return slog.StringValue("not serving")
+	}
+	var oldest *request
+	var oldestDesc string
+	stats := t.snapshot(func(r *request) {
+		if oldest == nil || r.start.Before(oldest.start) {
+			oldest = r
+			oldestDesc = fmt.Sprintf("%s %s (%v)", r.req.Method, r.req.URL.Path, time.Since(r.start).Round(time.Millisecond))
+		}
+	})
+	attrs := []slog.Attr{slog.Int("requests", stats.Requests)}
+	if oldest != nil {
+		attrs = append(attrs, slog.String("oldest", oldestDesc))
+	}
+	attrs = append(attrs, slog.Any("conns", statsValue(stats)))
+	return slog.GroupValue(attrs...)
+}
+
+func statsValue(s Stats) slog.Value {
+	return slog.GroupValue(
+		slog.Int("new", s.New),
+		slog.Int("active", s.Active),
+		slog.Int("idle", s.Idle),
+		slog.Int("hijacked", s.Hijacked),
+		slog.Int("http2", s.HTTP2),
+	)
+}

@@ -1,0 +1,287 @@
+package drain
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A tracker knows every connection of one HTTP server, from Accept to
+// Close, hijacked ones included, and closes them as the drain allows.
+//
+// The hot path (a request on an existing connection) touches only the
+// connection's own fields; the tracker's mutex is taken when a connection
+// opens or closes, changes protocol, or while draining.
+type tracker struct {
+	grace time.Duration // how long a connection must be quiet to be closed
+	h2c   bool          // plain connections may speak HTTP/2
+	epoch time.Time     // zero of the tracker clock
+
+	draining atomic.Bool
+	drainc   chan struct{} // closed when the drain begins
+	wakec    chan struct{} // wakes the drain loop; capacity 1
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	http1 int     // conns that are or may become HTTP/1 (not HTTP/2, not hijacked)
+	cands []*conn // conns that may be quiet: checked by the drain loop
+}
+
+func newTracker(grace time.Duration, h2c bool) *tracker {
+	return &tracker{
+		grace:  grace,
+		h2c:    h2c,
+		epoch:  time.Now(),
+		drainc: make(chan struct{}),
+		wakec:  make(chan struct{}, 1),
+		conns:  make(map[*conn]struct{}),
+	}
+}
+
+// now reads the tracker clock: monotonic nanoseconds.
+func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
+
+// signal wakes the drain loop if it is not already awake.
+func (t *tracker) signal() {
+	select {
+	case t.wakec <- struct{}{}:
+	default:
+	}
+}
+
+func (t *tracker) add(nc net.Conn, tls bool) *conn {
+	c := &conn{Conn: nc, t: t, tls: tls}
+	c.since.Store(t.now())
+	if !tls && !t.h2c {
+		c.proto.Store(protoHTTP1)
+	}
+	t.mu.Lock()
+	t.conns[c] = struct{}{}
+	c.http1 = true
+	t.http1++
+	draining := t.draining.Load()
+	if draining {
+		c.cand = true
+		t.cands = append(t.cands, c)
+	}
+	t.mu.Unlock()
+	if draining {
+		t.signal()
+	}
+	return c
+}
+
+func (t *tracker) remove(c *conn) {
+	t.mu.Lock()
+	if c.gone {
+		t.mu.Unlock()
+		return
+	}
+	c.gone = true
+	delete(t.conns, c)
+	if c.http1 {
+		c.http1 = false
+		t.http1--
+	}
+	t.mu.Unlock()
+	if t.draining.Load() {
+		t.signal()
+	}
+}
+
+// notHTTP1 takes c out of the HTTP/1 count: it speaks HTTP/2 or was
+// hijacked, so net/http's Shutdown can no longer harm it.
+func (t *tracker) notHTTP1(c *conn) {
+	t.mu.Lock()
+	changed := c.http1
+	if changed {
+		c.http1 = false
+		t.http1--
+	}
+	t.mu.Unlock()
+	if changed && t.draining.Load() {
+		t.signal()
+	}
+}
+
+func (t *tracker) setHTTP2(c *conn) {
+	c.proto.Store(protoHTTP2)
+	t.notHTTP1(c)
+}
+
+// connState is the http.Server.ConnState hook. net/http calls it on the
+// connection's goroutine for each request (active, then idle), and the
+// HTTP/2 server calls it as streams come and go.
+func (t *tracker) connState(nc net.Conn, st http.ConnState) {
+	c := connOf(nc)
+	if c == nil || c.t != t {
+		return
+	}
+	switch st {
+	case http.StateActive:
+		c.state.Store(uint32(st))
+	case http.StateIdle:
+		c.rx.Store(false)
+		c.since.Store(t.now())
+		c.state.Store(uint32(st))
+		if t.draining.Load() {
+			t.consider(c)
+		}
+	case http.StateHijacked:
+		c.state.Store(uint32(st))
+		t.notHTTP1(c)
+		return
+	default:
+		return
+	}
+	if c.tls && c.proto.Load() == protoUnknown {
+		// The handshake is done: ALPN tells the protocol.
+		if tc, ok := nc.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+			t.setHTTP2(c)
+		} else {
+			c.proto.Store(protoHTTP1)
+		}
+	}
+}
+
+// consider asks the drain loop to check whether c is quiet.
+func (t *tracker) consider(c *conn) {
+	t.mu.Lock()
+	if !c.cand && !c.gone {
+		c.cand = true
+		t.cands = append(t.cands, c)
+	}
+	t.mu.Unlock()
+	t.signal()
+}
+
+// startDrain marks the tracker as draining and makes every connection that
+// is new or idle a candidate for closing.
+func (t *tracker) startDrain() {
+	t.mu.Lock()
+	t.draining.Store(true)
+	close(t.drainc)
+	for c := range t.conns {
+		if st := http.ConnState(c.state.Load()); (st == http.StateNew || st == http.StateIdle) && !c.cand {
+			c.cand = true
+			t.cands = append(t.cands, c)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// closeQuiet closes the candidates that are quiet: new or idle, nothing
+// received, for at least the grace period. A client about to reuse a
+// keep-alive connection sends its request well within that time, gets its
+// answer with "Connection: close" and goes away; only a connection nobody
+// is using is closed under the client. closeQuiet returns how long until
+// the next candidate may be quiet, or 0 if there is none.
+func (t *tracker) closeQuiet() (next time.Duration) {
+	var quiet []*conn
+	now := t.now()
+	t.mu.Lock()
+	keep := t.cands[:0]
+	for _, c := range t.cands {
+		st := http.ConnState(c.state.Load())
+		if c.gone || (st != http.StateNew && st != http.StateIdle) {
+			c.cand = false // it is busy; it comes back when it turns idle
+			continue
+		}
+		if c.rx.Swap(false) {
+			c.since.Store(now) // bytes arrived: quiet starts over
+		}
+		wait := time.Duration(c.since.Load() + int64(t.grace) - now)
+		if wait <= 0 {
+			c.cand = false
+			quiet = append(quiet, c)
+			continue
+		}
+		keep = append(keep, c)
+		if next == 0 || wait < next {
+			next = wait
+		}
+	}
+	clear(t.cands[len(keep):])
+	t.cands = keep
+	t.mu.Unlock()
+
+	for _, c := range quiet {
+		// The last look before closing: a request that began to arrive
+		// in the meantime is served, not cut.
+		if st := http.ConnState(c.state.Load()); !c.rx.Load() && (st == http.StateNew || st == http.StateIdle) {
+			c.Close()
+		} else {
+			t.consider(c)
+		}
+	}
+	return next
+}
+
+func (t *tracker) counts() (conns, http1 int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns), t.http1
+}
+
+// Stats is a snapshot of what an [HTTP] server holds open.
+type Stats struct {
+	// Requests is the number of requests being served.
+	Requests int
+	// New, Active, Idle and Hijacked count the connections in each
+	// state: connected with no request yet, serving a request, between
+	// requests (keep-alive), and taken over by a handler.
+	New, Active, Idle, Hijacked int
+	// HTTP2 counts the connections above that speak HTTP/2.
+	HTTP2 int
+}
+
+// Conns returns the number of connections open.
+func (s Stats) Conns() int { return s.New + s.Active + s.Idle + s.Hijacked }
+
+// snapshot counts what is open. If running is not nil, it receives every
+// request being served.
+func (t *tracker) snapshot(running func(*request)) Stats {
+	var s Stats
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		switch http.ConnState(c.state.Load()) {
+		case http.StateNew:
+			s.New++
+		case http.StateActive:
+			s.Active++
+		case http.StateIdle:
+			s.Idle++
+		case http.StateHijacked:
+			s.Hijacked++
+		}
+		if c.proto.Load() == protoHTTP2 {
+			s.HTTP2++
+		}
+		c.mu.Lock()
+		for r := c.reqs; r != nil; r = r.next {
+			s.Requests++
+			if running != nil {
+				running(r)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return s
+}
+
+// closeAll closes every connection, hijacked ones included.
+func (t *tracker) closeAll() {
+	t.mu.Lock()
+	all := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		all = append(all, c)
+	}
+	t.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
+}
