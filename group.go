@@ -291,7 +291,8 @@ func (r *run) run(ctx context.Context) error {
 	began := time.Now()
 	timeout := cmp.Or(r.g.Timeout, DefaultTimeout)
 	deadline := began.Add(timeout)
-	r.log.Info("drain: shutdown began", append(why, "timeout", timeout, r.open(nil))...)
+	r.log.Info("drain: shutdown began", append(why, "timeout", timeout)...)
+	r.logOpen(slog.LevelInfo, "drain: open", nil)
 
 	forced := r.drain(ctx, deadline, timeout)
 
@@ -347,6 +348,7 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 			switch {
 			case res.err == nil:
 				done[res.i] = true
+				r.log.Info("drain: server drained", "server", r.names[res.i], "elapsed", progress.elapsed())
 			case dctx.Err() != nil:
 				unfinished = append(unfinished, res.i)
 			default:
@@ -358,7 +360,7 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 		case sig := <-r.sigc:
 			r.onSignal(sig)
 		case <-progress.c():
-			r.log.Info("drain: waiting", "elapsed", progress.elapsed(), r.open(done))
+			r.logOpen(slog.LevelInfo, "drain: waiting", done, "elapsed", progress.elapsed())
 			progress.next()
 		}
 	}
@@ -368,7 +370,7 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 	if cause := context.Cause(dctx); dctx.Err() != nil {
 		forced = true
 		r.errs = append(r.errs, cause)
-		r.log.Warn("drain: forcing shutdown", "cause", cause, r.open(done))
+		r.log.Warn("drain: forcing shutdown", "cause", cause)
 	}
 	for _, i := range unfinished {
 		if err := r.servers[i].Close(); err != nil {
@@ -479,20 +481,18 @@ func (r *run) onServed(res result, shuttingDown bool) {
 	}
 }
 
-// open describes what the servers that are not done still hold open.
-func (r *run) open(done []bool) slog.Attr {
-	var attrs []any
+// logOpen logs, for each server that is not done, what it holds open.
+func (r *run) logOpen(level slog.Level, msg string, done []bool, attrs ...any) {
 	for i, s := range r.servers {
 		if done != nil && done[i] {
 			continue
 		}
-		if v, ok := s.(slog.LogValuer); ok {
-			attrs = append(attrs, slog.Any(r.names[i], v))
-		} else {
-			attrs = append(attrs, slog.String(r.names[i], "draining"))
+		open := slog.Any("", s) // a slog.LogValuer's attributes, inlined
+		if _, ok := s.(slog.LogValuer); !ok {
+			open = slog.String("state", "draining")
 		}
+		r.log.Log(context.Background(), level, msg, append([]any{"server", r.names[i], open}, attrs...)...)
 	}
-	return slog.Group("open", attrs...)
 }
 
 // serverName names a server in logs and errors: its String method, or its

@@ -473,12 +473,20 @@ func (h *HTTP) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// statsValue describes connections by state, leaving out the states no
+// connection is in.
 func statsValue(s Stats) slog.Value {
-	return slog.GroupValue(
-		slog.Int("new", s.New),
-		slog.Int("active", s.Active),
-		slog.Int("idle", s.Idle),
-		slog.Int("hijacked", s.Hijacked),
-		slog.Int("http2", s.HTTP2),
-	)
+	var attrs []slog.Attr
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"new", s.New}, {"active", s.Active}, {"idle", s.Idle}, {"hijacked", s.Hijacked}, {"http2", s.HTTP2}} {
+		if c.n > 0 {
+			attrs = append(attrs, slog.Int(c.name, c.n))
+		}
+	}
+	if len(attrs) == 0 {
+		return slog.IntValue(0)
+	}
+	return slog.GroupValue(attrs...)
 }
