@@ -67,17 +67,6 @@ func (l *listener) Close() error {
 	return l.closeErr
 }
 
-// isClosed reports whether the listener is closed: no connection can be
-// added any more.
-func (l *listener) isClosed() bool {
-	select {
-	case <-l.closed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Connection protocols, as far as the tracker knows them.
 const (
 	protoUnknown uint32 = iota
@@ -230,4 +219,7 @@ func (c *conn) end(r *request) {
 	}
 	r.prev, r.next = nil, nil
 	c.mu.Unlock()
+	if c.t.draining.Load() {
+		c.t.signal()
+	}
 }

@@ -218,7 +218,7 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	}
 	for i, sig := range g.Signals {
 		if sig == nil {
-			errs = append(errs, fmt.Errorf("Signals[%d] is nil", i))
+			errs = append(errs, fmt.Errorf("signal %d in Signals is nil", i))
 		}
 	}
 	for i, s := range g.servers {

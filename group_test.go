@@ -210,7 +210,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"negative timeout", func(g *Group) { g.Timeout = -time.Second }, "negative Timeout"},
 		{"negative reserve", func(g *Group) { g.CleanupReserve = -1 }, "negative CleanupReserve"},
-		{"nil signal", func(g *Group) { g.Signals = []os.Signal{nil} }, "Signals[0] is nil"},
+		{"nil signal", func(g *Group) { g.Signals = []os.Signal{nil} }, "signal 0 in Signals is nil"},
 		{"nil server", func(g *Group) { g.Add(nil) }, "server 1 is nil"},
 		{"nil HTTP server", func(g *Group) { g.Add(&HTTP{Name: "api"}) }, "server api: Server is nil"},
 		{"nil handler", func(g *Group) { g.Add(&HTTP{Name: "api", Server: &http.Server{}}) }, "Server.Handler is nil"},

@@ -407,19 +407,14 @@ loop:
 	h.mu.Unlock()
 }
 
-// force cancels the requests still running, logs them and closes every
-// connection.
+// force logs the requests still running, cancels their contexts, gives
+// their handlers a moment to answer (a 503 rather than a reset), and closes
+// every connection.
 func (h *HTTP) force() {
-	h.mu.Lock()
-	cancelBase := h.cancelBase
-	h.mu.Unlock()
-	if cancelBase != nil {
-		cancelBase(fmt.Errorf("%w: server %s closed", ErrForced, h))
-	}
 	h.ln.Close()
 	log := h.logger()
 	var running []*request
-	stats := h.t.snapshot(func(r *request) { running = append(running, r) })
+	h.t.snapshot(func(r *request) { running = append(running, r) })
 	now := time.Now()
 	for _, r := range running {
 		log.Warn("drain: request still running at forced close",
@@ -429,12 +424,25 @@ func (h *HTTP) force() {
 			"age", now.Sub(r.start).Round(time.Millisecond),
 			"remote", r.req.RemoteAddr)
 	}
-	if stats.Conns() > 0 {
+	h.mu.Lock()
+	cancelBase := h.cancelBase
+	h.mu.Unlock()
+	if cancelBase != nil {
+		cancelBase(fmt.Errorf("%w: server %s closed", ErrForced, h))
+	}
+	if len(running) > 0 {
+		h.t.awaitAnswers(cancelLinger)
+	}
+	if stats := h.t.snapshot(nil); stats.Conns() > 0 {
 		log.Warn("drain: closing connections by force", "server", h.String(), "conns", statsValue(stats))
 	}
 	h.t.closeAll()
 	h.Server.Close()
 }
+
+// cancelLinger is how long a forced server waits, after cancelling the
+// requests still running, for their handlers to return.
+const cancelLinger = 50 * time.Millisecond
 
 // Stats returns what the server holds open now.
 func (h *HTTP) Stats() Stats {
@@ -455,7 +463,7 @@ func (h *HTTP) LogValue() slog.Value {
 	t := h.t
 	h.mu.Unlock()
 	if t == nil {
-		return slog.StringValue("not serving")
+		return slog.GroupValue(slog.String("state", "not serving"))
 	}
 	var oldest *request
 	var oldestDesc string

@@ -556,17 +556,18 @@ func TestServerHooksChained(t *testing.T) {
 	leakcheck(t)
 	log, _ := testLogger(t)
 	type key struct{}
+	type connKey struct{}
 	var states sync.Map
 	mux := http.NewServeMux()
 	values := make(chan [2]any, 1)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		values <- [2]any{r.Context().Value(key{}), r.Context().Value("conn")}
+		values <- [2]any{r.Context().Value(key{}), r.Context().Value(connKey{})}
 	})
 	srv := &http.Server{
 		Handler:     mux,
 		ConnState:   func(c net.Conn, s http.ConnState) { states.Store(s, true) },
 		BaseContext: func(net.Listener) context.Context { return context.WithValue(context.Background(), key{}, "base") },
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, "conn", "yes") },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, "yes") },
 	}
 	h := &HTTP{Server: srv, Logger: log}
 	addr, _ := startHTTP(t, h)

@@ -273,6 +273,20 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 	return s
 }
 
+// awaitAnswers waits until no request is being served or answered (no
+// connection is active), or for d.
+func (t *tracker) awaitAnswers(d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for s := t.snapshot(nil); s.Requests > 0 || s.Active > 0; s = t.snapshot(nil) {
+		select {
+		case <-t.wakec:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
 // closeAll closes every connection, hijacked ones included.
 func (t *tracker) closeAll() {
 	t.mu.Lock()
