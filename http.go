@@ -361,13 +361,15 @@ func (h *HTTP) drainLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// The drain proper begins once nothing new can arrive: see
+	// acceptFlushWindow.
 	forced := false
 	select {
 	case <-h.ln.closed:
 	case <-h.stopc:
 		forced = true
 	}
-	t.startDrain()
+	t.startDrain() // even when forced, so that Draining channels close
 loop:
 	for !forced {
 		next := t.closeQuiet()
