@@ -11,60 +11,106 @@ import (
 	"time"
 )
 
-// acceptFlushWindow is how long a stopping listener keeps accepting before
-// it closes. Closing a listening socket resets the connections waiting in
-// its accept queue, whose clients believe they are connected and may
-// already have sent a request. Accepting them first, and answering them
-// with "Connection: close", loses nothing. The drain proper (and with it
-// "Connection: close") only begins once the listener is closed, so that
-// clients told to close reconnect to a closed port and are refused, rather
-// than queue up behind it.
-const acceptFlushWindow = 5 * time.Millisecond
-
 // A listener wraps the net.Listener an HTTP serves on, to track the
-// connections it accepts and to stop accepting without resetting the
-// connections already queued.
+// connections it accepts, and to stop accepting without resetting the
+// connections already queued in the kernel: closing a listening socket
+// resets them, under clients that believe they are connected and may have
+// sent a request already. A stopping listener hands them to the server
+// instead (see sweepClose), which answers them with "Connection: close".
+//
+// The drain proper, and with it "Connection: close", only begins once the
+// listener is closed, so that clients told to close reconnect to a closed
+// port and are refused, rather than queue up behind it.
 type listener struct {
 	net.Listener
 	t        *tracker
 	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
 	stopping atomic.Bool
 
-	closeOnce sync.Once
-	closeErr  error
-	closed    chan struct{} // closed by Close
+	mu       sync.Mutex
+	swept    []*conn // accepted by sweepClose, not yet returned by Accept
+	isClosed bool
+	closeErr error
+	closed   chan struct{} // closed by Close
 }
 
+// Accept is called by the server's accept loop only.
 func (l *listener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
-	if err != nil {
-		if l.stopping.Load() {
-			l.Close()
+	for {
+		l.mu.Lock()
+		if len(l.swept) > 0 {
+			c := l.swept[0]
+			l.swept = l.swept[1:]
+			l.mu.Unlock()
+			return c, nil
+		}
+		closed := l.isClosed
+		l.mu.Unlock()
+		if closed {
 			return nil, net.ErrClosed
 		}
-		return nil, err
+
+		nc, err := l.Listener.Accept()
+		if err == nil {
+			return l.t.add(nc, l.tls), nil
+		}
+		if !l.stopping.Load() {
+			return nil, err
+		}
+		l.sweep()
 	}
-	return l.t.add(nc, l.tls), nil
 }
 
-// stop makes the listener accept what is already queued, then close.
+// stop makes the listener close, without losing what is queued.
 func (l *listener) stop() {
 	l.stopping.Store(true)
 	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
 		if d.SetDeadline(time.Now().Add(acceptFlushWindow)) == nil {
-			return // the blocked Accept returns at the deadline and closes
+			return // the blocked Accept returns at the deadline and sweeps
 		}
 	}
 	l.Close()
 }
 
+// sweep closes the listener, keeping the connections it had queued for
+// Accept to return.
+func (l *listener) sweep() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.isClosed {
+		return
+	}
+	// The swept connections are tracked at once, so that the drain does
+	// not end before Accept has handed them out, and it starts before
+	// they are served, so that they are answered with "Connection: close".
+	for _, nc := range sweepClose(l.Listener) {
+		l.swept = append(l.swept, l.t.add(nc, l.tls))
+	}
+	l.t.startDrain()
+	l.markClosed(nil)
+}
+
+// Close closes the listener, and any connection swept but not yet served.
 func (l *listener) Close() error {
-	l.closeOnce.Do(func() {
-		l.closeErr = l.Listener.Close()
-		close(l.closed)
-		l.t.signal()
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.isClosed {
+		return l.closeErr
+	}
+	l.markClosed(l.Listener.Close())
+	for _, c := range l.swept {
+		c.Close()
+	}
+	l.swept = nil
 	return l.closeErr
+}
+
+// markClosed records the close. l.mu must be held.
+func (l *listener) markClosed(err error) {
+	l.isClosed = true
+	l.closeErr = err
+	close(l.closed)
+	l.t.signal()
 }
 
 // Connection protocols, as far as the tracker knows them.

@@ -369,10 +369,17 @@ func (h *HTTP) drainLoop() {
 	case <-h.stopc:
 		forced = true
 	}
-	t.startDrain() // even when forced, so that Draining channels close
+	t.startDrain()   // even when forced, so that Draining channels close
+	quietDue := true // closeQuiet has work: new candidates, or the timer fired
 loop:
 	for !forced {
-		next := t.closeQuiet()
+		if quietDue {
+			if next := t.closeQuiet(); next > 0 {
+				timer.Reset(next)
+			} else {
+				timer.Stop()
+			}
+		}
 		conns, http1 := t.counts()
 		if http1 == 0 && shutdownDone == nil {
 			shutdownDone = make(chan struct{})
@@ -384,12 +391,11 @@ loop:
 		if conns == 0 {
 			break
 		}
-		if next > 0 {
-			timer.Reset(next)
-		}
 		select {
-		case <-t.wakec:
+		case <-t.wakec: // a connection closed, changed, or turned idle
+			quietDue = t.takeFresh()
 		case <-timer.C:
+			quietDue = true
 		case <-h.stopc:
 			forced = true
 			break loop

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +138,78 @@ func TestBusyKeepAliveLosesNothing(t *testing.T) {
 	}
 	if toldToClose.Load() < busy {
 		t.Errorf("only %d busy connections were told to close, want %d", toldToClose.Load(), busy)
+	}
+}
+
+// A gatedListener does not accept until its gate opens, so that
+// connections wait in the kernel's accept queue.
+type gatedListener struct {
+	*net.TCPListener
+	gate chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	<-l.gate
+	return l.TCPListener.Accept()
+}
+
+// Connections waiting in the kernel's accept queue when the listener stops
+// are answered, not reset by the close.
+func TestQueuedConnsAnswered(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the accept queue is swept on Linux only")
+	}
+	testQueuedConnsAnswered(t, 0)
+}
+
+func testQueuedConnsAnswered(t *testing.T, grace time.Duration) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	ln := loopback(t).(*net.TCPListener)
+	gated := &gatedListener{TCPListener: ln, gate: make(chan struct{})}
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: gated, Logger: log, IdleGrace: grace}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	defer h.Close()
+
+	const queued = 8
+	var clients []*rawClient
+	for range queued {
+		c, err := dialRaw(ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /fast HTTP/1.1\r\nHost: test\r\n\r\n")
+		clients = append(clients, c)
+	}
+	waitFor(t, "serving", func() bool { return serving(h) })
+	shut := make(chan error, 1)
+	go func() { _, err := shutdown(t, h); shut <- err }()
+	waitFor(t, "the listener to stop", func() bool { return h.ln.stopping.Load() })
+	close(gated.gate)
+
+	for i, c := range clients {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Errorf("queued connection %d: %v", i, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !resp.Close {
+			t.Errorf("queued connection %d: %d, close=%v; want 200 with Connection: close", i, resp.StatusCode, resp.Close)
+		}
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after the drain")
 	}
 }
 

@@ -1,0 +1,87 @@
+// Command gostdlib is the canonical graceful shutdown of a Go HTTP server
+// with the standard library alone, as the benchmarks compare drain with:
+// signal.NotifyContext for SIGINT and SIGTERM, ListenAndServe in a
+// goroutine, then Server.Shutdown with a 10 second context, and exit code
+// 1 if that context expires.
+//
+//	PORT=8080 gostdlib
+//
+// Routes:
+//
+//	GET /fast        answers "fast\n" at once
+//	GET /slow?ms=N   answers "slow\n" after N milliseconds
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "fast\n")
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 {
+			http.Error(w, "ms must be a number of milliseconds", http.StatusBadRequest)
+			return
+		}
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			io.WriteString(w, "slow\n")
+		case <-r.Context().Done():
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		}
+	})
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+	log.Printf("listening on %s", srv.Addr)
+
+	select {
+	case err := <-served:
+		log.Printf("serve: %v", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stop()
+	log.Print("shutting down")
+
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Printf("shutdown: %v", err)
+		return 1
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		log.Printf("serve: %v", err)
+		return 1
+	}
+	log.Print("shutdown complete")
+	return 0
+}

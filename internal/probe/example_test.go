@@ -1,0 +1,36 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/drain-go/drain/internal/probe"
+)
+
+// Run a server, keep two slow requests in flight at SIGTERM, and see what
+// it made of them. Here os.Args[0] runs this test binary as a small server
+// that shuts down with net/http's Shutdown (see TestMain); give the probe
+// your server's command instead.
+func ExampleRun() {
+	rep, err := probe.Run(context.Background(), probe.Config{
+		Server: probe.Command{
+			Args: []string{os.Args[0]},
+			Env:  []string{"PROBE_TEST_CHILD=graceful"},
+		},
+		Load:   probe.Load{Slow: 2, SlowPath: "/slow?ms=1000"},
+		Warmup: 300 * time.Millisecond,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("slow requests completed: %d of %d\n", rep.SlowCompleted(), rep.Load.Slow)
+	fmt.Printf("lost: %d\n", rep.Total().Lost)
+	fmt.Printf("exit code: %v\n", rep.Exit)
+	// Output:
+	// slow requests completed: 2 of 2
+	// lost: 0
+	// exit code: 0
+}

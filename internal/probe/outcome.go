@@ -1,0 +1,118 @@
+package probe
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// An Outcome is what became of one request. See the package documentation.
+type Outcome int
+
+const (
+	// Answered: a complete response was read, whatever its status.
+	Answered Outcome = iota
+	// Refused: no connection could be established, so nothing was sent.
+	Refused
+	// Lost: the request was written on an established connection and no
+	// complete response came back.
+	Lost
+	// Aborted: the probe gave up on the request when the run ended.
+	Aborted
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Answered:
+		return "answered"
+	case Refused:
+		return "refused"
+	case Lost:
+		return "lost"
+	case Aborted:
+		return "aborted"
+	}
+	return "outcome(?)"
+}
+
+// A Reason says why a request was not answered, more precisely than its
+// Outcome.
+type Reason string
+
+// Reasons for the outcomes Refused, Lost and Aborted.
+const (
+	// Refused.
+	ConnectRefused Reason = "connect refused" // ECONNREFUSED: nothing listens
+	ConnectReset   Reason = "connect reset"   // reset during the handshake
+	ConnectTimeout Reason = "connect timeout" // no handshake in time (full backlog)
+	ConnectFailed  Reason = "connect failed"  // any other dial error
+	// Lost.
+	WriteFailed   Reason = "write failed"           // the request could not be written
+	Closed        Reason = "closed before response" // EOF where a response should begin
+	Reset         Reason = "reset before response"  // ECONNRESET where a response should begin
+	Timeout       Reason = "response timeout"       // no response within the request timeout
+	BadResponse   Reason = "malformed response"     // the bytes were not an HTTP/1 response
+	BodyCut       Reason = "body cut short"         // the response's body ended early
+	ProbeStopping Reason = "probe stopped"          // Aborted
+)
+
+// A step is where in a request's life an error happened.
+type step int
+
+const (
+	stepConnect step = iota
+	stepWrite
+	stepHeader // reading the status line and the header
+	stepBody
+)
+
+// classify tells what became of a request that failed at step st with err,
+// or was answered if err is nil. aborted reports that the probe itself was
+// stopping the request (its context ended), which takes precedence: the
+// error is then the probe's doing.
+func classify(st step, err error, aborted bool) (Outcome, Reason) {
+	switch {
+	case err == nil:
+		return Answered, ""
+	case aborted:
+		return Aborted, ProbeStopping
+	}
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		timeout = true
+	}
+	switch st {
+	case stepConnect:
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return Refused, ConnectRefused
+		case errors.Is(err, syscall.ECONNRESET):
+			return Refused, ConnectReset
+		case timeout:
+			return Refused, ConnectTimeout
+		}
+		return Refused, ConnectFailed
+	case stepWrite:
+		if timeout {
+			return Lost, Timeout
+		}
+		return Lost, WriteFailed
+	case stepHeader:
+		switch {
+		case timeout:
+			return Lost, Timeout
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return Lost, Closed
+		case errors.Is(err, syscall.ECONNRESET):
+			return Lost, Reset
+		}
+		return Lost, BadResponse
+	}
+	if timeout {
+		return Lost, Timeout
+	}
+	return Lost, BodyCut
+}

@@ -1,0 +1,303 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultListenTimeout is how long [Start] waits for the server to accept a
+// connection. See [Command.ListenTimeout].
+const DefaultListenTimeout = 10 * time.Second
+
+// PortPlaceholder is replaced by the server's port in [Command.Args].
+const PortPlaceholder = "{port}"
+
+var (
+	// ErrExited reports that the server process exited when the probe
+	// needed it running: before it listened, or before the signal.
+	ErrExited = errors.New("probe: server exited")
+
+	// ErrNotListening reports that the server did not accept a connection
+	// within [Command.ListenTimeout].
+	ErrNotListening = errors.New("probe: server not listening")
+)
+
+// A Command describes how to start the server under test.
+type Command struct {
+	// Args is the program and its arguments. Every "{port}" in them is
+	// replaced by the port the server must listen on. Required. The
+	// program should be the server itself, not a wrapper such as a shell
+	// or "go run", which may not pass the signal on.
+	Args []string
+
+	// Env is added to the probe's own environment, after PORT, which is
+	// set to the port the server must listen on.
+	Env []string
+
+	// Dir is the working directory. Defaults to the probe's.
+	Dir string
+
+	// Output receives the server's stdout and stderr. Defaults to
+	// discarding them; the last few kilobytes are kept either way for
+	// error messages (see [Process.Output]).
+	Output io.Writer
+
+	// ListenTimeout bounds the wait for the server to accept a TCP
+	// connection on its port. Defaults to [DefaultListenTimeout].
+	ListenTimeout time.Duration
+}
+
+// A Process is a running server started by [Start]. Its methods may be
+// called from any goroutine. Close must be called once it is no longer
+// needed; after Close the process is dead and reaped.
+type Process struct {
+	cmd  *exec.Cmd
+	addr string
+	port int
+	out  *tail
+
+	done      chan struct{} // closed when the process has exited and been reaped
+	exit      Exit          // set before done is closed
+	killed    chan struct{} // closed by the first Kill
+	killOnce  sync.Once
+	stopWatch func() bool // stops killing the process when ctx ends
+}
+
+// Exit describes how a process ended.
+type Exit struct {
+	// At is when waiting for the process returned.
+	At time.Time
+	// Code is the exit code, or -1 if a signal ended the process.
+	Code int
+	// Signal is the signal that ended the process, if one did.
+	Signal os.Signal
+	// Killed reports that the probe sent SIGKILL: the grace period after
+	// the signal expired, or the run was cut short.
+	Killed bool
+	// Err is the error waiting for the process returned, if it was not
+	// about the exit status.
+	Err error
+}
+
+// ShellCode returns the exit status as a shell reports it: the exit code,
+// or 128 plus the number of the signal that ended the process.
+func (e Exit) ShellCode() int {
+	if s, ok := e.Signal.(syscall.Signal); ok && e.Code < 0 {
+		return 128 + int(s)
+	}
+	return e.Code
+}
+
+// String describes the exit: "0", "1", "143 (terminated)" or
+// "137 (killed by the probe)".
+func (e Exit) String() string {
+	switch {
+	case e.Killed && e.Signal != nil:
+		return fmt.Sprintf("%d (killed by the probe)", e.ShellCode())
+	case e.Signal != nil:
+		return fmt.Sprintf("%d (%v)", e.ShellCode(), e.Signal)
+	}
+	return strconv.Itoa(e.Code)
+}
+
+// Start starts the server described by c on a free loopback port and
+// waits until it accepts a TCP connection. If it cannot, it kills and
+// reaps the process and returns an error wrapping [ErrExited],
+// [ErrNotListening] or ctx's error. If ctx ends while the process runs, the
+// process is killed.
+//
+// The port is found by listening on 127.0.0.1:0 and closing the listener,
+// so another program could take it in between; the server then fails to
+// listen, or the probe reaches the wrong server. On a machine that runs
+// only the probe this does not happen.
+func Start(ctx context.Context, c Command) (*Process, error) {
+	if len(c.Args) == 0 {
+		return nil, errors.New("probe: no server command")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("probe: find a free port: %w", err)
+	}
+	ps := strconv.Itoa(port)
+	args := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = strings.ReplaceAll(a, PortPlaceholder, ps)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(append(os.Environ(), "PORT="+ps), c.Env...)
+	out := &tail{w: c.Output}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	// The output is copied by goroutines that end when every holder of the
+	// pipe has closed it; a grandchild that keeps it must not hold Wait.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("probe: start server: %w", err)
+	}
+	p := &Process{
+		cmd:    cmd,
+		addr:   net.JoinHostPort("127.0.0.1", ps),
+		port:   port,
+		out:    out,
+		done:   make(chan struct{}),
+		killed: make(chan struct{}),
+	}
+	go p.wait() // owned: Close waits for done
+	p.stopWatch = context.AfterFunc(ctx, func() { p.Kill() })
+
+	timeout := c.ListenTimeout
+	if timeout <= 0 {
+		timeout = DefaultListenTimeout
+	}
+	if err := p.waitListening(ctx, timeout); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// wait reaps the process and records how it ended.
+func (p *Process) wait() {
+	err := p.cmd.Wait()
+	e := Exit{At: time.Now(), Code: -1}
+	if ps := p.cmd.ProcessState; ps != nil {
+		e.Code = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		e.Err = err
+	}
+	select {
+	case <-p.killed:
+		e.Killed = true
+	default:
+	}
+	p.exit = e
+	close(p.done)
+}
+
+// waitListening dials the server until it accepts a connection, it exits,
+// ctx ends or timeout passes. Retrying with a small backoff is the only way
+// to learn that another process listens.
+func (p *Process) waitListening(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	backoff := 2 * time.Millisecond
+	d := net.Dialer{Timeout: time.Second}
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%w before listening on port %d: exit %v%s", ErrExited, p.port, p.exit, p.outputSuffix())
+		case <-ctx.Done():
+			return fmt.Errorf("probe: waiting for the server to listen: %w", ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("%w: no connection accepted on %s within %v%s", ErrNotListening, p.addr, timeout, p.outputSuffix())
+		case <-retry.C:
+		}
+		nc, err := d.DialContext(ctx, "tcp", p.addr)
+		if err == nil {
+			nc.Close()
+			return nil
+		}
+		retry.Reset(backoff)
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// Addr returns the loopback address the server listens on, as host:port.
+func (p *Process) Addr() string { return p.addr }
+
+// Port returns the port the server listens on.
+func (p *Process) Port() int { return p.port }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the process. It returns an error wrapping
+// [ErrExited] if the process has already exited.
+func (p *Process) Signal(sig os.Signal) error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.exit, p.outputSuffix())
+	default:
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("probe: send %v: %w", sig, err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
+// then reports it.
+func (p *Process) Kill() error {
+	var err error
+	p.killOnce.Do(func() {
+		close(p.killed)
+		err = p.cmd.Process.Kill()
+		if errors.Is(err, os.ErrProcessDone) {
+			err = nil
+		}
+	})
+	return err
+}
+
+// Done returns a channel that is closed once the process has exited and
+// been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exit describes how the process ended. It may be called only after Done
+// is closed.
+func (p *Process) Exit() Exit {
+	<-p.done
+	return p.exit
+}
+
+// Output returns the last few kilobytes the process wrote on its stdout
+// and stderr.
+func (p *Process) Output() string { return p.out.String() }
+
+func (p *Process) outputSuffix() string {
+	if s := strings.TrimSpace(p.Output()); s != "" {
+		return "; its output ends with:\n" + s
+	}
+	return ""
+}
+
+// Close kills the process if it is still running and waits until it has
+// been reaped. It may be called more than once, and returns nil.
+func (p *Process) Close() error {
+	p.stopWatch()
+	select {
+	case <-p.done:
+	default:
+		p.Kill()
+		<-p.done
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestStartWaitsUntilListening(t *testing.T) {
+	p, err := Start(context.Background(), childCommand("graceful", "-port={port}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	nc, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("Start returned, but the server does not accept: %v", err)
+	}
+	nc.Close()
+
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	e := p.Exit()
+	if e.Code != 0 || e.Signal != nil || e.Killed || e.String() != "0" {
+		t.Errorf("exit %+v (%v), want 0", e, e)
+	}
+	// The port reached the child in its arguments and in PORT.
+	port := strconv.Itoa(p.Port())
+	if want := `args=["-port=` + port + `"] PORT=` + port; !strings.Contains(p.Output(), want) {
+		t.Errorf("output %q lacks %q", p.Output(), want)
+	}
+	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, ErrExited) {
+		t.Errorf("Signal after exit: %v, want ErrExited", err)
+	}
+	p.Close() // again: harmless
+}
+
+func TestStartFails(t *testing.T) {
+	tests := []struct {
+		name    string
+		cmd     Command
+		want    error
+		message string
+	}{
+		{"exits before listening", childCommand("exit3"), ErrExited, "failing on purpose"},
+		{"never listens", func() Command {
+			c := childCommand("deaf")
+			c.ListenTimeout = 300 * time.Millisecond
+			return c
+		}(), ErrNotListening, "no connection accepted"},
+		{"no such program", Command{Args: []string{"/nonexistent/server"}}, nil, "start server"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Start(context.Background(), tt.cmd)
+			if err == nil {
+				p.Close()
+				t.Fatal("Start succeeded")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("error %q lacks %q", err, tt.message)
+			}
+		})
+	}
+}
+
+// TestStartCancelled checks that a cancelled context stops the wait and
+// kills the process (goleak and the reaping in Start check the rest).
+func TestStartCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p, err := Start(ctx, childCommand("deaf"))
+	if err == nil {
+		p.Close()
+		t.Fatal("Start succeeded")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestContextEndKillsProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := Start(ctx, childCommand("stubborn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cancel()
+	<-p.Done()
+	if e := p.Exit(); !e.Killed || e.Signal != syscall.SIGKILL || e.ShellCode() != 137 {
+		t.Errorf("exit %+v (%v), want killed by SIGKILL", e, e)
+	}
+}
+
+func TestExitString(t *testing.T) {
+	tests := []struct {
+		e    Exit
+		want string
+	}{
+		{Exit{Code: 0}, "0"},
+		{Exit{Code: 1}, "1"},
+		{Exit{Code: -1, Signal: syscall.SIGTERM}, "143 (terminated)"},
+		{Exit{Code: -1, Signal: syscall.SIGKILL, Killed: true}, "137 (killed by the probe)"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package probe
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Kind is the part of the load a request or connection belongs to.
+type Kind int
+
+const (
+	// Busy clients send requests back to back over keep-alive
+	// connections.
+	Busy Kind = iota
+	// Slow requests are in flight at the signal, each on its own
+	// connection.
+	Slow
+	// Idle connections sent one request, then stay quiet.
+	Idle
+	// Silent sockets connect and send nothing; their only "request" is
+	// the connect.
+	Silent
+	numKinds
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Busy:
+		return "busy"
+	case Slow:
+		return "slow"
+	case Idle:
+		return "idle"
+	case Silent:
+		return "silent"
+	}
+	return "kind(?)"
+}
+
+// A Record describes one request of note: any request not answered with a
+// 2xx status, any slow request, and every request that ended after the
+// signal. Requests answered normally before the signal are only counted.
+type Record struct {
+	Kind Kind
+	// Client numbers the busy client, slow request, idle or silent
+	// connection within its kind, from 0.
+	Client int
+	// Seq is the request's number on its connection, from 1: a request
+	// with Seq > 1 reused a keep-alive connection. 0 means none was sent.
+	Seq     int
+	Outcome Outcome
+	Reason  Reason // empty when Answered
+	Status  int    // the response's status code, when Answered
+	// Close reports that the response said the connection ends
+	// ("Connection: close").
+	Close bool
+	// Sent is when the request was written (or the connect began, if it
+	// failed); Done is when its outcome was known.
+	Sent, Done time.Time
+	Err        error
+}
+
+// Describe describes the record in one line, with its times relative to
+// signal, or as clock times if signal is zero.
+func (r Record) Describe(signal time.Time) string {
+	at := func(t time.Time) string {
+		if signal.IsZero() {
+			return t.Format("15:04:05.000000")
+		}
+		return fmt.Sprintf("%+.1fms", ms(t.Sub(signal)))
+	}
+	s := fmt.Sprintf("%v #%d req %d: %v", r.Kind, r.Client, r.Seq, r.Outcome)
+	switch {
+	case r.Outcome == Answered:
+		s += fmt.Sprintf(" %d", r.Status)
+		if r.Close {
+			s += " (Connection: close)"
+		}
+	default:
+		s += fmt.Sprintf(" (%s)", r.Reason)
+	}
+	s += fmt.Sprintf(", sent %s, done %s", at(r.Sent), at(r.Done))
+	if r.Err != nil {
+		s += ": " + r.Err.Error()
+	}
+	return s
+}
+
+// Counts counts the outcomes of requests.
+type Counts struct {
+	// Status counts the answered requests by status class: Status[2]
+	// counts 2xx responses, Status[0] those outside 100-599.
+	Status [6]int
+	// Refused, Lost and Aborted count the requests with these outcomes.
+	Refused, Lost, Aborted int
+	// LostReused counts the lost requests that had reused a keep-alive
+	// connection.
+	LostReused int
+}
+
+// Answered returns the number of requests answered, whatever the status.
+func (c Counts) Answered() int {
+	n := 0
+	for _, v := range c.Status {
+		n += v
+	}
+	return n
+}
+
+// Total returns the number of requests counted.
+func (c Counts) Total() int { return c.Answered() + c.Refused + c.Lost + c.Aborted }
+
+func (c *Counts) add(o Counts) {
+	for i, v := range o.Status {
+		c.Status[i] += v
+	}
+	c.Refused += o.Refused
+	c.Lost += o.Lost
+	c.Aborted += o.Aborted
+	c.LostReused += o.LostReused
+}
+
+func (c *Counts) count(outcome Outcome, status, seq int) {
+	switch outcome {
+	case Answered:
+		class := status / 100
+		if class < 1 || class > 5 {
+			class = 0
+		}
+		c.Status[class]++
+	case Refused:
+		c.Refused++
+	case Lost:
+		c.Lost++
+		if seq > 1 {
+			c.LostReused++
+		}
+	case Aborted:
+		c.Aborted++
+	}
+}
+
+// DefaultMaxRecords bounds the records a run keeps. See [Config.MaxRecords].
+const DefaultMaxRecords = 10000
+
+// A recorder collects what the load's goroutines learn. The hot path, a
+// busy request answered before the signal, touches only the goroutine's
+// own tally; the recorder's mutex is taken for records of note and when a
+// goroutine finishes.
+type recorder struct {
+	max    int
+	signal atomic.Pointer[time.Time] // set once, when the signal is sent
+
+	mu      sync.Mutex
+	counts  [numKinds]Counts
+	last    time.Time // latest complete response
+	records []Record
+	dropped int
+	// Busy requests answered before the signal, and the span of time
+	// they were sent in, for the rate the probe achieved.
+	busyBefore int
+}
+
+func newRecorder(max int) *recorder {
+	if max <= 0 {
+		max = DefaultMaxRecords
+	}
+	return &recorder{max: max}
+}
+
+// signalled records when the signal was sent.
+func (r *recorder) signalled(t time.Time) { r.signal.Store(&t) }
+
+// before reports whether t is before the signal, or the signal has not
+// been sent.
+func (r *recorder) before(t time.Time) bool {
+	s := r.signal.Load()
+	return s == nil || t.Before(*s)
+}
+
+// A tally is one goroutine's share of the counts, merged when it finishes.
+type tally struct {
+	r          *recorder
+	kind       Kind
+	counts     Counts
+	last       time.Time
+	busyBefore int
+}
+
+func (r *recorder) tally(k Kind) *tally { return &tally{r: r, kind: k} }
+
+// add counts the exchange and records it if it is of note.
+func (t *tally) add(client int, x exchange, aborted bool) Record {
+	o, why := classify(x.st, x.err, aborted)
+	t.counts.count(o, x.status, x.seq)
+	before := t.r.before(x.done)
+	if o == Answered {
+		if x.done.After(t.last) {
+			t.last = x.done
+		}
+		if before && t.kind == Busy {
+			t.busyBefore++
+		}
+	}
+	rec := Record{
+		Kind: t.kind, Client: client, Seq: x.seq,
+		Outcome: o, Reason: why, Status: x.status, Close: x.close,
+		Sent: x.sent, Done: x.done, Err: x.err,
+	}
+	if o != Answered || x.status/100 != 2 || t.kind == Slow || !before {
+		t.r.keep(rec)
+	}
+	return rec
+}
+
+// keep stores a record of note, up to the bound.
+func (r *recorder) keep(rec Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.records) >= r.max {
+		r.dropped++
+		return
+	}
+	r.records = append(r.records, rec)
+}
+
+// merge adds the tally to the recorder's counts. The tally may be used
+// again afterwards: it starts over.
+func (t *tally) merge() {
+	r := t.r
+	r.mu.Lock()
+	r.counts[t.kind].add(t.counts)
+	if t.last.After(r.last) {
+		r.last = t.last
+	}
+	r.busyBefore += t.busyBefore
+	r.mu.Unlock()
+	t.counts, t.last, t.busyBefore = Counts{}, time.Time{}, 0
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
