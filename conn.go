@@ -265,7 +265,7 @@ func (c *conn) end(r *request) {
 	}
 	r.prev, r.next = nil, nil
 	c.mu.Unlock()
-	if c.t.draining.Load() {
+	if c.t.forcing.Load() {
 		c.t.signal()
 	}
 }

@@ -21,6 +21,7 @@ type tracker struct {
 	epoch time.Time     // zero of the tracker clock
 
 	draining atomic.Bool
+	forcing  atomic.Bool   // the drain is being forced: wake on every change
 	drainc   chan struct{} // closed when the drain begins
 	wakec    chan struct{} // wakes the drain loop; capacity 1
 
@@ -84,12 +85,18 @@ func (t *tracker) remove(c *conn) {
 	}
 	c.gone = true
 	delete(t.conns, c)
+	lastHTTP1 := false
 	if c.http1 {
 		c.http1 = false
 		t.http1--
+		lastHTTP1 = t.http1 == 0
 	}
+	wake := len(t.conns) == 0 || lastHTTP1
 	t.mu.Unlock()
-	if t.draining.Load() {
+	// The drain loop cares about the last connection and the last HTTP/1
+	// one only: waking it for each of 10,000 closes would cost more than
+	// the closes.
+	if t.draining.Load() && (wake || t.forcing.Load()) {
 		t.signal()
 	}
 }
@@ -98,13 +105,14 @@ func (t *tracker) remove(c *conn) {
 // hijacked, so net/http's Shutdown can no longer harm it.
 func (t *tracker) notHTTP1(c *conn) {
 	t.mu.Lock()
-	changed := c.http1
-	if changed {
+	last := false
+	if c.http1 {
 		c.http1 = false
 		t.http1--
+		last = t.http1 == 0
 	}
 	t.mu.Unlock()
-	if changed && t.draining.Load() {
+	if last && t.draining.Load() {
 		t.signal()
 	}
 }
@@ -345,6 +353,7 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 // awaitAnswers waits until no request is being served or answered (no
 // connection is active), or for d.
 func (t *tracker) awaitAnswers(d time.Duration) {
+	t.forcing.Store(true)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for s := t.snapshot(nil); s.Requests > 0 || s.Active > 0; s = t.snapshot(nil) {
