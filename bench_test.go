@@ -74,8 +74,9 @@ func BenchmarkRequest(b *testing.B) {
 }
 
 // BenchmarkConnMemory opens idle keep-alive connections and reports the
-// heap they take, server and client sides together: the difference between
-// bare and drain is what drain adds per connection.
+// memory they take (heap and goroutine stacks), server and client sides
+// together: the difference between bare and drain is what drain adds per
+// connection.
 func BenchmarkConnMemory(b *testing.B) {
 	const conns = 2000
 	for _, mode := range []string{"bare", "drain"} {
@@ -96,7 +97,7 @@ func idleConnHeap(b *testing.B, mode string, n int) float64 {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
+		return ms.HeapAlloc + ms.StackInuse
 	}
 	before := heap()
 	conns := make([]net.Conn, 0, n)
