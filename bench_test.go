@@ -2,10 +2,12 @@ package drain
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 )
@@ -122,4 +124,36 @@ func idleConnHeap(b *testing.B, mode string, n int) float64 {
 		resp.Body.Close()
 	}
 	return float64(heap()-before) / float64(n)
+}
+
+// BenchmarkHandlerOverhead is drain's own work on a request, without the
+// network: the handler wrapper and the two ConnState calls.
+func BenchmarkHandlerOverhead(b *testing.B) {
+	t := newTracker(DefaultIdleGrace, false)
+	server, client := net.Pipe()
+	defer client.Close()
+	c := t.add(server, false)
+	defer c.Close()
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	req := httptest.NewRequest("GET", "/hello", nil)
+	req = req.WithContext(context.WithValue(req.Context(), connKey{}, c))
+	w := httptest.NewRecorder()
+	for _, mode := range []string{"bare", "drain"} {
+		b.Run(mode, func(b *testing.B) {
+			var h http.Handler = next
+			if mode == "drain" {
+				h = handler{t: t, next: next}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if mode == "drain" {
+					t.connState(c, http.StateActive)
+				}
+				h.ServeHTTP(w, req)
+				if mode == "drain" {
+					t.connState(c, http.StateIdle)
+				}
+			}
+		})
+	}
 }

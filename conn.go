@@ -138,8 +138,9 @@ type conn struct {
 	proto atomic.Uint32
 	sniff int // bytes of h2Preface seen; only the reading goroutine uses it
 
-	mu   sync.Mutex // guards reqs
-	reqs *request   // requests being served, newest first
+	cur  atomic.Pointer[request] // the HTTP/1 request being served
+	mu   sync.Mutex              // guards reqs
+	reqs *request                // HTTP/2 requests being served, newest first
 
 	// Guarded by t.mu.
 	http1 bool // counted in t.http1
@@ -239,10 +240,22 @@ func connOf(nc net.Conn) *conn {
 // A request is a request being served, for logs and for the forced close.
 type request struct {
 	req        *http.Request
-	start      time.Time
+	start      int64 // tracker clock
 	prev, next *request
 }
 
+// beginHTTP1 records the request an HTTP/1 connection serves: one at a
+// time, so an atomic pointer does, without the mutex of HTTP/2's list.
+func (c *conn) beginHTTP1(r *request) { c.cur.Store(r) }
+
+func (c *conn) endHTTP1() {
+	c.cur.Store(nil)
+	if c.t.forcing.Load() {
+		c.t.signal()
+	}
+}
+
+// begin records a request on an HTTP/2 connection.
 func (c *conn) begin(r *request) {
 	c.mu.Lock()
 	r.next = c.reqs
@@ -267,5 +280,17 @@ func (c *conn) end(r *request) {
 	c.mu.Unlock()
 	if c.t.forcing.Load() {
 		c.t.signal()
+	}
+}
+
+// eachRequest calls f for each request c is serving.
+func (c *conn) eachRequest(f func(*request)) {
+	if r := c.cur.Load(); r != nil {
+		f(r)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for r := c.reqs; r != nil; r = r.next {
+		f(r)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 )
 
 type connKey struct{}
@@ -30,16 +29,16 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.t.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		req := &request{req: r, start: time.Now()}
+		req := &request{req: r, start: h.t.now()}
 		c.begin(req)
 		defer c.end(req)
 		h.next.ServeHTTP(w, r)
 		return
 	}
 	rw := &responseWriter{ResponseWriter: w, t: h.t}
-	rw.req = request{req: r, start: time.Now()}
-	c.begin(&rw.req)
-	defer c.end(&rw.req)
+	rw.req = request{req: r, start: h.t.now()}
+	c.beginHTTP1(&rw.req)
+	defer c.endHTTP1()
 	h.next.ServeHTTP(rw, r)
 }
 

@@ -423,13 +423,12 @@ func (h *HTTP) force() {
 	log := h.logger()
 	var running []*request
 	h.t.snapshot(func(r *request) { running = append(running, r) })
-	now := time.Now()
 	for _, r := range running {
 		log.Warn("drain: request still running at forced close",
 			"server", h.String(),
 			"method", r.req.Method,
 			"path", r.req.URL.Path,
-			"age", now.Sub(r.start).Round(time.Millisecond),
+			"age", h.t.age(r.start),
 			"remote", r.req.RemoteAddr)
 	}
 	h.mu.Lock()
@@ -476,9 +475,9 @@ func (h *HTTP) LogValue() slog.Value {
 	var oldest *request
 	var oldestDesc string
 	stats := t.snapshot(func(r *request) {
-		if oldest == nil || r.start.Before(oldest.start) {
+		if oldest == nil || r.start < oldest.start {
 			oldest = r
-			oldestDesc = fmt.Sprintf("%s %s (%v)", r.req.Method, r.req.URL.Path, time.Since(r.start).Round(time.Millisecond))
+			oldestDesc = fmt.Sprintf("%s %s (%v)", r.req.Method, r.req.URL.Path, t.age(r.start))
 		}
 	})
 	attrs := []slog.Attr{slog.Int("requests", stats.Requests)}

@@ -46,6 +46,11 @@ func newTracker(grace time.Duration, h2c bool) *tracker {
 // now reads the tracker clock: monotonic nanoseconds.
 func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
 
+// age tells how long ago start, a tracker clock reading, was.
+func (t *tracker) age(start int64) time.Duration {
+	return time.Duration(t.now() - start).Round(time.Millisecond)
+}
+
 // signal wakes the drain loop if it is not already awake.
 func (t *tracker) signal() {
 	select {
@@ -338,14 +343,12 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 		if c.proto.Load() == protoHTTP2 {
 			s.HTTP2++
 		}
-		c.mu.Lock()
-		for r := c.reqs; r != nil; r = r.next {
+		c.eachRequest(func(r *request) {
 			s.Requests++
 			if running != nil {
 				running(r)
 			}
-		}
-		c.mu.Unlock()
+		})
 	}
 	return s
 }

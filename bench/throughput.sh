@@ -2,14 +2,16 @@
 # Measures what drain costs on the request path: wrk against a hello
 # handler served by a bare net/http server and by drain, alternating in one
 # run. The server is pinned to CPU 0 and wrk to CPU 1, so that they do not
-# fight over a core.
+# fight over a core. Besides requests per second, it reports the server's
+# CPU time per request (from /proc), which wrk's own variance does not
+# touch.
 #
-#   bench/throughput.sh [rounds] [seconds]    # defaults: 5 rounds of 10s
+#   bench/throughput.sh [rounds] [seconds]    # defaults: 7 rounds of 10s
 #
-# Needs wrk (apt-get install wrk).
+# Needs wrk (apt-get install wrk) and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-5}
+rounds=${1:-7}
 secs=${2:-10}
 conns=${CONNS:-64}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
@@ -17,11 +19,14 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 go build -o "$tmp/hello" ./bench/servers/hello
+tick=$(getconf CLK_TCK)
+
+# cputicks PID: user + system CPU ticks the process has used.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 port=18080
-declare -A total
-for mode in bare drain; do total[$mode]=""; done
-echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds, server on CPU 0, wrk on CPU 1"
+declare -A rps cpu
+echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds, server on CPU 0, wrk on CPU 1" >&2
 for round in $(seq "$rounds"); do
   for mode in bare drain; do
     PORT=$port taskset -c 0 "$tmp/hello" -mode "$mode" 2>"$tmp/$mode.log" &
@@ -30,18 +35,26 @@ for round in $(seq "$rounds"); do
       (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
       sleep 0.05
     done
-    rps=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port/hello" | awk '/Requests\/sec/ {print $2}')
+    before=$(cputicks $pid)
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port/hello")
+    after=$(cputicks $pid)
     kill -TERM $pid; wait $pid || true
-    echo "round $round $mode: $rps req/s"
-    total[$mode]="${total[$mode]} $rps"
+    r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    us=$(awk -v t=$((after - before)) -v hz="$tick" -v n="$n" 'BEGIN { printf "%.2f", 1e6 * t / hz / n }')
+    echo "round $round $mode: $r req/s, $us µs CPU per request" >&2
+    rps[$mode]="${rps[$mode]:-} $r"
+    cpu[$mode]="${cpu[$mode]:-} $us"
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-bare=$(echo "${total[bare]}" | median)
-drained=$(echo "${total[drain]}" | median)
-echo
-echo "| server | median req/s | rounds |"
+rb=$(echo "${rps[bare]}" | median); rd=$(echo "${rps[drain]}" | median)
+cb=$(echo "${cpu[bare]}" | median); cd=$(echo "${cpu[drain]}" | median)
+echo "| server | median req/s | median server CPU per request |"
 echo "|---|---|---|"
-echo "| bare net/http | $bare | ${total[bare]# } |"
-echo "| drain | $drained | ${total[drain]# } |"
-awk -v b="$bare" -v d="$drained" 'BEGIN { printf "\ndrain / bare = %.1f %%\n", 100*d/b }'
+echo "| bare net/http | $rb | $cb µs |"
+echo "| drain | $rd | $cd µs |"
+awk -v rb="$rb" -v rd="$rd" -v cb="$cb" -v cd="$cd" 'BEGIN {
+  printf "\ndrain / bare: %.1f %% of the requests per second; %.1f %% of the throughput per CPU second\n", 100*rd/rb, 100*cb/cd }'
+echo "rounds (req/s): bare${rps[bare]}; drain${rps[drain]}"
+echo "rounds (µs CPU/request): bare${cpu[bare]}; drain${cpu[drain]}"
