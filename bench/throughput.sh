@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Measures what drain costs on the request path: wrk against a hello
-# handler served by a bare net/http server and by drain, alternating in one
-# run. The server is pinned to CPU 0 and wrk to CPU 1, so that they do not
-# fight over a core. Besides requests per second, it reports the server's
-# CPU time per request (from /proc), which wrk's own variance does not
-# touch.
+# handler served by a bare net/http server and by drain, in pairs of runs
+# back to back (their order alternating), so that both runs of a pair see
+# the machine in the same state; the result is the median of the pairs'
+# ratios. The server is pinned to CPU 0 and wrk to CPU 1, so that they do
+# not fight over a core. It also reports the server's CPU time per request
+# (from /proc).
 #
-#   bench/throughput.sh [rounds] [seconds]    # defaults: 7 rounds of 10s
+#   bench/throughput.sh [pairs] [seconds]    # defaults: 21 pairs of 5s runs
 #
 # Needs wrk (apt-get install wrk) and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-7}
-secs=${2:-10}
+rounds=${1:-21}
+secs=${2:-5}
 conns=${CONNS:-64}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 
@@ -27,8 +28,12 @@ cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 port=18080
 declare -A rps cpu
 echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds, server on CPU 0, wrk on CPU 1" >&2
+ratios=""
 for round in $(seq "$rounds"); do
-  for mode in bare drain; do
+  order="bare drain"
+  [ $((round % 2)) -eq 0 ] && order="drain bare"
+  declare -A this
+  for mode in $order; do
     PORT=$port taskset -c 0 "$tmp/hello" -mode "$mode" 2>"$tmp/$mode.log" &
     pid=$!
     for _ in $(seq 100); do
@@ -45,7 +50,9 @@ for round in $(seq "$rounds"); do
     echo "round $round $mode: $r req/s, $us µs CPU per request" >&2
     rps[$mode]="${rps[$mode]:-} $r"
     cpu[$mode]="${cpu[$mode]:-} $us"
+    this[$mode]=$r
   done
+  ratios="$ratios $(awk -v d="${this[drain]}" -v b="${this[bare]}" 'BEGIN { printf "%.4f", d/b }')"
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 rb=$(echo "${rps[bare]}" | median); rd=$(echo "${rps[drain]}" | median)
@@ -54,7 +61,8 @@ echo "| server | median req/s | median server CPU per request |"
 echo "|---|---|---|"
 echo "| bare net/http | $rb | $cb µs |"
 echo "| drain | $rd | $cd µs |"
-awk -v rb="$rb" -v rd="$rd" -v cb="$cb" -v cd="$cd" 'BEGIN {
-  printf "\ndrain / bare: %.1f %% of the requests per second; %.1f %% of the throughput per CPU second\n", 100*rd/rb, 100*cb/cd }'
-echo "rounds (req/s): bare${rps[bare]}; drain${rps[drain]}"
-echo "rounds (µs CPU/request): bare${cpu[bare]}; drain${cpu[drain]}"
+ratio=$(echo "$ratios" | median)
+awk -v r="$ratio" -v n="$rounds" 'BEGIN { printf "\ndrain / bare, median of %d pairs: %.1f %% of the requests per second\n", n, 100*r }'
+echo "pairs (drain/bare):$ratios"
+echo "runs (req/s): bare${rps[bare]}; drain${rps[drain]}"
+echo "runs (µs CPU/request): bare${cpu[bare]}; drain${cpu[drain]}"

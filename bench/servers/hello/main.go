@@ -11,13 +11,26 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 
 	"github.com/drain-go/drain"
 )
 
 func main() {
 	mode := flag.String("mode", "drain", "bare or drain")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM (drain mode) or the end")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	addr := ":" + os.Getenv("PORT")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
@@ -26,12 +39,17 @@ func main() {
 	srv := &http.Server{Addr: addr, Handler: mux}
 	switch *mode {
 	case "bare":
+		// Stops on SIGTERM, only so that a CPU profile can be written.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		go func() { <-ctx.Done(); srv.Close() }()
 		fmt.Fprintln(os.Stderr, srv.ListenAndServe())
-		os.Exit(1)
 	case "drain":
 		g := drain.Group{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		g.Add(&drain.HTTP{Server: srv})
-		os.Exit(drain.ExitCode(g.Run(context.Background())))
+		if err := g.Run(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "unknown -mode %q\n", *mode)
 		os.Exit(2)
