@@ -94,10 +94,9 @@ func (l *listener) sweep() {
 func (l *listener) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.isClosed {
-		return l.closeErr
+	if !l.isClosed {
+		l.markClosed(l.Listener.Close())
 	}
-	l.markClosed(l.Listener.Close())
 	for _, c := range l.swept {
 		c.Close()
 	}

@@ -115,9 +115,9 @@ func (g *Group) Add(s Server) {
 // Each function gets a context that ends when the shutdown's budget does
 // (see [Group.CleanupReserve]). A function that returns an error or panics
 // does not stop the others; its error is joined into Run's result. A
-// function that is still running when its context ends is abandoned: Run
-// logs its name and goes on, so a stuck cleanup cannot hold the process
-// past its bound.
+// function still running 50ms after its context ended is abandoned: Run
+// logs its name and goes on, so that a stuck cleanup cannot hold the
+// process past its bound.
 //
 // Cleanup may be called before Run or while the servers are serving, for a
 // resource opened on first use; a call after the cleanup has started is

@@ -23,9 +23,9 @@ const DefaultIdleGrace = 250 * time.Millisecond
 //     its response carries "Connection: close" if its header is not yet
 //     written;
 //   - idle keep-alive: closed once it has been quiet for IdleGrace, never
-//     under a request the client has begun to send; a client that sends
-//     another request in the meantime gets its answer with
-//     "Connection: close" instead of a closed socket;
+//     under a request the client has begun to send, even one still waiting
+//     in the kernel; a client that sends another request in the meantime
+//     gets its answer with "Connection: close" instead of a closed socket;
 //   - new (connected, nothing sent yet, as browsers preconnect): closed as
 //     soon as it has been quiet for IdleGrace, without the 5 second wait
 //     of [net/http.Server.Shutdown];
@@ -78,6 +78,11 @@ type HTTP struct {
 	// connection can hold the drain. Defaults to [DefaultIdleGrace]; a
 	// connection that has already been quiet this long when the drain
 	// begins is closed at once.
+	//
+	// A connection whose client has begun to send a request is not quiet:
+	// it is served. One that stalls half-way holds the drain until the
+	// Server's ReadHeaderTimeout gives up on it, or the shutdown is forced;
+	// set ReadHeaderTimeout.
 	IdleGrace time.Duration
 
 	// Logger receives the server's own logs: where it serves, and the
@@ -361,8 +366,7 @@ func (h *HTTP) drainLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	// The drain proper begins once nothing new can arrive: see
-	// acceptFlushWindow.
+	// The drain proper begins once the listener is closed: see listener.
 	forced := false
 	select {
 	case <-h.ln.closed:
@@ -393,7 +397,7 @@ loop:
 		}
 		select {
 		case <-t.wakec: // a connection closed, changed, or turned idle
-			quietDue = t.takeFresh()
+			quietDue = t.hasFresh()
 		case <-timer.C:
 			quietDue = true
 		case <-h.stopc:

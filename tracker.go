@@ -98,9 +98,8 @@ func (t *tracker) remove(c *conn) {
 	}
 	wake := len(t.conns) == 0 || lastHTTP1
 	t.mu.Unlock()
-	// The drain loop cares about the last connection and the last HTTP/1
-	// one only: waking it for each of 10,000 closes would cost more than
-	// the closes.
+	// The drain loop acts on the last connection and the last HTTP/1 one
+	// only; it need not wake for each of thousands of closes.
 	if t.draining.Load() && (wake || t.forcing.Load()) {
 		t.signal()
 	}
@@ -174,8 +173,8 @@ func (t *tracker) consider(c *conn) {
 	t.signal()
 }
 
-// takeFresh reports whether there are new candidates for closeQuiet.
-func (t *tracker) takeFresh() bool {
+// hasFresh reports whether candidates were added since closeQuiet last ran.
+func (t *tracker) hasFresh() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.fresh
@@ -201,12 +200,13 @@ func (t *tracker) startDrain() {
 	t.mu.Unlock()
 }
 
-// closeQuiet closes the candidates that are quiet: new or idle, with
-// nothing received, for at least the grace period. A client about to reuse
-// a keep-alive connection sends its request well within that time, gets
-// its answer with "Connection: close" and goes away; only a connection
-// nobody is using is closed under the client. closeQuiet returns how long
-// until the next candidate may be quiet, or 0 if there is none.
+// closeQuiet closes the candidates that are quiet (new or idle, with
+// nothing received, for at least the grace period) by expiring them. A
+// client about to reuse a keep-alive connection sends its request well
+// within that time, gets its answer with "Connection: close" and goes away;
+// only a connection nobody is using is closed under the client. closeQuiet
+// returns how long until the next candidate may be quiet, or 0 if there is
+// none.
 func (t *tracker) closeQuiet() (next time.Duration) {
 	soonest := func(d time.Duration) {
 		if next == 0 || d < next {
@@ -221,7 +221,7 @@ func (t *tracker) closeQuiet() (next time.Duration) {
 	for _, c := range t.cands {
 		wait, ok := c.quietFor(now, t.grace)
 		switch {
-		case !ok:
+		case !ok || c.gone:
 			c.cand = false // busy; it comes back when it turns idle
 		case wait <= 0:
 			c.cand = false
@@ -284,7 +284,7 @@ func (c *conn) expire() {
 // of a request.
 func (c *conn) quietFor(now int64, grace time.Duration) (wait time.Duration, ok bool) {
 	st := http.ConnState(c.state.Load())
-	if c.gone || (st != http.StateNew && st != http.StateIdle) {
+	if st != http.StateNew && st != http.StateIdle {
 		return 0, false
 	}
 	if c.rx.Load() {
