@@ -248,37 +248,50 @@ func TestIdleKeepAliveClosedWhenQuiet(t *testing.T) {
 	}
 }
 
-// A client that reuses its idle connection just after the drain began gets
-// an answer marked Connection: close, not a closed socket.
-func TestIdleReusedDuringGraceIsAnswered(t *testing.T) {
-	leakcheck(t)
-	log, _ := testLogger(t)
-	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, IdleGrace: time.Minute}
-	addr, _ := startHTTP(t, h)
+// A client that sends a request just after the drain began, on its idle
+// keep-alive connection or on a connection opened just before, is
+// answered, with Connection: close, not shown a closed socket.
+func TestRequestWithinGraceIsAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state func(Stats) bool
+		used  bool // the connection served a request before the drain
+	}{
+		{"idle", func(s Stats) bool { return s.Idle == 1 }, true},
+		{"new", func(s Stats) bool { return s.New == 1 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck(t)
+			log, _ := testLogger(t)
+			h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, IdleGrace: time.Minute}
+			addr, _ := startHTTP(t, h)
 
-	c, err := dialRaw(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.do("GET", "/fast"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "an idle connection", func() bool { return h.Stats().Idle == 1 })
+			c, err := dialRaw(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if tc.used {
+				if _, err := c.do("GET", "/fast"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "the connection's state", func() bool { return tc.state(h.Stats()) })
+			shut := make(chan error, 1)
+			go func() { _, err := shutdown(t, h); shut <- err }()
+			waitFor(t, "the drain", func() bool { return isClosed(h.t.drainc) })
 
-	shut := make(chan error, 1)
-	go func() { _, err := shutdown(t, h); shut <- err }()
-	waitFor(t, "the drain", func() bool { return isClosed(h.t.drainc) })
-
-	resp, err := c.do("GET", "/fast")
-	if err != nil {
-		t.Fatalf("request on the idle connection lost: %v", err)
-	}
-	if resp.status != 200 || !resp.close {
-		t.Errorf("got %d, close=%v; want 200 with Connection: close", resp.status, resp.close)
-	}
-	if err := <-shut; err != nil {
-		t.Errorf("Shutdown: %v", err)
+			resp, err := c.do("GET", "/fast")
+			if err != nil {
+				t.Fatalf("request sent during the grace period lost: %v", err)
+			}
+			if resp.status != 200 || !resp.close {
+				t.Errorf("got %d, close=%v; want 200 with Connection: close", resp.status, resp.close)
+			}
+			if err := <-shut; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
 	}
 }
 
@@ -314,36 +327,6 @@ func TestSilentConnsDoNotHoldDrain(t *testing.T) {
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Errorf("silent connection: read %v, want EOF", err)
 		}
-	}
-}
-
-// A connection opened just before the drain may still carry a request: it
-// is served within the grace period.
-func TestNewConnServedWithinGrace(t *testing.T) {
-	leakcheck(t)
-	log, _ := testLogger(t)
-	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, IdleGrace: time.Minute}
-	addr, _ := startHTTP(t, h)
-
-	c, err := dialRaw(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	waitFor(t, "a new connection", func() bool { return h.Stats().New == 1 })
-	shut := make(chan error, 1)
-	go func() { _, err := shutdown(t, h); shut <- err }()
-	waitFor(t, "the drain", func() bool { return isClosed(h.t.drainc) })
-
-	resp, err := c.do("GET", "/fast")
-	if err != nil {
-		t.Fatalf("first request on a new connection lost: %v", err)
-	}
-	if resp.status != 200 || !resp.close {
-		t.Errorf("got %d, close=%v; want 200 with Connection: close", resp.status, resp.close)
-	}
-	if err := <-shut; err != nil {
-		t.Errorf("Shutdown: %v", err)
 	}
 }
 
