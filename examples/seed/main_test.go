@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // The test binary runs the seed itself when asked to, so that the tests
@@ -20,7 +22,7 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv("SEED_ARGS"); args != "" {
 		os.Exit(run(strings.Fields(args)))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func freePort(t *testing.T) string {
