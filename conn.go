@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -52,6 +53,12 @@ func (l *listener) Accept() (net.Conn, error) {
 
 		nc, err := l.Listener.Accept()
 		if err == nil {
+			if _, ok := nc.(*tls.Conn); ok {
+				// net/http must see the *tls.Conn itself, and drain must
+				// see the connection under it.
+				nc.Close()
+				return nil, errTLSListener
+			}
 			return l.t.add(nc, l.tls), nil
 		}
 		if !l.stopping.Load() {
@@ -60,6 +67,12 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.sweep()
 	}
 }
+
+// errTLSListener is what Serve fails with when its Listener hands out TLS
+// connections.
+var errTLSListener = errors.New("drain: the Listener hands out TLS connections: " +
+	"give HTTP the plain listener, and the certificate in CertFile and KeyFile or in Server.TLSConfig " +
+	"(with autocert, Server.TLSConfig = manager.TLSConfig())")
 
 // stop makes the listener close, without losing what is queued.
 func (l *listener) stop() {
@@ -137,9 +150,11 @@ type conn struct {
 	proto atomic.Uint32
 	sniff int // bytes of h2Preface seen; only the reading goroutine uses it
 
-	cur  atomic.Pointer[request] // the HTTP/1 request being served
-	mu   sync.Mutex              // guards reqs
-	reqs *request                // HTTP/2 requests being served, newest first
+	cur     atomic.Pointer[request] // the HTTP/1 request being served
+	mu      sync.Mutex              // guards reqs
+	reqs    *request                // HTTP/2 requests being served, newest first
+	running atomic.Int32            // requests being served, either protocol
+	closed  atomic.Bool             // removed from the tracker
 
 	// Guarded by t.mu.
 	http1 bool // counted in t.http1
@@ -237,25 +252,33 @@ func connOf(nc net.Conn) *conn {
 }
 
 // A request is a request being served, for logs and for the forced close.
+// It copies what the logs show of it, which a handler may change in the
+// http.Request while it runs.
 type request struct {
-	req        *http.Request
-	start      int64 // tracker clock
-	prev, next *request
+	method, path, remote string
+	start                int64 // tracker clock
+	prev, next           *request
+}
+
+func newRequest(t *tracker, r *http.Request) request {
+	return request{method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, start: t.now()}
 }
 
 // beginHTTP1 records the request an HTTP/1 connection serves: one at a
 // time, so an atomic pointer does, without the mutex of HTTP/2's list.
-func (c *conn) beginHTTP1(r *request) { c.cur.Store(r) }
+func (c *conn) beginHTTP1(r *request) {
+	c.running.Add(1)
+	c.cur.Store(r)
+}
 
 func (c *conn) endHTTP1() {
 	c.cur.Store(nil)
-	if c.t.forcing.Load() {
-		c.t.signal()
-	}
+	c.ended()
 }
 
 // begin records a request on an HTTP/2 connection.
 func (c *conn) begin(r *request) {
+	c.running.Add(1)
 	c.mu.Lock()
 	r.next = c.reqs
 	if c.reqs != nil {
@@ -277,7 +300,16 @@ func (c *conn) end(r *request) {
 	}
 	r.prev, r.next = nil, nil
 	c.mu.Unlock()
-	if c.t.forcing.Load() {
+	c.ended()
+}
+
+// ended counts a request out. A handler can outlive its connection (an
+// HTTP/2 client that went away, a hijacked connection closed early): the
+// drain waits for it all the same.
+func (c *conn) ended() {
+	if c.running.Add(-1) == 0 && c.closed.Load() {
+		c.t.orphanDone(c)
+	} else if c.t.forcing.Load() {
 		c.t.signal()
 	}
 }

@@ -61,7 +61,8 @@
 //     connection at once, losing one request per busy keep-alive
 //     connection, and drops a request that arrives on one after it began.
 //     A client that stalls half-way through a request holds the drain until
-//     Server.ReadHeaderTimeout gives up on it: set one.
+//     the server gives up on it: set Server.ReadHeaderTimeout and
+//     Server.IdleTimeout.
 //   - New (connected, nothing sent yet, as browsers preconnect): closed as
 //     soon as it has been quiet for IdleGrace. net/http's Shutdown waits 5
 //     seconds for these.

@@ -50,7 +50,8 @@ type Group struct {
 	// CleanupReserve is the least time the cleanup functions are given:
 	// they share what is left of Timeout when the drain ends, and never
 	// less than CleanupReserve, so Run returns at most
-	// Timeout + CleanupReserve after the shutdown begins.
+	// Timeout + CleanupReserve after the shutdown begins (and 50ms more
+	// for each cleanup function that ignores its context).
 	// Defaults to [DefaultCleanupReserve].
 	CleanupReserve time.Duration
 
@@ -191,7 +192,7 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 
 	for i, s := range servers {
-		r.wg.Go(func() { r.served <- result{i, s.Serve()} })
+		r.wg.Go(func() { r.served <- result{i, protect(s.Serve)} })
 	}
 	err = r.run(ctx)
 	r.wg.Wait()
@@ -301,10 +302,15 @@ func (r *run) run(ctx context.Context) error {
 		r.onServed(<-r.served, true)
 	}
 
+	// The cleanup gets what is left of Timeout, and at least the reserve,
+	// but never more than Timeout + CleanupReserve after the start.
 	reserve := cmp.Or(r.g.CleanupReserve, DefaultCleanupReserve)
 	cleanupDeadline := time.Now().Add(reserve)
 	if deadline.After(cleanupDeadline) {
 		cleanupDeadline = deadline
+	}
+	if latest := deadline.Add(reserve); cleanupDeadline.After(latest) {
+		cleanupDeadline = latest
 	}
 	r.runCleanups(ctx, cleanupDeadline)
 
@@ -325,16 +331,12 @@ func (r *run) run(ctx context.Context) error {
 // finished by the deadline or when a second signal arrives. It reports
 // whether it had to force.
 func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Duration) (forced bool) {
-	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
-	dctx, cancel := context.WithDeadlineCause(forceCtx, deadline,
-		fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
+	dctx, cancel := r.budget(ctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
 	defer cancel()
-	r.force = force
-	defer func() { r.force = nil }()
 
 	shut := make(chan result, len(r.servers))
 	for i, s := range r.servers {
-		r.wg.Go(func() { shut <- result{i, s.Shutdown(dctx)} })
+		r.wg.Go(func() { shut <- result{i, protect(func() error { return s.Shutdown(dctx) })} })
 	}
 
 	done := make([]bool, len(r.servers))
@@ -373,7 +375,7 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 		r.log.Warn("drain: forcing shutdown", "cause", cause)
 	}
 	for _, i := range unfinished {
-		if err := r.servers[i].Close(); err != nil {
+		if err := protect(r.servers[i].Close); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
 		}
 	}
@@ -392,19 +394,21 @@ func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
 		return
 	}
 
-	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
-	cctx, cancel := context.WithDeadlineCause(forceCtx, deadline,
-		fmt.Errorf("drain: cleanup budget ended"))
+	cctx, cancel := r.budget(ctx, deadline, errors.New("drain: cleanup budget ended"))
 	defer cancel()
-	r.force = force
-	defer func() { r.force = nil }()
 
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		c := cleanups[i]
 		name := cmp.Or(c.name, fmt.Sprintf("cleanup %d", i))
 		start := time.Now()
 		done := make(chan error, 1)
-		go func() { done <- callCleanup(cctx, c.fn) }() // owned below, or abandoned
+		go func() { // owned below, or abandoned
+			if c.fn == nil { // registered while serving
+				done <- fmt.Errorf("%w: no function", ErrInvalid)
+				return
+			}
+			done <- protect(func() error { return c.fn(cctx) })
+		}()
 		var err error
 	wait:
 		for {
@@ -441,14 +445,29 @@ func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
 // its context has ended, before it is abandoned.
 const cleanupLinger = 50 * time.Millisecond
 
-// callCleanup calls fn, turning a panic into a *PanicError.
-func callCleanup(ctx context.Context, fn func(context.Context) error) (err error) {
+// protect calls fn, turning a panic into a *PanicError: user code (a
+// cleanup function, a Server of another package) cannot stop the shutdown.
+func protect(fn func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = newPanicError(v)
 		}
 	}()
-	return fn(ctx)
+	return fn()
+}
+
+// budget returns a context that carries ctx's values, and ends with cause
+// at deadline, or at once if a second signal forces the shutdown (see
+// onSignal); cancel releases it.
+func (r *run) budget(ctx context.Context, deadline time.Time, cause error) (_ context.Context, cancel func()) {
+	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
+	bctx, cancelDeadline := context.WithDeadlineCause(forceCtx, deadline, cause)
+	r.force = force
+	return bctx, func() {
+		r.force = nil
+		cancelDeadline()
+		force(nil)
+	}
 }
 
 // onSignal handles a signal that arrives during the shutdown: the first

@@ -490,3 +490,67 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// After a forced drain the cleanup gets CleanupReserve, counted from the
+// end of Timeout: Run stays within Timeout + CleanupReserve.
+func TestForcedCleanupWithinBound(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: 200 * time.Millisecond, CleanupReserve: 300 * time.Millisecond}
+	send := fakeSignals(g)
+	g.Add(h)
+	var budget time.Duration
+	g.Cleanup("db", func(ctx context.Context) error {
+		d, _ := ctx.Deadline()
+		budget = time.Until(d)
+		return nil
+	})
+	wait := runGroup(t, g, context.Background())
+	sendStuck(t, h, addr)
+	start := time.Now()
+	send(syscall.SIGTERM)
+	if err := wait(); !errors.Is(err, ErrForced) {
+		t.Errorf("Run: %v, want ErrForced", err)
+	}
+	if budget > 300*time.Millisecond || budget <= 0 {
+		t.Errorf("cleanup budget %v after a forced drain, want what is left of Timeout + CleanupReserve", budget)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Run took %v", took)
+	}
+}
+
+// A Server of another package that panics does not stop the shutdown: the
+// panic becomes an error.
+func TestServerPanicRecovered(t *testing.T) {
+	leakcheck(t)
+	f := &panicky{fakeServer: newFake("panicky")}
+	g := &Group{Logger: nopLogger(), Signals: []os.Signal{}}
+	g.Add(f)
+	cleaned := false
+	g.Cleanup("db", func(context.Context) error { cleaned = true; return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+	waitFor(t, "serving", func() bool { return f.Calls() == "serve" })
+	g.Cleanup("late", nil) // registered while serving, so not checked by Run's start
+	cancel()
+	err := wait()
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "shutdown exploded" {
+		t.Errorf("Run: %v; want the Shutdown panic as a PanicError", err)
+	}
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `cleanup "late"`) {
+		t.Errorf("Run: %v; want the cleanup without a function reported", err)
+	}
+	if !cleaned {
+		t.Error("cleanup did not run after a Server panicked")
+	}
+}
+
+type panicky struct{ *fakeServer }
+
+func (p *panicky) Shutdown(ctx context.Context) error {
+	p.stop()
+	panic("shutdown exploded")
+}

@@ -2,6 +2,7 @@ package drain
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -251,5 +253,97 @@ func TestTLSBadCertFiles(t *testing.T) {
 	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		c.Close()
 		t.Error("the listener is still open after Serve failed")
+	}
+}
+
+// A handler that outlives its HTTP/2 stream or connection (the client
+// cancelled or went away) still holds the drain: main must not exit under
+// it.
+func TestHTTP2HandlerOutlivingItsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		quit func(c *h2Client, id uint32)
+	}{
+		{"connection closed", func(c *h2Client, id uint32) { c.nc.Close() }},
+		{"stream reset", func(c *h2Client, id uint32) { c.fr.WriteRSTStream(id, http2.ErrCodeCancel) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck(t)
+			log, _ := testLogger(t)
+			started, release, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			mux := http.NewServeMux()
+			mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+				defer close(finished)
+				close(started)
+				<-release // a write that ignores the request's context
+			})
+			srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			h := &HTTP{Server: srv, Logger: log}
+			addr, _ := startHTTP(t, h)
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			c := newH2Client(t, nc, "http")
+			id := c.get("/work")
+			<-started
+			tc.quit(c, id)
+			read := make(chan struct{})
+			go func() { defer close(read); c.readAll() }()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown with a handler still running returned %v", err)
+			}
+			if n := h.Stats().Requests; n != 1 {
+				t.Errorf("Stats().Requests = %d, want the handler still running", n)
+			}
+			close(release)
+			<-finished
+			if _, err := shutdown(t, h); err != nil {
+				t.Errorf("Shutdown once the handler returned: %v", err)
+			}
+			nc.Close()
+			<-read
+		})
+	}
+}
+
+// An idle HTTP/2 connection is told to go away, not closed under its
+// client, while an HTTP/1 request keeps the drain going.
+func TestIdleHTTP2GoesAwayWhileHTTP1Drains(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, IdleGrace: time.Millisecond}
+	_, h.CertFile, h.KeyFile = testCert(t)
+	addr, _ := startHTTP(t, h)
+
+	nc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	idle := newH2Client(t, nc, "https")
+	h1, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h1.Close()
+	io.WriteString(h1, "GET /slow?ms=500 HTTP/1.1\r\nHost: test\r\n\r\n")
+	waitFor(t, "an HTTP/1 request and an idle HTTP/2 connection", func() bool {
+		s := h.Stats()
+		return s.Requests == 1 && s.HTTP2 == 1 && s.Idle == 1
+	})
+	events := make(chan h2Events, 1)
+	go func() { events <- idle.readAll() }()
+	if _, err := shutdown(t, h); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if ev := <-events; ev.goAway == nil || ev.goAway.ErrCode != http2.ErrCodeNo {
+		t.Errorf("idle HTTP/2 connection ended with %v, no GOAWAY", ev.err)
 	}
 }

@@ -29,17 +29,25 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.t.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		req := &request{req: r, start: h.t.now()}
-		c.begin(req)
-		defer c.end(req)
+		req := newRequest(h.t, r)
+		c.begin(&req)
+		defer c.end(&req)
 		h.next.ServeHTTP(w, r)
+		if h.t.draining.Load() {
+			// For a response not yet sent: a handler that wrote nothing.
+			w.Header().Set("Connection", "close")
+		}
 		return
 	}
-	rw := &responseWriter{ResponseWriter: w, t: h.t}
-	rw.req = request{req: r, start: h.t.now()}
+	rw := &responseWriter{ResponseWriter: w, t: h.t, req: newRequest(h.t, r)}
 	c.beginHTTP1(&rw.req)
 	defer c.endHTTP1()
 	h.next.ServeHTTP(rw, r)
+	if !rw.wrote && !rw.hijacked && h.t.draining.Load() {
+		// A handler that wrote nothing: net/http writes the header once
+		// it returns.
+		rw.ResponseWriter.Header().Set("Connection", "close")
+	}
 }
 
 // A responseWriter wraps net/http's HTTP/1 response writer to add
@@ -49,9 +57,10 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them, and Unwrap for http.ResponseController.
 type responseWriter struct {
 	http.ResponseWriter
-	t     *tracker
-	wrote bool    // the header is written
-	req   request // allocated with the writer: one allocation per request
+	t        *tracker
+	wrote    bool    // the header is written
+	hijacked bool    // the handler took the connection over
+	req      request // allocated with the writer: one allocation per request
 }
 
 // header is called before anything that writes the response header.
@@ -109,6 +118,7 @@ func (w *responseWriter) FlushError() error {
 
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if hj, ok := w.ResponseWriter.(http.Hijacker); ok {
+		w.hijacked = true
 		return hj.Hijack()
 	}
 	return nil, nil, http.ErrNotSupported

@@ -33,7 +33,9 @@ const DefaultIdleGrace = 250 * time.Millisecond
 //     closes it; handlers learn of the drain from [Draining] and are
 //     closed by force if the shutdown is forced;
 //   - HTTP/2, over TLS or h2c: streams in flight finish, and the client is
-//     told to go away (GOAWAY) so that it opens no new stream.
+//     told to go away (GOAWAY) so that it opens no new stream. For h2c,
+//     enable it with Server.Protocols; golang.org/x/net/http2/h2c's
+//     handler hijacks its connections, which then only end when forced.
 //
 // The drain ends the moment the last connection closes: it waits for
 // events, it does not poll.
@@ -58,8 +60,10 @@ type HTTP struct {
 	// Listener, if set, is the listener to serve on: a Unix socket, a
 	// socket inherited from systemd or a parent process, or one opened
 	// with special options. Serve takes it over and closes it when it
-	// returns. By default HTTP listens on Server.Addr over TCP (":http",
-	// or ":https" with TLS, if Addr is empty).
+	// returns. It must hand out plain connections: for TLS, set CertFile
+	// and KeyFile or Server.TLSConfig, not a tls.NewListener. By default
+	// HTTP listens on Server.Addr over TCP (":http", or ":https" with TLS,
+	// if Addr is empty).
 	Listener net.Listener
 
 	// CertFile and KeyFile, if set, make the server speak TLS with the
@@ -81,8 +85,11 @@ type HTTP struct {
 	//
 	// A connection whose client has begun to send a request is not quiet:
 	// it is served. One that stalls half-way holds the drain until the
-	// Server's ReadHeaderTimeout gives up on it, or the shutdown is forced;
-	// set ReadHeaderTimeout.
+	// Server gives up on it, or the shutdown is forced: set the Server's
+	// ReadHeaderTimeout (a first request) and IdleTimeout (the next ones).
+	// On a new TLS connection drain cannot tell the handshake from the
+	// request, so there a request stalled half-way for IdleGrace may be
+	// cut.
 	IdleGrace time.Duration
 
 	// Logger receives the server's own logs: where it serves, and the
@@ -430,10 +437,10 @@ func (h *HTTP) force() {
 	for _, r := range running {
 		log.Warn("drain: request still running at forced close",
 			"server", h.String(),
-			"method", r.req.Method,
-			"path", r.req.URL.Path,
+			"method", r.method,
+			"path", r.path,
 			"age", h.t.age(r.start),
-			"remote", r.req.RemoteAddr)
+			"remote", r.remote)
 	}
 	h.mu.Lock()
 	cancelBase := h.cancelBase
@@ -481,7 +488,7 @@ func (h *HTTP) LogValue() slog.Value {
 	stats := t.snapshot(func(r *request) {
 		if oldest == nil || r.start < oldest.start {
 			oldest = r
-			oldestDesc = fmt.Sprintf("%s %s (%v)", r.req.Method, r.req.URL.Path, t.age(r.start))
+			oldestDesc = fmt.Sprintf("%s %s (%v)", r.method, r.path, t.age(r.start))
 		}
 	})
 	attrs := []slog.Attr{slog.Int("requests", stats.Requests)}

@@ -3,6 +3,7 @@ package drain
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -675,5 +676,89 @@ func isClosed(ch <-chan struct{}) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// A handler that writes nothing (a health check, say) still answers with
+// Connection: close during the drain, so that a keep-alive client polling
+// it cannot hold the drain.
+func TestEmptyResponseGetsConnectionClose(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {})
+	h := &HTTP{Server: &http.Server{Handler: mux}, Logger: log}
+	addr, _ := startHTTP(t, h)
+	c, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.do("GET", "/empty"); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { _, err := shutdown(t, h); shut <- err }()
+	waitFor(t, "the drain", func() bool { return isClosed(h.t.drainc) })
+	resp, err := c.do("GET", "/empty")
+	if err != nil || !resp.close {
+		t.Errorf("empty response during the drain: %+v, %v; want Connection: close", resp, err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// A Listener that hands out TLS connections is refused with an error that
+// says what to do instead.
+func TestTLSListenerRefused(t *testing.T) {
+	leakcheck(t)
+	cert, _, _ := testCert(t)
+	ln := loopback(t)
+	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+	log, _ := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: tl, Logger: log}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-served; err == nil || !strings.Contains(err.Error(), "hands out TLS connections") {
+		t.Errorf("Serve with a TLS listener: %v", err)
+	}
+	h.Close()
+}
+
+// What the logs show of a request is copied when it begins: a handler may
+// rewrite the http.Request while the shutdown logs it (run with -race).
+func TestLoggedRequestIsACopy(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	rewritten, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/original", func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path, r.Method = "/rewritten", "PUT"
+		close(rewritten)
+		<-release
+	})
+	h := &HTTP{Server: &http.Server{Handler: mux}, Logger: log}
+	addr, _ := startHTTP(t, h)
+	c, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := make(chan error, 1)
+	go func() { _, err := c.do("GET", "/original"); answered <- err }()
+	<-rewritten
+	log.Info("open", "server", h)
+	close(release)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs(), `"GET /original`) {
+		t.Errorf("the log does not show the request as it began:\n%s", logs())
 	}
 }

@@ -21,8 +21,8 @@ import "context"
 //     error if the context ends first; the drain then goes on in the
 //     background until Close is called.
 //   - Close abandons the work still in progress: it cancels it, closes every
-//     connection and returns once nothing is left running that the Server
-//     owns.
+//     connection, and returns. Code that ignores its cancelled context (a
+//     handler stuck in a call that takes no context) may still be running.
 //
 // All three may be called from any goroutine; Shutdown and Close may be
 // called more than once. A Server that has stopped cannot be started again.

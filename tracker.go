@@ -25,9 +25,10 @@ type tracker struct {
 	drainc   chan struct{} // closed when the drain begins
 	wakec    chan struct{} // wakes the drain loop; capacity 1
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	http1 int     // conns that are or may become HTTP/1 (not HTTP/2, not hijacked)
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	orphans map[*conn]struct{} // closed conns whose handlers still run
+	http1   int                // conns that are or may become HTTP/1 (not HTTP/2, not hijacked)
 	cands []*conn // conns that may be quiet: checked by the drain loop
 	fresh bool    // cands has grown since closeQuiet last ran
 }
@@ -39,7 +40,8 @@ func newTracker(grace time.Duration, h2c bool) *tracker {
 		epoch:  time.Now(),
 		drainc: make(chan struct{}),
 		wakec:  make(chan struct{}, 1),
-		conns:  make(map[*conn]struct{}),
+		conns:   make(map[*conn]struct{}),
+		orphans: make(map[*conn]struct{}),
 	}
 }
 
@@ -90,13 +92,17 @@ func (t *tracker) remove(c *conn) {
 	}
 	c.gone = true
 	delete(t.conns, c)
+	c.closed.Store(true)
+	if c.running.Load() > 0 {
+		t.orphans[c] = struct{}{}
+	}
 	lastHTTP1 := false
 	if c.http1 {
 		c.http1 = false
 		t.http1--
 		lastHTTP1 = t.http1 == 0
 	}
-	wake := len(t.conns) == 0 || lastHTTP1
+	wake := t.pendingLocked() == 0 || lastHTTP1
 	t.mu.Unlock()
 	// The drain loop acts on the last connection and the last HTTP/1 one
 	// only; it need not wake for each of thousands of closes.
@@ -104,6 +110,21 @@ func (t *tracker) remove(c *conn) {
 		t.signal()
 	}
 }
+
+// orphanDone records that the last handler of a closed conn returned.
+func (t *tracker) orphanDone(c *conn) {
+	t.mu.Lock()
+	delete(t.orphans, c)
+	last := t.pendingLocked() == 0
+	t.mu.Unlock()
+	if t.draining.Load() && (last || t.forcing.Load()) {
+		t.signal()
+	}
+}
+
+// pendingLocked counts what the drain waits for: open connections, and
+// closed ones whose handlers still run. t.mu must be held.
+func (t *tracker) pendingLocked() int { return len(t.conns) + len(t.orphans) }
 
 // notHTTP1 takes c out of the HTTP/1 count: it speaks HTTP/2 or was
 // hijacked, so net/http's Shutdown can no longer harm it.
@@ -280,20 +301,20 @@ func (c *conn) expire() {
 }
 
 // quietFor tells how long until c has been quiet for grace (<= 0: it has),
-// or !ok if c is busy: serving a request, hijacked, or receiving the start
-// of a request.
+// or !ok if c is busy: serving a request, hijacked, receiving the start of
+// a request, or speaking HTTP/2 (whose connections are told to go away by
+// GOAWAY, and close themselves).
 func (c *conn) quietFor(now int64, grace time.Duration) (wait time.Duration, ok bool) {
 	st := http.ConnState(c.state.Load())
-	if st != http.StateNew && st != http.StateIdle {
+	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 || c.proto.Load() == protoHTTP2 {
 		return 0, false
 	}
 	if c.rx.Load() {
-		// An HTTP/1 connection that received bytes while waiting for a
-		// request is receiving one: it is busy until the server has read
-		// it, or given up on it (Server.ReadHeaderTimeout). Bytes on a new
-		// TLS connection may be its handshake, and bytes on an idle HTTP/2
-		// connection control frames: for those, quiet starts over.
-		if c.proto.Load() != protoHTTP2 && !(c.tls && st == http.StateNew) {
+		// A connection that received bytes while waiting for a request
+		// is receiving one: it is busy until the server has read it, or
+		// given up on it. But bytes on a new TLS connection may be its
+		// handshake: for those, quiet starts over.
+		if !c.tls || st != http.StateNew {
 			return 0, false
 		}
 		c.rx.Store(false)
@@ -302,10 +323,12 @@ func (c *conn) quietFor(now int64, grace time.Duration) (wait time.Duration, ok 
 	return time.Duration(c.since.Load() + int64(grace) - now), true
 }
 
-func (t *tracker) counts() (conns, http1 int) {
+// counts returns what the drain waits for (see pendingLocked) and the
+// number of HTTP/1 connections.
+func (t *tracker) counts() (pending, http1 int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.conns), t.http1
+	return t.pendingLocked(), t.http1
 }
 
 // Stats is a snapshot of what an [HTTP] server holds open.
@@ -327,6 +350,12 @@ func (s Stats) Conns() int { return s.New + s.Active + s.Idle + s.Hijacked }
 // request being served.
 func (t *tracker) snapshot(running func(*request)) Stats {
 	var s Stats
+	count := func(r *request) {
+		s.Requests++
+		if running != nil {
+			running(r)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for c := range t.conns {
@@ -343,12 +372,10 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 		if c.proto.Load() == protoHTTP2 {
 			s.HTTP2++
 		}
-		c.eachRequest(func(r *request) {
-			s.Requests++
-			if running != nil {
-				running(r)
-			}
-		})
+		c.eachRequest(count)
+	}
+	for c := range t.orphans {
+		c.eachRequest(count)
 	}
 	return s
 }
