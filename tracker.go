@@ -29,17 +29,17 @@ type tracker struct {
 	conns   map[*conn]struct{}
 	orphans map[*conn]struct{} // closed conns whose handlers still run
 	http1   int                // conns that are or may become HTTP/1 (not HTTP/2, not hijacked)
-	cands []*conn // conns that may be quiet: checked by the drain loop
-	fresh bool    // cands has grown since closeQuiet last ran
+	cands   []*conn            // conns that may be quiet: checked by the drain loop
+	fresh   bool               // cands has grown since closeQuiet last ran
 }
 
 func newTracker(grace time.Duration, h2c bool) *tracker {
 	return &tracker{
-		grace:  grace,
-		h2c:    h2c,
-		epoch:  time.Now(),
-		drainc: make(chan struct{}),
-		wakec:  make(chan struct{}, 1),
+		grace:   grace,
+		h2c:     h2c,
+		epoch:   time.Now(),
+		drainc:  make(chan struct{}),
+		wakec:   make(chan struct{}, 1),
 		conns:   make(map[*conn]struct{}),
 		orphans: make(map[*conn]struct{}),
 	}
