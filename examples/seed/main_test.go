@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drain-go/drain/internal/seed"
 	"go.uber.org/goleak"
 )
 
@@ -20,7 +21,7 @@ import (
 // can send real signals to a real process.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("SEED_ARGS"); args != "" {
-		os.Exit(run(strings.Fields(args)))
+		os.Exit(seed.Run(strings.Fields(args), os.Stderr))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -122,10 +123,10 @@ func TestSeedForcedExitsOne(t *testing.T) {
 }
 
 func TestSeedBadFlags(t *testing.T) {
-	if code := run([]string{"-delay", "soon"}); code != 2 {
+	if code := seed.Run([]string{"-delay", "soon"}, io.Discard); code != 2 {
 		t.Errorf("run with a bad flag = %d, want 2", code)
 	}
-	if code := run([]string{"-addr", "127.0.0.1:0", "-timeout", "-1s"}); code != 1 {
+	if code := seed.Run([]string{"-addr", "127.0.0.1:0", "-timeout", "-1s"}, io.Discard); code != 1 {
 		t.Errorf("run with a negative timeout = %d, want 1", code)
 	}
 }

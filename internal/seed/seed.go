@@ -1,0 +1,111 @@
+// Package seed is the server of the Express graceful-shutdown article,
+// rebuilt on drain: it answers GET / after a delay, and on SIGTERM or
+// SIGINT it stops accepting, lets the requests in flight finish, closes
+// its database stand-in and exits 0, or 1 if the shutdown outlasts its
+// bound. The command examples/seed runs it, and drainprobe runs it when
+// given no command to probe.
+//
+// Routes:
+//
+//	GET /            answers after -delay (5s, like the article)
+//	GET /fast        answers at once
+//	GET /slow?ms=N   answers after N milliseconds
+//
+// A request still running when the shutdown is forced has its context
+// cancelled and is answered 503.
+package seed
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/drain-go/drain"
+)
+
+// Run runs the seed server with the command-line arguments args (-addr,
+// -delay, -timeout), logging to stderr, until a signal stops it, and
+// returns the exit code: 0 for a clean drain, 1 otherwise, 2 for bad
+// arguments.
+func Run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", defaultAddr(), "address to listen on")
+	delay := fs.Duration("delay", 5*time.Second, "how long GET / takes to answer")
+	timeout := fs.Duration("timeout", drain.DefaultTimeout, "bound on the shutdown; past it, it is forced and the exit code is 1")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		answerAfter(w, r, *delay, "Hello from drain!\n")
+	})
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "fast\n")
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 {
+			http.Error(w, "ms must be a number of milliseconds", http.StatusBadRequest)
+			return
+		}
+		answerAfter(w, r, time.Duration(ms)*time.Millisecond, "slow\n")
+	})
+
+	db := openDatabase(log)
+	var g drain.Group
+	g.Timeout = *timeout
+	g.Logger = log
+	g.Add(&drain.HTTP{Server: &http.Server{
+		Addr:              *addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+	}})
+	g.Cleanup("database", db.Close)
+	return drain.ExitCode(g.Run(context.Background()))
+}
+
+// answerAfter answers body after d, or 503 if the request's context ends
+// first (the client went away, or the shutdown was forced).
+func answerAfter(w http.ResponseWriter, r *http.Request, d time.Duration, body string) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		io.WriteString(w, body)
+	case <-r.Context().Done():
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	}
+}
+
+func defaultAddr() string {
+	if port := os.Getenv("PORT"); port != "" {
+		return ":" + port
+	}
+	return ":3000"
+}
+
+// database stands in for a connection pool that must be closed on the way
+// out.
+type database struct{ log *slog.Logger }
+
+func openDatabase(log *slog.Logger) *database {
+	log.Info("database: connected")
+	return &database{log: log}
+}
+
+func (db *database) Close(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("database: no time left to close: %w", err)
+	}
+	db.log.Info("database: connections closed")
+	return nil
+}
