@@ -178,7 +178,7 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 				tt.handle(s, nc, br)
 			})
 			rec := newRecorder(0)
-			d := &driver{addr: s.addr(), load: Load{}.withDefaults(), rec: rec}
+			d := newDriver(s.addr(), s.addr(), Load{}.withDefaults(), rec, nil)
 			d.busy(context.Background(), 0)
 			if got := rec.counts[Busy]; got != tt.want {
 				t.Errorf("counts %+v, want %+v", got, tt.want)

@@ -3,6 +3,9 @@ package probe_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"time"
 
@@ -33,4 +36,37 @@ func ExampleRun() {
 	// slow requests completed: 2 of 2
 	// lost: 0
 	// exit code: 0
+}
+
+// Probe a server that runs already, without signalling it: in target mode
+// without a PID the load runs for Duration while someone else stops the
+// server (here, nobody does), and the verdict warns that no signal was
+// sent.
+func ExampleReport_Verdict() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello\n")
+	}))
+	defer srv.Close()
+
+	rep, err := probe.Run(context.Background(), probe.Config{
+		Target:   srv.URL,
+		Load:     probe.Load{Busy: 2, BusyPath: "/"},
+		Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	v := rep.Verdict(probe.Criteria{})
+	fmt.Println("pass:", v.Pass)
+	for _, w := range v.Warnings {
+		if w.Code == probe.CodeNoSignal { // a busy machine may add probe-lag
+			fmt.Println("warning:", w.Code)
+		}
+	}
+	fmt.Println("lost:", rep.Total().Lost)
+	// Output:
+	// pass: true
+	// warning: no-signal
+	// lost: 0
 }

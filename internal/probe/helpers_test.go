@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +24,7 @@ type rawServer struct {
 	reqs  int // requests read by readRequest
 }
 
-func serveRaw(t *testing.T, handle func(s *rawServer, nc net.Conn, br *bufio.Reader)) *rawServer {
+func serveRaw(t testing.TB, handle func(s *rawServer, nc net.Conn, br *bufio.Reader)) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -154,4 +155,9 @@ func garbage(s *rawServer, nc net.Conn, br *bufio.Reader) {
 	if _, ok := s.readRequest(br); ok {
 		io.WriteString(nc, "SSH-2.0-OpenSSH\r\n\r\n")
 	}
+}
+
+// get sends GET path.
+func (c *client) get(ctx context.Context, path string) exchange {
+	return c.do(ctx, request(http.MethodGet, path, c.addr))
 }

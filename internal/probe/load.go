@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +17,9 @@ const (
 	DefaultBusyPath        = "/fast"
 	DefaultSlowPath        = "/slow?ms=2000"
 	DefaultIdlePath        = "/fast"
+	DefaultWebSocketPath   = "/ws"
+	DefaultSSEPath         = "/events"
+	DefaultMethod          = http.MethodGet
 	DefaultDialConcurrency = 64
 	DefaultRequestTimeout  = 10 * time.Second
 )
@@ -21,21 +27,26 @@ const (
 // Load describes the load the probe puts on the server. Each kind of load
 // is off when its count is zero.
 type Load struct {
-	// Busy is the number of clients that send GET BusyPath back to back
-	// over keep-alive connections from the start of the load until the
-	// process exits. A client told "Connection: close" (or whose
+	// Busy is the number of clients that send BusyMethod BusyPath back to
+	// back over keep-alive connections from the start of the load until
+	// the process exits. A client told "Connection: close" (or whose
 	// connection failed) reconnects; a client whose new connection is
 	// refused stops.
 	Busy int
 	// BusyPath defaults to [DefaultBusyPath].
 	BusyPath string
+	// BusyMethod is GET or POST; a POST carries a small fixed body with
+	// its Content-Length. Defaults to [DefaultMethod], GET.
+	BusyMethod string
 
-	// Slow is the number of GET SlowPath requests sent when the load
-	// starts, each on its own connection, meant to be in flight at the
-	// signal: SlowPath should take longer to answer than Warmup.
+	// Slow is the number of SlowMethod SlowPath requests sent when the
+	// load starts, each on its own connection, meant to be in flight at
+	// the signal: SlowPath should take longer to answer than Warmup.
 	Slow int
 	// SlowPath defaults to [DefaultSlowPath].
 	SlowPath string
+	// SlowMethod is GET or POST, as BusyMethod. Defaults to GET.
+	SlowMethod string
 
 	// Idle is the number of keep-alive connections that send one
 	// GET IdlePath before the load starts, then stay open and quiet.
@@ -47,26 +58,55 @@ type Load struct {
 	// that send nothing, as browsers preconnect.
 	Silent int
 
-	// DialConcurrency bounds how many idle connections and silent sockets
-	// are being opened at once. Defaults to [DefaultDialConcurrency].
+	// WebSockets is the number of WebSocket streams opened on
+	// WebSocketPath after the idle connections and the silent sockets,
+	// before the load starts. They send nothing and read (and discard)
+	// whatever the server sends until it closes them. A stream is
+	// answered if the server ends it with a close frame (a server shutting
+	// down should send 1001, "going away"), lost if it is cut without one
+	// or still open when the process exits, refused if it could not be
+	// opened.
+	WebSockets int
+	// WebSocketPath defaults to [DefaultWebSocketPath].
+	WebSocketPath string
+
+	// SSE is the number of server-sent event streams: GET SSEPath with
+	// "Accept: text/event-stream", opened after the WebSockets; their
+	// responses are read (and discarded) until they end. A stream is
+	// answered if its body ends cleanly (the last chunk of a chunked body,
+	// the whole of a Content-Length, or the connection's end when neither
+	// delimits it), lost if it is cut or still open when the process
+	// exits, refused if it could not be opened or its status was not 2xx.
+	SSE int
+	// SSEPath defaults to [DefaultSSEPath].
+	SSEPath string
+
+	// DialConcurrency bounds how many idle connections, silent sockets
+	// and streams are being opened at once. Defaults to
+	// [DefaultDialConcurrency].
 	DialConcurrency int
 
-	// RequestTimeout bounds each connect, and each request from its
-	// write to the end of its response; a request that takes longer is
-	// lost. Defaults to [DefaultRequestTimeout].
+	// RequestTimeout bounds each connect, each request from its write to
+	// the end of its response (a request that takes longer is lost), and
+	// the opening of each stream. Defaults to [DefaultRequestTimeout].
 	RequestTimeout time.Duration
 }
 
 func (l Load) withDefaults() Load {
-	if l.BusyPath == "" {
-		l.BusyPath = DefaultBusyPath
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
 	}
-	if l.SlowPath == "" {
-		l.SlowPath = DefaultSlowPath
-	}
-	if l.IdlePath == "" {
-		l.IdlePath = DefaultIdlePath
-	}
+	def(&l.BusyPath, DefaultBusyPath)
+	def(&l.SlowPath, DefaultSlowPath)
+	def(&l.IdlePath, DefaultIdlePath)
+	def(&l.WebSocketPath, DefaultWebSocketPath)
+	def(&l.SSEPath, DefaultSSEPath)
+	def(&l.BusyMethod, DefaultMethod)
+	def(&l.SlowMethod, DefaultMethod)
+	l.BusyMethod = strings.ToUpper(l.BusyMethod)
+	l.SlowMethod = strings.ToUpper(l.SlowMethod)
 	if l.DialConcurrency <= 0 {
 		l.DialConcurrency = DefaultDialConcurrency
 	}
@@ -76,56 +116,76 @@ func (l Load) withDefaults() Load {
 	return l
 }
 
+// validate checks a load whose defaults are filled in.
 func (l Load) validate() error {
 	var errs []error
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"Busy", l.Busy}, {"Slow", l.Slow}, {"Idle", l.Idle}, {"Silent", l.Silent}} {
+	}{
+		{"Busy", l.Busy}, {"Slow", l.Slow}, {"Idle", l.Idle}, {"Silent", l.Silent},
+		{"WebSockets", l.WebSockets}, {"SSE", l.SSE},
+	} {
 		if f.n < 0 {
 			errs = append(errs, fmt.Errorf("negative %s %d", f.name, f.n))
+		}
+	}
+	for _, f := range []struct{ name, method string }{{"BusyMethod", l.BusyMethod}, {"SlowMethod", l.SlowMethod}} {
+		if f.method != http.MethodGet && f.method != http.MethodPost {
+			errs = append(errs, fmt.Errorf("%s %q: want GET or POST", f.name, f.method))
+		}
+	}
+	for _, f := range []struct{ name, path string }{
+		{"BusyPath", l.BusyPath}, {"SlowPath", l.SlowPath}, {"IdlePath", l.IdlePath},
+		{"WebSocketPath", l.WebSocketPath}, {"SSEPath", l.SSEPath},
+	} {
+		if err := checkPath(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// held is the set of connections the load keeps open and quiet: the idle
-// connections or the silent sockets.
-type held struct {
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func (h *held) add(nc net.Conn) {
-	h.mu.Lock()
-	h.conns = append(h.conns, nc)
-	h.mu.Unlock()
-}
-
-func (h *held) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
-}
-
-// closeAll closes every connection held.
-func (h *held) closeAll() {
-	h.mu.Lock()
-	conns := h.conns
-	h.conns = nil
-	h.mu.Unlock()
-	for _, nc := range conns {
-		nc.Close()
+// checkPath checks that path can go as is on a request line.
+func checkPath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("path %q does not begin with /", path)
 	}
+	if i := strings.IndexFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("path %q holds a space or a control character", path)
+	}
+	return nil
 }
 
 // A driver runs the load against one address.
 type driver struct {
-	addr string
+	addr string // where to connect, host:port
+	host string // the Host header
 	load Load
 	rec  *recorder
 
+	// The requests, built once.
+	busyReq, slowReq, idleReq, sseReq []byte
+
 	idle, silent held
+	streams      streams
+	// exited is set once the process has exited: the streams still open
+	// then are lost, not aborted.
+	exited atomic.Bool
+}
+
+func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver {
+	d := &driver{
+		addr: addr, host: host, load: load, rec: rec,
+		busyReq: request(load.BusyMethod, load.BusyPath, host),
+		slowReq: request(load.SlowMethod, load.SlowPath, host),
+		idleReq: request(http.MethodGet, load.IdlePath, host),
+		sseReq:  requestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
+		idle:    held{w: w},
+		silent:  held{w: w},
+	}
+	d.streams.init(load.RequestTimeout)
+	return d
 }
 
 // openIdle opens the idle connections, each with one request answered, at
@@ -133,10 +193,10 @@ type driver struct {
 func (d *driver) openIdle(ctx context.Context) {
 	d.each(ctx, d.load.Idle, Idle, func(t *tally, i int) {
 		c := newClient(d.addr, d.load.RequestTimeout)
-		x := c.get(ctx, d.load.IdlePath)
+		x := c.do(ctx, d.idleReq)
 		t.add(i, x, ctx.Err() != nil)
 		if c.connected() {
-			d.idle.add(c.nc) // answered and kept alive
+			d.idle.add(c.detach()) // answered and kept alive
 		}
 	})
 }
@@ -190,7 +250,7 @@ func (d *driver) busy(ctx context.Context, i int) {
 	c := newClient(d.addr, d.load.RequestTimeout)
 	defer c.close()
 	for ctx.Err() == nil {
-		x := c.get(ctx, d.load.BusyPath)
+		x := c.do(ctx, d.busyReq)
 		rec := t.add(i, x, ctx.Err() != nil)
 		if rec.Outcome == Refused {
 			return
@@ -204,5 +264,13 @@ func (d *driver) slow(ctx context.Context, i int) {
 	defer t.merge()
 	c := newClient(d.addr, d.load.RequestTimeout)
 	defer c.close()
-	t.add(i, c.get(ctx, d.load.SlowPath), ctx.Err() != nil)
+	t.add(i, c.do(ctx, d.slowReq), ctx.Err() != nil)
+}
+
+// close closes every connection the driver still holds. The load must
+// have stopped.
+func (d *driver) close() {
+	d.idle.closeAll()
+	d.silent.closeAll()
+	d.streams.closeAll()
 }

@@ -10,10 +10,12 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 )
 
@@ -32,8 +34,10 @@ func TestMain(m *testing.M) {
 // server in the given mode (see runChild).
 func childCommand(mode string, args ...string) Command {
 	return Command{
-		Args:          append([]string{os.Args[0]}, args...),
-		Env:           []string{childEnv + "=" + mode},
+		Args: append([]string{os.Args[0]}, args...),
+		// Built with -race, a process sleeps 1s as it exits, unless told
+		// not to: that would be taken for the server's lag.
+		Env:           []string{childEnv + "=" + mode, "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
 		ListenTimeout: 30 * time.Second, // the race detector starts slowly
 	}
 }
@@ -42,10 +46,17 @@ func childCommand(mode string, args ...string) Command {
 //
 //	exit3      prints a line and exits 3 without listening
 //	deaf       never listens; sleeps until killed
-//	graceful   serves /fast and /slow?ms=N; on SIGTERM, net/http's
+//	graceful   serves (see below); on SIGTERM, ends its streams cleanly
+//	           (WebSockets with a 1001 close frame) and calls net/http's
 //	           Shutdown, exit 0
+//	abrupt     serves; on SIGTERM, exits 0 at once
+//	slow-ready as graceful, but /ready answers 503 for its first 300ms
 //	stubborn   serves, ignoring SIGTERM
 //	exit-soon  serves for 200ms, then exits 4
+//
+// It serves /fast, /slow?ms=N, /post (200 to a POST of postBody, else
+// 400), /ready, /ws (a WebSocket that stays open) and /events (an SSE
+// stream that stays open).
 //
 // The port is PORT, or the -port=N argument if given. The child prints its
 // arguments and PORT on stdout.
@@ -70,14 +81,12 @@ func runChild(mode string, args []string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast\n") })
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
-		time.Sleep(time.Duration(ms) * time.Millisecond)
-		io.WriteString(w, "slow\n")
-	})
-	srv := &http.Server{Handler: mux}
+	readyAt := time.Now()
+	if mode == "slow-ready" {
+		readyAt = readyAt.Add(300 * time.Millisecond)
+	}
+	srv := &http.Server{Handler: testHandler(readyAt)}
+	srv.RegisterOnShutdown(beginShutdown)
 	switch mode {
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
@@ -92,10 +101,78 @@ func runChild(mode string, args []string) int {
 	defer stop()
 	go srv.Serve(ln)
 	<-ctx.Done()
+	if mode == "abrupt" {
+		return 0
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return 1
 	}
+	wsHandlers.Wait()
 	return 0
 }
+
+// shutdown is closed when the child's server begins to shut down; wsHandlers
+// counts its WebSocket handlers, which Shutdown does not wait for.
+var (
+	shutdown     = make(chan struct{})
+	shutdownOnce sync.Once
+	wsHandlers   sync.WaitGroup
+)
+
+// testHandler is the handler of the child server, ready from readyAt on.
+func testHandler(readyAt time.Time) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast\n") })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		io.WriteString(w, "slow\n")
+	})
+	mux.HandleFunc("/post", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || string(b) != postBody {
+			http.Error(w, "want a POST of the probe's body", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "posted\n")
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		if time.Now().Before(readyAt) {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		wsHandlers.Add(1)
+		defer wsHandlers.Done()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		gone := c.CloseRead(context.Background())
+		c.Write(r.Context(), websocket.MessageText, []byte("hello"))
+		select {
+		case <-shutdown:
+			c.Close(websocket.StatusGoingAway, "shutting down")
+		case <-gone.Done():
+		}
+	})
+	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: hello\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-shutdown:
+		case <-r.Context().Done():
+		}
+	})
+	return mux
+}
+
+// beginShutdown closes shutdown; the child's server calls it as it shuts
+// down.
+func beginShutdown() { shutdownOnce.Do(func() { close(shutdown) }) }

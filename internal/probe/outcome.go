@@ -56,6 +56,11 @@ const (
 	BadResponse   Reason = "malformed response"     // the bytes were not an HTTP/1 response
 	BodyCut       Reason = "body cut short"         // the response's body ended early
 	ProbeStopping Reason = "probe stopped"          // Aborted
+
+	// Streams (WebSocket and server-sent events).
+	StreamNotOpened Reason = "stream not opened" // Refused: the handshake failed after the connect
+	StreamCut       Reason = "stream cut"        // Lost: the stream ended without a clean end
+	StreamOpenAtEnd Reason = "open at exit"      // Lost: still open when the process exited
 )
 
 // A step is where in a request's life an error happened.

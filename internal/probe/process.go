@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ var (
 	// ErrNotListening reports that the server did not accept a connection
 	// within [Command.ListenTimeout].
 	ErrNotListening = errors.New("probe: server not listening")
+
+	// ErrNotReady reports that the server did not answer GET
+	// [Command.ReadyPath] with a 2xx status within
+	// [Command.ListenTimeout].
+	ErrNotReady = errors.New("probe: server not ready")
 )
 
 // A Command describes how to start the server under test.
@@ -52,9 +58,23 @@ type Command struct {
 	// error messages (see [Process.Output]).
 	Output io.Writer
 
-	// ListenTimeout bounds the wait for the server to accept a TCP
-	// connection on its port. Defaults to [DefaultListenTimeout].
+	// ReadyPath, if set, is where the server tells that it is ready: the
+	// probe waits until GET ReadyPath is answered with a 2xx status,
+	// instead of only until the port accepts a TCP connection.
+	ReadyPath string
+
+	// ListenTimeout bounds the wait for the server to be ready: to accept
+	// a TCP connection on its port, or to answer GET ReadyPath with a 2xx
+	// status. Defaults to [DefaultListenTimeout].
 	ListenTimeout time.Duration
+}
+
+func (c Command) readiness(addr string) readiness {
+	timeout := c.ListenTimeout
+	if timeout <= 0 {
+		timeout = DefaultListenTimeout
+	}
+	return readiness{addr: addr, host: addr, path: c.ReadyPath, timeout: timeout}
 }
 
 // A Process is a running server started by [Start]. Its methods may be
@@ -87,10 +107,15 @@ type Exit struct {
 	// Err is the error waiting for the process returned, if it was not
 	// about the exit status.
 	Err error
+	// Unknown reports that how the process ended is unknown: it was not
+	// the probe's child ([Config.PID]), so only its exit was seen. Code is
+	// then -1 and Signal nil.
+	Unknown bool
 }
 
 // ShellCode returns the exit status as a shell reports it: the exit code,
-// or 128 plus the number of the signal that ended the process.
+// or 128 plus the number of the signal that ended the process; -1 if it
+// is unknown.
 func (e Exit) ShellCode() int {
 	if s, ok := e.Signal.(syscall.Signal); ok && e.Code < 0 {
 		return 128 + int(s)
@@ -99,9 +124,14 @@ func (e Exit) ShellCode() int {
 }
 
 // String describes the exit: "0", "1", "143 (terminated)" or
-// "137 (killed by the probe)".
+// "137 (killed by the probe)"; "exited" or "exited (killed by the probe)"
+// if the code is unknown.
 func (e Exit) String() string {
 	switch {
+	case e.Unknown && e.Killed:
+		return "exited (killed by the probe)"
+	case e.Unknown:
+		return "exited"
 	case e.Killed && e.Signal != nil:
 		return fmt.Sprintf("%d (killed by the probe)", e.ShellCode())
 	case e.Signal != nil:
@@ -111,10 +141,11 @@ func (e Exit) String() string {
 }
 
 // Start starts the server described by c on a free loopback port and
-// waits until it accepts a TCP connection. If it cannot, it kills and
-// reaps the process and returns an error wrapping [ErrExited],
-// [ErrNotListening] or ctx's error. If ctx ends while the process runs, the
-// process is killed.
+// waits until it is ready: until it accepts a TCP connection or, with
+// [Command.ReadyPath], answers it with a 2xx status. If it cannot, it
+// kills and reaps the process and returns an error wrapping [ErrExited],
+// [ErrNotListening], [ErrNotReady] or ctx's error. If ctx ends while the
+// process runs, the process is killed.
 //
 // The port is found by listening on 127.0.0.1:0 and closing the listener,
 // so another program could take it in between; the server then fails to
@@ -156,13 +187,12 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	go p.wait() // owned: Close waits for done
 	p.stopWatch = context.AfterFunc(ctx, func() { p.Kill() })
 
-	timeout := c.ListenTimeout
-	if timeout <= 0 {
-		timeout = DefaultListenTimeout
-	}
-	if err := p.waitListening(ctx, timeout); err != nil {
+	if err := c.readiness(p.addr).wait(ctx, p.done); err != nil {
 		p.Close()
-		return nil, err
+		if errors.Is(err, errGone) {
+			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.exit, p.outputSuffix())
+		}
+		return nil, fmt.Errorf("%w%s", err, p.outputSuffix())
 	}
 	return p, nil
 }
@@ -200,38 +230,11 @@ func (p *Process) wait() {
 	close(p.done)
 }
 
-// waitListening dials the server until it accepts a connection, it exits,
-// ctx ends or timeout passes. Retrying with a small backoff is the only way
-// to learn that another process listens.
-func (p *Process) waitListening(ctx context.Context, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	backoff := 2 * time.Millisecond
-	d := net.Dialer{Timeout: time.Second}
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%w before listening on port %d: exit %v%s", ErrExited, p.port, p.exit, p.outputSuffix())
-		case <-ctx.Done():
-			return fmt.Errorf("probe: waiting for the server to listen: %w", ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("%w: no connection accepted on %s within %v%s", ErrNotListening, p.addr, timeout, p.outputSuffix())
-		case <-retry.C:
-		}
-		nc, err := d.DialContext(ctx, "tcp", p.addr)
-		if err == nil {
-			nc.Close()
-			return nil
-		}
-		retry.Reset(backoff)
-		backoff = min(2*backoff, 100*time.Millisecond)
-	}
-}
-
 // Addr returns the loopback address the server listens on, as host:port.
 func (p *Process) Addr() string { return p.addr }
+
+// Args returns the server's program and arguments, "{port}" replaced.
+func (p *Process) Args() []string { return slices.Clone(p.cmd.Args) }
 
 // Port returns the port the server listens on.
 func (p *Process) Port() int { return p.port }

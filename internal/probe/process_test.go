@@ -120,3 +120,30 @@ func TestExitString(t *testing.T) {
 		}
 	}
 }
+
+// TestStartReadyPath checks that Start waits for a 2xx answer on the
+// ready path, and gives up on one that never comes.
+func TestStartReadyPath(t *testing.T) {
+	c := childCommand("slow-ready")
+	c.ReadyPath = "/ready"
+	p, err := Start(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cl := newClient(p.Addr(), 5*time.Second)
+	defer cl.close()
+	if x := cl.get(context.Background(), "/ready"); x.err != nil || x.status != 200 {
+		t.Errorf("GET /ready once Start returned: %d, %v; want 200", x.status, x.err)
+	}
+
+	c = childCommand("graceful")
+	c.ReadyPath = "/missing"
+	c.ListenTimeout = 300 * time.Millisecond
+	if p, err := Start(context.Background(), c); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "status 404") {
+		if p != nil {
+			p.Close()
+		}
+		t.Errorf("error %v, want ErrNotReady after status 404", err)
+	}
+}

@@ -22,8 +22,21 @@ const (
 	// Silent sockets connect and send nothing; their only "request" is
 	// the connect.
 	Silent
+	// WebSocket streams are opened before the load starts and stay open
+	// until the server closes them.
+	WebSocket
+	// SSE streams (server-sent events) are responses the server keeps
+	// open, opened before the load starts.
+	SSE
 	numKinds
 )
+
+// requestKinds are the kinds whose outcomes are requests, as opposed to
+// streams: they are what [Report.Total] and the [Timeline] count.
+const requestKinds = WebSocket
+
+// request reports whether k's outcomes are requests rather than streams.
+func (k Kind) request() bool { return k < requestKinds }
 
 func (k Kind) String() string {
 	switch k {
@@ -35,24 +48,36 @@ func (k Kind) String() string {
 		return "idle"
 	case Silent:
 		return "silent"
+	case WebSocket:
+		return "websocket"
+	case SSE:
+		return "sse"
 	}
 	return "kind(?)"
 }
 
 // A Record describes one request of note: any request not answered with a
-// 2xx status, any slow request, and every request that ended after the
-// signal. Requests answered normally before the signal are only counted.
+// 2xx status, any slow request, any stream, and every request that ended
+// after the signal. Requests answered normally before the signal are only
+// counted.
+//
+// A stream's record spans its life: Sent is when it was opened, Done when
+// it ended, and its outcome says how (see [Load.WebSockets]).
 type Record struct {
 	Kind Kind
 	// Client numbers the busy client, slow request, idle or silent
-	// connection within its kind, from 0.
+	// connection, or stream within its kind, from 0.
 	Client int
 	// Seq is the request's number on its connection, from 1: a request
 	// with Seq > 1 reused a keep-alive connection. 0 means none was sent.
 	Seq     int
 	Outcome Outcome
 	Reason  Reason // empty when Answered
-	Status  int    // the response's status code, when Answered
+	Status  int    // the response's status code, if one was read
+	// CloseCode is the code of the close frame that ended a WebSocket
+	// stream, when Answered (1001 "going away" is what a server shutting
+	// down should send).
+	CloseCode int
 	// Close reports that the response said the connection ends
 	// ("Connection: close").
 	Close bool
@@ -75,6 +100,9 @@ func (r Record) Describe(signal time.Time) string {
 	switch {
 	case r.Outcome == Answered:
 		s += fmt.Sprintf(" %d", r.Status)
+		if r.CloseCode != 0 {
+			s += fmt.Sprintf(" (close %d)", r.CloseCode)
+		}
 		if r.Close {
 			s += " (Connection: close)"
 		}
@@ -125,11 +153,7 @@ func (c *Counts) add(o Counts) {
 func (c *Counts) count(outcome Outcome, status, seq int) {
 	switch outcome {
 	case Answered:
-		class := status / 100
-		if class < 1 || class > 5 {
-			class = 0
-		}
-		c.Status[class]++
+		c.Status[statusClass(status)]++
 	case Refused:
 		c.Refused++
 	case Lost:
@@ -147,11 +171,12 @@ const DefaultMaxRecords = 10000
 
 // A recorder collects what the load's goroutines learn. The hot path, a
 // busy request answered before the signal, touches only the goroutine's
-// own tally; the recorder's mutex is taken for records of note and when a
-// goroutine finishes.
+// own tally and two atomic counters of the timeline; the recorder's mutex
+// is taken for records of note and when a goroutine finishes.
 type recorder struct {
-	max    int
-	signal atomic.Pointer[time.Time] // set once, when the signal is sent
+	max      int
+	signal   atomic.Pointer[time.Time] // set once, when the signal is sent
+	timeline timeline
 
 	mu      sync.Mutex
 	counts  [numKinds]Counts
@@ -161,13 +186,17 @@ type recorder struct {
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
 	busyBefore int
+	lostBy     map[Reason]int // lost requests (not streams) by reason
+	closeCodes map[int]int    // close codes of the WebSocket streams ended cleanly
 }
 
 func newRecorder(max int) *recorder {
 	if max <= 0 {
 		max = DefaultMaxRecords
 	}
-	return &recorder{max: max}
+	r := &recorder{max: max, lostBy: map[Reason]int{}, closeCodes: map[int]int{}}
+	r.timeline.signal = &r.signal
+	return r
 }
 
 // signalled records when the signal was sent.
@@ -187,13 +216,21 @@ type tally struct {
 	counts     Counts
 	last       time.Time
 	busyBefore int
+	lostBy     map[Reason]int // allocated at the first loss
+	closeCodes map[int]int    // allocated at the first close frame
 }
 
 func (r *recorder) tally(k Kind) *tally { return &tally{r: r, kind: k} }
 
-// add counts the exchange and records it if it is of note.
+// add classifies the exchange, counts it and records it if it is of note.
 func (t *tally) add(client int, x exchange, aborted bool) Record {
 	o, why := classify(x.st, x.err, aborted)
+	return t.put(client, x, o, why)
+}
+
+// put counts an exchange whose outcome is known and records it if it is
+// of note.
+func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 	t.counts.count(o, x.status, x.seq)
 	before := t.r.before(x.done)
 	if o == Answered {
@@ -203,13 +240,28 @@ func (t *tally) add(client int, x exchange, aborted bool) Record {
 		if before && t.kind == Busy {
 			t.busyBefore++
 		}
+		if t.kind == WebSocket {
+			if t.closeCodes == nil {
+				t.closeCodes = map[int]int{}
+			}
+			t.closeCodes[x.code]++
+		}
+	}
+	if t.kind.request() {
+		t.r.timeline.add(x.done, o, x.status)
+		if o == Lost {
+			if t.lostBy == nil {
+				t.lostBy = map[Reason]int{}
+			}
+			t.lostBy[why]++
+		}
 	}
 	rec := Record{
 		Kind: t.kind, Client: client, Seq: x.seq,
-		Outcome: o, Reason: why, Status: x.status, Close: x.close,
+		Outcome: o, Reason: why, Status: x.status, CloseCode: x.code, Close: x.close,
 		Sent: x.sent, Done: x.done, Err: x.err,
 	}
-	if o != Answered || x.status/100 != 2 || t.kind == Slow || !before {
+	if o != Answered || x.status/100 != 2 || t.kind != Busy && t.kind != Idle || !before {
 		t.r.keep(rec)
 	}
 	return rec
@@ -236,8 +288,14 @@ func (t *tally) merge() {
 		r.last = t.last
 	}
 	r.busyBefore += t.busyBefore
+	for why, n := range t.lostBy {
+		r.lostBy[why] += n
+	}
+	for code, n := range t.closeCodes {
+		r.closeCodes[code] += n
+	}
 	r.mu.Unlock()
-	t.counts, t.last, t.busyBefore = Counts{}, time.Time{}, 0
+	t.counts, t.last, t.busyBefore, t.lostBy, t.closeCodes = Counts{}, time.Time{}, 0, nil, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -10,70 +11,170 @@ import (
 // A Report is what a run observed. Times are on the probe's clock; use the
 // methods for durations between them.
 type Report struct {
-	// Addr is the address the server listened on.
+	// Addr is the address the probe loaded: where the server it started
+	// listened, or the target's.
 	Addr string
+	// Target is [Config.Target]: empty when the probe started the server.
+	Target string
+	// Command is the server's program and arguments, "{port}" replaced;
+	// nil in target mode.
+	Command []string
+	// PID is the process signalled: the server the probe started, or
+	// [Config.PID]; 0 if none.
+	PID int
 	// Load is the load that was put on the server, defaults filled in.
 	Load Load
-	// Warmup is how long the load ran before the signal.
+	// Warmup is how long the load ran before the signal, and Signal the
+	// signal sent; zero and nil if the run sends none.
 	Warmup time.Duration
-	// Signal is the signal sent.
 	Signal os.Signal
 
-	// Start is when the busy clients and the slow requests started.
+	// Start is when the busy clients and the slow requests started, once
+	// the idle connections, silent sockets and streams were open.
 	Start time.Time
 	// SignalAt is when the signal was sent; zero if it was not.
 	SignalAt time.Time
 	// SignalLag is how much later than planned the probe sent the signal:
 	// more than a millisecond or so means the probe did not keep up.
 	SignalLag time.Duration
-	// LastResponse is when the last complete response was read; zero if
-	// none was.
+	// LastResponse is when the last complete response was read (or a
+	// stream ended cleanly); zero if none was.
 	LastResponse time.Time
-	// Exit is how the process ended, and when.
+	// Exit is how the process ended, and when; zero if it did not (or
+	// there is none).
 	Exit Exit
+	// End is when the load stopped.
+	End time.Time
 
 	// Busy, Slow, Idle and Silent count the outcomes of each kind of
 	// request. A silent socket counts only if its connect failed.
 	Busy, Slow, Idle, Silent Counts
+	// WebSocket and SSE count the outcomes of the streams, which are not
+	// requests: they are not in [Report.Total] nor in the Timeline.
+	WebSocket, SSE Counts
+	// LostBy counts the lost requests (not streams) by reason.
+	LostBy map[Reason]int
+
 	// IdleOpen and SilentOpen are the idle connections and silent sockets
 	// that were open when the load started.
 	IdleOpen, SilentOpen int
+	// IdleClosed and SilentClosed are when the probe saw the server close
+	// them (by itself, or by exiting), in order; those never seen closed
+	// were held until the end of the run.
+	IdleClosed, SilentClosed []time.Time
+	// IdleClosedBeforeExit and SilentClosedBeforeExit count those the
+	// server closed before the process exited: more than [ExitMargin]
+	// before it, as the kernel closes the others when it exits. Without
+	// an exit, they count all those closed during the run.
+	IdleClosedBeforeExit, SilentClosedBeforeExit int
+
+	// WebSocketsOpen and SSEOpen are the streams that were open when the
+	// load started.
+	WebSocketsOpen, SSEOpen int
+	// CloseCodes counts the codes of the close frames that ended
+	// WebSocket streams.
+	CloseCodes map[int]int
+
 	// BusyRate is the number of busy requests answered per second before
-	// the signal: whether the probe kept the server busy.
+	// the signal (during the whole load, without a signal): whether the
+	// probe kept the server busy.
 	BusyRate float64
+	// LagP99 and LagMax are the 99th percentile and the maximum of the
+	// probe's scheduling lag during the load, measured every 10 ms: how
+	// late its goroutines ran. See [Report.KeptUp].
+	LagP99, LagMax time.Duration
+
+	// Timeline counts the requests by when they ended.
+	Timeline Timeline
 
 	// Records lists the requests of note (see [Record]), in no particular
 	// order; Dropped counts those left out past [Config.MaxRecords].
 	Records []Record
 	Dropped int
 
-	// Output is the end of what the server wrote on stdout and stderr.
+	// Output is the end of what the server wrote on stdout and stderr;
+	// empty in target mode.
 	Output string
 }
 
+// ExitMargin is how long before the process's exit a held connection
+// must have been closed to count as closed by the server rather than by
+// the exit: the kernel closes every socket of a process as it exits, and
+// the probe sees those closes and the exit within a moment of each other,
+// in either order (within ±0.5 ms with 16 busy clients on a 2-core
+// machine). A server that closes its connections less than ExitMargin
+// before it exits is counted as holding them until the exit.
+const ExitMargin = 2 * time.Millisecond
+
 // fill completes the report from what the recorder and the driver saw.
-// The load must have stopped.
+// The load and the watcher must have stopped.
 func (r *Report) fill(rec *recorder, d *driver) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	r.Busy, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
+	r.WebSocket, r.SSE = rec.counts[WebSocket], rec.counts[SSE]
+	r.LostBy = maps.Clone(rec.lostBy)
+	r.CloseCodes = maps.Clone(rec.closeCodes)
 	r.LastResponse = rec.last
 	r.Records = rec.records
 	r.Dropped = rec.dropped
-	r.IdleOpen = d.idle.len()
-	r.SilentOpen = d.silent.len()
-	if span := r.SignalAt.Sub(r.Start); !r.SignalAt.IsZero() && span > 0 {
+	r.IdleOpen, r.SilentOpen = d.idle.len(), d.silent.len()
+	r.IdleClosed, r.SilentClosed = d.idle.closeTimes(), d.silent.closeTimes()
+	r.IdleClosedBeforeExit = closedBefore(r.IdleClosed, r.Exit.At)
+	r.SilentClosedBeforeExit = closedBefore(r.SilentClosed, r.Exit.At)
+	_, r.WebSocketsOpen, r.SSEOpen = d.streams.opened()
+	r.Timeline = rec.timeline.snapshot(r.End)
+	end := r.SignalAt
+	if end.IsZero() {
+		end = r.End
+	}
+	if span := end.Sub(r.Start); !r.Start.IsZero() && span > 0 {
 		r.BusyRate = float64(rec.busyBefore) / span.Seconds()
 	}
 }
 
-// Total returns the counts of every kind of request together.
+// closedBefore counts the times more than ExitMargin before exit, or all
+// of them if exit is zero.
+func closedBefore(ts []time.Time, exit time.Time) int {
+	if exit.IsZero() {
+		return len(ts)
+	}
+	n := 0
+	for _, t := range ts {
+		if t.Before(exit.Add(-ExitMargin)) {
+			n++
+		}
+	}
+	return n
+}
+
+// Total returns the counts of every kind of request together; streams
+// are not requests.
 func (r *Report) Total() Counts {
 	var c Counts
 	for _, k := range []Counts{r.Busy, r.Slow, r.Idle, r.Silent} {
 		c.add(k)
 	}
 	return c
+}
+
+// Kind returns the counts of one kind of request or stream.
+func (r *Report) Kind(k Kind) Counts {
+	switch k {
+	case Busy:
+		return r.Busy
+	case Slow:
+		return r.Slow
+	case Idle:
+		return r.Idle
+	case Silent:
+		return r.Silent
+	case WebSocket:
+		return r.WebSocket
+	case SSE:
+		return r.SSE
+	}
+	return Counts{}
 }
 
 // SlowCompleted returns the number of slow requests answered with a 2xx
@@ -91,7 +192,8 @@ func (r *Report) SignalToExit() time.Duration {
 
 // LastResponseToExit returns the time from the last complete response to
 // the process's exit: how long the server lived on once it had nothing
-// left to answer. It returns false if no response was read.
+// left to answer. It returns false if no response was read or the
+// process did not exit.
 func (r *Report) LastResponseToExit() (time.Duration, bool) {
 	if r.LastResponse.IsZero() || r.Exit.At.IsZero() {
 		return 0, false
@@ -99,7 +201,17 @@ func (r *Report) LastResponseToExit() (time.Duration, bool) {
 	return r.Exit.At.Sub(r.LastResponse), true
 }
 
-// Lost returns the records of the lost requests.
+// KeptUp reports whether the probe kept up with its own schedule, so that
+// its timings can be trusted: its scheduling lag stayed under
+// [KeepUpLagP99] at the 99th percentile and it sent the signal less than
+// [KeepUpSignalLag] late. On a machine whose CPUs the server and the
+// probe share, a probe that does not keep up measures itself as much as
+// the server.
+func (r *Report) KeptUp() bool {
+	return r.LagP99 <= KeepUpLagP99 && r.SignalLag <= KeepUpSignalLag
+}
+
+// Lost returns the records of the lost requests and streams.
 func (r *Report) Lost() []Record {
 	var lost []Record
 	for _, rec := range r.Records {
@@ -114,9 +226,13 @@ func (r *Report) Lost() []Record {
 func (r *Report) String() string {
 	var b strings.Builder
 	total := r.Total()
-	if !r.SignalAt.IsZero() {
+	switch {
+	case !r.SignalAt.IsZero():
 		fmt.Fprintf(&b, "signal %v after %v of load (%.2fms late); busy clients: %.0f req/s before it\n",
 			r.Signal, r.Warmup, ms(r.SignalLag), r.BusyRate)
+	case r.Signal == nil && !r.Start.IsZero():
+		fmt.Fprintf(&b, "no signal sent: %v of load on %s; busy clients: %.0f req/s\n",
+			r.End.Sub(r.Start).Round(time.Millisecond), r.Addr, r.BusyRate)
 	}
 	fmt.Fprintf(&b, "requests: %d answered %s, %d refused, %d lost (%d on reused connections), %d aborted\n",
 		total.Answered(), statusClasses(total), total.Refused, total.Lost, total.LostReused, total.Aborted)
@@ -124,12 +240,37 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "slow requests completed: %d of %d\n", r.SlowCompleted(), r.Load.Slow)
 	}
 	if r.Load.Idle > 0 || r.Load.Silent > 0 {
-		fmt.Fprintf(&b, "held open at the start: %d of %d idle, %d of %d silent\n", r.IdleOpen, r.Load.Idle, r.SilentOpen, r.Load.Silent)
+		fmt.Fprintf(&b, "held open at the start: %d of %d idle, %d of %d silent; closed by the server before the exit: %d idle, %d silent\n",
+			r.IdleOpen, r.Load.Idle, r.SilentOpen, r.Load.Silent, r.IdleClosedBeforeExit, r.SilentClosedBeforeExit)
+	}
+	for _, s := range []struct {
+		name      string
+		want      int
+		open      int
+		c         Counts
+		closeCode bool
+	}{{"WebSocket", r.Load.WebSockets, r.WebSocketsOpen, r.WebSocket, true}, {"SSE", r.Load.SSE, r.SSEOpen, r.SSE, false}} {
+		if s.want == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s streams: %d of %d opened; %d closed cleanly", s.name, s.open, s.want, s.c.Answered())
+		if s.closeCode && len(r.CloseCodes) > 0 {
+			fmt.Fprintf(&b, " (close codes %v)", r.CloseCodes)
+		}
+		fmt.Fprintf(&b, ", %d cut, %d aborted\n", s.c.Lost, s.c.Aborted)
+	}
+	if !r.KeptUp() {
+		fmt.Fprintf(&b, "the probe did not keep up: scheduling lag p99 %.1fms, max %.1fms, signal %.1fms late; its timings may be late by as much\n",
+			ms(r.LagP99), ms(r.LagMax), ms(r.SignalLag))
 	}
 	if r.Exit.At.IsZero() {
 		return b.String()
 	}
-	fmt.Fprintf(&b, "exit %v", r.Exit)
+	if r.Exit.Unknown {
+		b.WriteString(r.Exit.String()) // "exited", with no code
+	} else {
+		fmt.Fprintf(&b, "exit %v", r.Exit)
+	}
 	if d, ok := r.LastResponseToExit(); ok {
 		fmt.Fprintf(&b, ", %.1fms after the last response", ms(d))
 	}

@@ -2,152 +2,197 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
-)
-
-// Defaults for the fields of [Config].
-const (
-	DefaultWarmup    = time.Second
-	DefaultKillAfter = 30 * time.Second
 )
 
 // settle is how long the load may go on once the process has exited.
 // Every connection to a dead process fails at once, so the load normally
 // ends within microseconds; settle only bounds it if something else
-// answers on the port.
+// answers on the port (another instance, behind a balancer).
 const settle = 2 * time.Second
 
-// Config describes one run of the probe. The zero value of each field but
-// Server means its default.
-type Config struct {
-	// Server is the server to start. Required.
-	Server Command
-
-	// Load is the load to put on it.
-	Load Load
-
-	// Warmup is how long the busy clients and the slow requests run
-	// before the signal. Idle connections and silent sockets are opened
-	// before the warm-up begins, so they have been open at least this long
-	// at the signal. Defaults to [DefaultWarmup].
-	Warmup time.Duration
-
-	// Signal is the signal sent after the warm-up. Defaults to SIGTERM.
-	Signal os.Signal
-
-	// KillAfter is how long the process may take to exit after the signal
-	// before the probe sends it SIGKILL. Defaults to [DefaultKillAfter].
-	KillAfter time.Duration
-
-	// MaxRecords bounds the records of note kept in the report; beyond
-	// it they are only counted. Defaults to [DefaultMaxRecords].
-	MaxRecords int
+// A proc is the process whose shutdown is measured: the probe's child
+// ([Process]) or a process it watches ([Config.PID]).
+type proc interface {
+	Pid() int
+	Signal(os.Signal) error
+	Kill() error
+	Done() <-chan struct{}
+	Exit() Exit
+	Close() error
 }
 
-// Run starts the server, loads it, signals it, waits for it to exit and
-// reports what became of every request. See the package documentation for
-// the sequence.
+// Run starts the server (or, in target mode, finds it serving), loads it,
+// signals it, waits for it to exit and reports what became of every
+// request. See the package documentation for the sequence, and [Config]
+// for the modes.
 //
-// Run returns an error if the server could not be started, exited before
-// the signal, or if ctx ended; in the last two cases it returns the report
-// of what happened so far too. The process is killed and reaped, and every
-// connection closed, before Run returns.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
-	load := cfg.Load.withDefaults()
-	if err := load.validate(); err != nil {
-		return nil, fmt.Errorf("probe: invalid load: %w", err)
-	}
-	warmup := cfg.Warmup
-	if warmup <= 0 {
-		warmup = DefaultWarmup
-	}
-	sig := cfg.Signal
-	if sig == nil {
-		sig = syscall.SIGTERM
-	}
-	killAfter := cfg.KillAfter
-	if killAfter <= 0 {
-		killAfter = DefaultKillAfter
-	}
-
-	p, err := Start(ctx, cfg.Server)
+// Run returns an error if the config is invalid, if the server could not
+// be started or did not become ready, if it exited before the signal, if
+// ctx ended, or if [Config.Progress] panicked; in the last three cases it
+// returns the report of what happened so far too. The process it started
+// is killed and reaped, every connection closed and every goroutine ended
+// before Run returns.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	began := time.Now()
+	c, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
+	rec := newRecorder(c.MaxRecords)
+	prog := startProgress(c.Progress, began, rec)
+	defer func() {
+		if perr := prog.end(); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}()
+	r := &run{cfg: c, rec: rec, prog: prog}
+	return r.run(ctx)
+}
 
-	rec := newRecorder(cfg.MaxRecords)
-	d := &driver{addr: p.Addr(), load: load, rec: rec}
+// A run is the state of one call to Run.
+type run struct {
+	cfg  *resolved
+	rec  *recorder
+	prog *progress
+}
+
+func (r *run) run(ctx context.Context) (*Report, error) {
+	c := r.cfg
+	rep := &Report{Load: c.Load, Target: c.Target}
+	if c.signalled() {
+		rep.Warmup, rep.Signal = c.Warmup, c.Signal
+	}
+
+	// The process, or the target.
+	p, addr, host, err := r.start(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		defer p.Close()
+	}
+
+	w, err := newWatcher()
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	d := newDriver(addr, host, c.Load, r.rec, w)
+	r.prog.d.Store(d)
 	lctx, stopLoad := context.WithCancel(ctx)
-	var wg sync.WaitGroup // the busy clients and the slow requests
+	var wg sync.WaitGroup // the busy clients, the slow requests and the stream readers
 	defer func() {
 		// On every path: stop the load, wait for it, close what it holds.
 		stopLoad()
 		wg.Wait()
-		d.idle.closeAll()
-		d.silent.closeAll()
+		w.stop()
+		d.close()
 	}()
 
-	rep := &Report{Signal: sig, Load: load, Warmup: warmup, Addr: p.Addr()}
+	var mon *monitor
 	finish := func() *Report {
 		stopLoad()
 		wg.Wait()
-		rep.fill(rec, d)
-		rep.Output = p.Output()
+		rep.End = time.Now()
+		if mon != nil {
+			rep.LagP99, rep.LagMax = mon.end()
+		}
+		w.stop()
+		rep.fill(r.rec, d)
+		if sp, ok := p.(*Process); ok {
+			rep.Output = sp.Output()
+		}
 		return rep
 	}
 
 	d.openIdle(lctx)
 	d.openSilent(lctx)
+	d.openStreams(lctx)
 	rep.Start = time.Now()
-	for i := range load.Slow {
+	planned := rep.Start.Add(c.Warmup) // when the signal is due
+	if c.signalled() {
+		r.rec.timeline.begin(rep.Start, planned, c.Warmup+c.KillAfter+2*settle+time.Second)
+	} else {
+		r.rec.timeline.begin(rep.Start, time.Time{}, c.Duration+time.Second)
+	}
+	mon = startMonitor()
+	list, _, _ := d.streams.opened()
+	for _, st := range list {
+		wg.Go(func() { d.readStream(lctx, st) })
+	}
+	for i := range c.Load.Slow {
 		wg.Go(func() { d.slow(lctx, i) })
 	}
-	for i := range load.Busy {
+	for i := range c.Load.Busy {
 		wg.Go(func() { d.busy(lctx, i) })
 	}
 
-	// The warm-up.
-	planned := rep.Start.Add(warmup)
-	timer := time.NewTimer(warmup)
+	timer := time.NewTimer(c.Warmup)
 	defer timer.Stop()
+	if p == nil {
+		// Target mode without a process: the load runs for Duration.
+		r.prog.set(PhaseRunning)
+		timer.Reset(c.Duration)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return finish(), fmt.Errorf("probe: during the load: %w", ctx.Err())
+		}
+		return finish(), nil
+	}
+
+	// The warm-up.
+	r.prog.set(PhaseWarmup)
 	select {
 	case <-timer.C:
 	case <-p.Done():
 		rep.Exit = p.Exit()
-		return finish(), fmt.Errorf("%w before the signal: exit %v%s", ErrExited, rep.Exit, p.outputSuffix())
+		r.prog.set(PhaseExited)
+		return finish(), fmt.Errorf("%w before the signal: exit %v%s", ErrExited, rep.Exit, outputSuffix(p))
 	case <-ctx.Done():
-		p.Close()
-		rep.Exit = p.Exit()
+		abandon(p, rep)
 		return finish(), fmt.Errorf("probe: before the signal: %w", ctx.Err())
 	}
 
 	rep.SignalAt = time.Now()
 	rep.SignalLag = rep.SignalAt.Sub(planned)
-	rec.signalled(rep.SignalAt)
-	if err := p.Signal(sig); err != nil {
-		p.Close()
-		rep.Exit = p.Exit()
+	r.rec.signalled(rep.SignalAt)
+	if err := p.Signal(c.Signal); err != nil {
+		abandon(p, rep)
 		return finish(), err
 	}
+	r.prog.set(PhaseSignalled)
 
 	// The shutdown, under load.
-	timer.Reset(killAfter)
+	timer.Reset(c.KillAfter)
 	select {
 	case <-p.Done():
 	case <-timer.C:
-		p.Kill()
-		<-p.Done()
+		if err := p.Kill(); err != nil {
+			return finish(), fmt.Errorf("probe: after the grace period: %w", err)
+		}
+		// A child dies at once; a process the probe did not start might
+		// not, if the signal did not reach it.
+		timer.Reset(settle)
+		select {
+		case <-p.Done():
+		case <-timer.C:
+			return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.Pid(), settle)
+		case <-ctx.Done():
+			return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
+		}
 	case <-ctx.Done():
-		p.Close()
-		rep.Exit = p.Exit()
+		abandon(p, rep)
 		return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 	}
 	rep.Exit = p.Exit()
+	d.exited.Store(true)
+	r.prog.set(PhaseExited)
 
 	// Once the process is gone every connection to it fails at once, and
 	// the load ends by itself; bound it anyway.
@@ -164,4 +209,60 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		<-loadDone
 	}
 	return finish(), nil
+}
+
+// start starts the server, or in target mode starts watching the process
+// if there is one, and waits until the server is ready. It returns the
+// process (nil in target mode without PID), the address to load and the
+// Host header.
+func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, error) {
+	c := r.cfg
+	if c.Target == "" {
+		p, err := Start(ctx, c.Server)
+		if err != nil {
+			return nil, "", "", err
+		}
+		rep.Addr, rep.Command, rep.PID = p.Addr(), p.Args(), p.Pid()
+		return p, p.Addr(), p.Addr(), nil
+	}
+	rep.Addr = c.addr
+	var p proc
+	var done <-chan struct{}
+	if c.PID != 0 {
+		w, err := watchPID(c.PID)
+		if err != nil {
+			return nil, "", "", err
+		}
+		p, done, rep.PID = w, w.Done(), c.PID
+	}
+	ready := c.Server.readiness(c.addr)
+	ready.host = c.host
+	if err := ready.wait(ctx, done); err != nil {
+		if p != nil {
+			p.Close()
+		}
+		if errors.Is(err, errGone) {
+			err = fmt.Errorf("%w before the load: process %d", ErrExited, c.PID)
+		}
+		return nil, "", "", err
+	}
+	return p, c.addr, c.host, nil
+}
+
+// abandon ends a run cut short: the probe's child is killed and reaped; a
+// process it did not start is left alone.
+func abandon(p proc, rep *Report) {
+	if sp, ok := p.(*Process); ok {
+		sp.Close()
+		rep.Exit = sp.Exit()
+	}
+}
+
+// outputSuffix returns the end of the output of the probe's child, for an
+// error message.
+func outputSuffix(p proc) string {
+	if sp, ok := p.(*Process); ok {
+		return sp.outputSuffix()
+	}
+	return ""
 }

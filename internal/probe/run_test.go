@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,6 +34,30 @@ func TestRunGraceful(t *testing.T) {
 	}
 	if rep.IdleOpen != 5 || rep.SilentOpen != 3 || rep.Idle.Status[2] != 5 {
 		t.Errorf("idle %d (answered %d), silent %d; want 5, 5, 3", rep.IdleOpen, rep.Idle.Status[2], rep.SilentOpen)
+	}
+	// Shutdown closes idle connections at once, and silent ones only once
+	// they have been quiet for 5s: it waits for them.
+	if rep.IdleClosedBeforeExit != 5 || len(rep.SilentClosed) != 3 {
+		t.Errorf("closed %d idle connections before the exit, saw %d silent sockets closed; want 5, 3", rep.IdleClosedBeforeExit, len(rep.SilentClosed))
+	}
+	v := rep.Verdict(Criteria{})
+	if codes := findingCodes(v.Reasons); !slices.Contains(codes, CodeHeldSockets) || slices.Contains(codes, CodeSlowIncomplete) || slices.Contains(codes, CodeExitCode) {
+		t.Errorf("verdict:\n%swant %s, and neither %s nor %s", v, CodeHeldSockets, CodeSlowIncomplete, CodeExitCode)
+	}
+	// The timeline counts every request but the idle connections' first,
+	// made before the load started.
+	var inTimeline Counts
+	for _, b := range rep.Timeline.Buckets {
+		inTimeline.add(b)
+	}
+	total := rep.Total()
+	if inTimeline.Answered() != total.Answered()-5 || rep.Timeline.Before.Answered() != 5 || inTimeline.Refused != total.Refused || inTimeline.Lost != total.Lost {
+		t.Errorf("timeline %+v (before the load %+v), total %+v", inTimeline, rep.Timeline.Before, total)
+	}
+	// Aligned on the signal, from the start to past the exit.
+	tl := rep.Timeline
+	if rep.SignalAt.Sub(tl.Start)%TimelineBucket != 0 || tl.Start.After(rep.Start.Add(rep.SignalLag)) || tl.Start.Add(time.Duration(len(tl.Buckets))*TimelineBucket).Before(rep.Exit.At) {
+		t.Errorf("timeline of %d buckets from %v before the signal: want from the start (%v before it) to past the exit", len(tl.Buckets), rep.SignalAt.Sub(tl.Start), rep.SignalAt.Sub(rep.Start))
 	}
 	if rep.Busy.Status[2] == 0 || rep.BusyRate <= 0 {
 		t.Errorf("busy clients: %+v at %v/s, want answers", rep.Busy, rep.BusyRate)
@@ -77,6 +102,9 @@ func TestRunKillsAfterGrace(t *testing.T) {
 	}
 	if !strings.Contains(rep.String(), "killed by the probe") {
 		t.Errorf("report does not say the probe killed it:\n%s", rep)
+	}
+	if codes := findingCodes(rep.Verdict(Criteria{}).Reasons); !slices.Equal(codes, []string{CodeLost, CodeSlowIncomplete, CodeKilled}) {
+		t.Errorf("verdict %q, want %s, %s and %s", codes, CodeLost, CodeSlowIncomplete, CodeKilled)
 	}
 }
 

@@ -206,6 +206,9 @@ func progress(w io.Writer, sc scenario, sv server, rep, reps int, r trial, verbo
 	if r.noise.noisy() {
 		line += fmt.Sprintf(" [NOISY: other processes used %v]", r.noise)
 	}
+	if !r.rep.KeptUp() {
+		line += fmt.Sprintf(" [PROBE LAG: p99 %.1fms, signal %.1fms late]", ms(r.rep.LagP99), ms(r.rep.SignalLag))
+	}
 	fmt.Fprintf(w, "%s %s\n", prefix, line)
 	if verbose {
 		for l := range strings.Lines(r.rep.String()) {

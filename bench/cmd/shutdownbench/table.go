@@ -214,6 +214,10 @@ func notes(scens []scenario, servers []server, results [][][]trial) string {
 				if r.noise.noisy() {
 					fmt.Fprintf(&b, "- %s, %s, run %d: other processes used %v during it\n", sc.name, sv.name, i+1, r.noise)
 				}
+				if r.err == nil && !r.rep.KeptUp() {
+					fmt.Fprintf(&b, "- %s, %s, run %d: the probe did not keep up (scheduling lag p99 %.1fms, signal %.1fms late)\n",
+						sc.name, sv.name, i+1, ms(r.rep.LagP99), ms(r.rep.SignalLag))
+				}
 			}
 			if s := lostByCause(results[si][vi]); s != "" {
 				fmt.Fprintf(&b, "- %s, %s: %s\n", sc.name, sv.name, s)

@@ -1,0 +1,245 @@
+// Command drainprobe tells whether a server loses requests when it is
+// stopped the way deployments stop it. It starts the server, loads it as
+// real clients do (busy keep-alive clients, slow requests, idle
+// connections, connected-but-silent sockets, WebSockets, event streams),
+// sends it SIGTERM, keeps the load going until the process exits, and
+// reports what became of every request, with a verdict: PASS, or FAIL
+// with each reason. It works on servers written in any language.
+//
+//	drainprobe                       # probes drain's own demo server
+//	drainprobe -- ./server --port {port}
+//	drainprobe --slow-path /report --busy-method POST -- node app.js
+//	drainprobe --target http://127.0.0.1:8080 --pid 4242
+//
+// The server is started with PORT set to a free port, and "{port}" in its
+// arguments replaced by it. Exit status: 0 PASS, 1 FAIL, 2 when the probe
+// could not run (bad flags, a server that does not start or listen, or
+// exits before the signal), so that drainprobe can guard a CI pipeline.
+//
+// --json prints the report as JSON instead; --html FILE writes a page with
+// the timeline of the requests.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/seed"
+)
+
+// seedEnv asks the drainprobe binary to run the seed demo server instead:
+// that is how drainprobe probes drain without another binary.
+const seedEnv = "DRAINPROBE_RUN_SEED"
+
+func main() {
+	if os.Getenv(seedEnv) != "" {
+		os.Exit(seed.Run(os.Args[1:], os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitPass  = 0
+	exitFail  = 1
+	exitUsage = 2 // bad flags, or the probe could not run
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitPass
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
+		return exitUsage
+	}
+	if opts.progress && isTerminal(stderr) {
+		p := newProgressLine(stderr)
+		opts.cfg.Progress = p.update
+		defer p.clear()
+	}
+
+	rep, err := probe.Run(ctx, opts.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "drainprobe: %v\n", explain(err))
+		if rep != nil && rep.Output != "" {
+			fmt.Fprintf(stderr, "the server's last output:\n%s\n", indent(rep.Output))
+		}
+		return exitUsage
+	}
+	verdict := rep.Verdict(opts.criteria)
+	raw, err := rep.JSON(verdict)
+	if err != nil {
+		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
+		return exitUsage
+	}
+	v, err := parseView(raw)
+	if err != nil {
+		fmt.Fprintf(stderr, "drainprobe: reading the report: %v\n", err)
+		return exitUsage
+	}
+	v.Label = opts.label
+	if opts.json {
+		stdout.Write(raw)
+		fmt.Fprintln(stdout)
+	} else {
+		writeText(stdout, v)
+	}
+	if opts.html != "" {
+		if err := writeHTMLFile(opts.html, v, raw); err != nil {
+			fmt.Fprintf(stderr, "drainprobe: %v\n", err)
+			return exitUsage
+		}
+		if !opts.json {
+			fmt.Fprintf(stdout, "report: %s\n", opts.html)
+		}
+	}
+	if !verdict.Pass {
+		return exitFail
+	}
+	return exitPass
+}
+
+func writeHTMLFile(name string, v *view, raw []byte) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := writeHTML(f, v, raw); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return f.Close()
+}
+
+// explain adds what to check to the errors of a probe that could not run.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, probe.ErrNotListening):
+		return fmt.Errorf("%w (does the server listen on $PORT, or on {port} in its arguments?)", err)
+	case errors.Is(err, probe.ErrExited):
+		return fmt.Errorf("%w (is the port in use, or a flag wrong? its output follows)", err)
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted; the server was stopped")
+	}
+	return err
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// options are what the command line asks for.
+type options struct {
+	cfg      probe.Config
+	criteria probe.Criteria
+	label    string // names the server, when its command line does not
+	json     bool
+	html     string
+	progress bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("drainprobe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: drainprobe [flags] [-- command args...]
+
+Starts the command with PORT set to a free port ({port} in its arguments is
+replaced by it), loads it, sends it a signal and reports whether it lost
+requests. With no command, probes drain's own demo server. Exit status: 0
+PASS, 1 FAIL, 2 when the probe could not run.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	o := &options{}
+	l := &o.cfg.Load
+	fs.IntVar(&l.Busy, "busy", 16, "busy keep-alive clients, sending requests back to back")
+	fs.StringVar(&l.BusyPath, "busy-path", "/fast", "what the busy clients request: a fast path")
+	fs.StringVar(&l.BusyMethod, "busy-method", "GET", "GET or POST")
+	fs.IntVar(&l.Slow, "slow", 3, "slow requests in flight at the signal, each on its own connection")
+	fs.StringVar(&l.SlowPath, "slow-path", "/slow?ms=2000", "what the slow requests ask for: longer than the warm-up")
+	fs.StringVar(&l.SlowMethod, "slow-method", "GET", "GET or POST")
+	fs.IntVar(&l.Idle, "idle", 10, "idle keep-alive connections (one request each, then quiet)")
+	fs.StringVar(&l.IdlePath, "idle-path", "/fast", "what the idle connections request first")
+	fs.IntVar(&l.Silent, "silent", 20, "connected-but-silent sockets, as browsers preconnect")
+	fs.IntVar(&l.WebSockets, "ws", 0, "WebSocket streams kept open")
+	fs.StringVar(&l.WebSocketPath, "ws-path", "/ws", "where the WebSockets connect")
+	fs.IntVar(&l.SSE, "sse", 0, "server-sent-event streams kept open")
+	fs.StringVar(&l.SSEPath, "sse-path", "/events", "where the event streams connect")
+	fs.DurationVar(&o.cfg.Warmup, "warmup", 1800*time.Millisecond, "how long the load runs before the signal")
+	sig := fs.String("signal", "SIGTERM", "the signal to send: SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2")
+	fs.DurationVar(&o.cfg.KillAfter, "grace", 30*time.Second, "SIGKILL the server if it has not exited this long after the signal (Kubernetes' default)")
+	ready := fs.String("ready-path", "", "wait until GET of this path answers 2xx, instead of until the port accepts connections")
+	fs.StringVar(&o.cfg.Target, "target", "", "probe a service already running at this URL instead of starting one")
+	fs.IntVar(&o.cfg.PID, "pid", 0, "with --target: the process to signal after the warm-up, and to watch exit")
+	fs.DurationVar(&o.cfg.Duration, "duration", 0, "with --target and no --pid: how long to run, while you stop the service yourself")
+	fs.DurationVar(&o.criteria.MaxExitLag, "max-exit-lag", time.Second, "FAIL if the server exits longer than this after its last response")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.StringVar(&o.html, "html", "", "also write the report as a web page with the timeline, to this file")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o.progress = !*quiet && !o.json
+
+	s, err := parseSignal(*sig)
+	if err != nil {
+		return nil, err
+	}
+	o.cfg.Signal = s
+	command := fs.Args()
+	switch {
+	case o.cfg.Target != "" && len(command) > 0:
+		return nil, errors.New("give either --target or a command, not both")
+	case o.cfg.Target != "":
+	case len(command) > 0:
+		o.cfg.Server = probe.Command{Args: command, ReadyPath: *ready}
+	default:
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding the demo server: %w", err)
+		}
+		o.cfg.Server = probe.Command{Args: []string{exe, "-addr", "127.0.0.1:{port}"}, Env: []string{seedEnv + "=1"}, ReadyPath: *ready}
+		o.label = "drain's demo server (examples/seed)"
+	}
+	return o, nil
+}
+
+var signals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+	"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+}
+
+func parseSignal(name string) (os.Signal, error) {
+	if s, ok := signals[strings.TrimPrefix(strings.ToUpper(name), "SIG")]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("unknown signal %q (want SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2)", name)
+}
+
+// isTerminal reports whether w is a terminal, where a progress line that
+// rewrites itself makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,34 @@
+// Command good is a drainprobe test server that shuts down correctly: the
+// drain library with its defaults, as in examples/seed, serving only
+// /fast and /slow.
+//
+// On SIGTERM it stops accepting, answers every request in flight and the
+// next request of each busy keep-alive client (with "Connection: close"),
+// closes idle and silent connections once quiet for 250 ms, and exits 0
+// as soon as the last connection has closed.
+//
+// Expected verdict: PASS.
+//
+// Routes and address: see package routes (GET /fast, GET /slow?ms=N,
+// :$PORT or :3000).
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/drain-go/drain"
+	"github.com/drain-go/drain/cmd/drainprobe/testdata/routes"
+)
+
+func main() {
+	var g drain.Group
+	g.Add(&drain.HTTP{Server: &http.Server{
+		Addr:              routes.Addr(),
+		Handler:           routes.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}})
+	os.Exit(drain.ExitCode(g.Run(context.Background())))
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// writeText writes the report for people: what was sent, what became of
+// it before and after the signal, how the process ended, and the verdict.
+func writeText(w io.Writer, v *view) {
+	fmt.Fprintf(w, "drainprobe: %s on %s\n", commandLine(v), v.Target)
+	fmt.Fprintf(w, "load: %s\n\n", loadLine(v))
+
+	before, after := v.split()
+	left, right := "before the signal", "after it"
+	if v.Origin != "signal" {
+		left, right = "during the run", ""
+	}
+	fmt.Fprintf(w, "%-14s %18s %10s\n", "requests", left, right)
+	for _, row := range countRows(before, after) {
+		fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), thousands(row.Before), thousands(row.After))
+	}
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if v.Slow.Sent > 0 {
+		fmt.Fprintf(tw, "slow requests\t%d of %d answered\n", v.Slow.Completed, v.Slow.Sent)
+	}
+	if line := exitLine(v); line != "" {
+		fmt.Fprintf(tw, "exit\t%s\n", line)
+	}
+	if h := v.Held; h.SilentOpen > 0 {
+		fmt.Fprintf(tw, "silent sockets\t%d open at the signal, %d closed by the server before it exited\n", h.SilentOpen, h.SilentClosedBeforeExit)
+	}
+	if h := v.Held; h.IdleOpen > 0 {
+		fmt.Fprintf(tw, "idle keep-alive\t%d open at the signal, %d closed by the server before it exited\n", h.IdleOpen, h.IdleClosedBeforeExit)
+	}
+	for _, kind := range []string{"websocket", "sse"} {
+		if s, ok := v.Streams[kind]; ok && s.Open > 0 {
+			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", kind, s.Open, s.ClosedCleanly, s.Cut)
+		}
+	}
+	kept := "kept up"
+	if !v.Probe.KeptUp {
+		kept = "did NOT keep up: the figures may flatter the server"
+	}
+	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", thousands(int(v.Probe.BusyRate)), v.Probe.LagP99MS, v.Probe.LagMaxMS, kept)
+	tw.Flush()
+
+	var lost []string
+	for _, n := range v.Notable {
+		if n.Outcome != "lost" {
+			continue
+		}
+		lost = append(lost, fmt.Sprintf("  %s #%d request %d, sent %+.1f ms: %s (%s)", n.Kind, n.Client, n.Seq, n.SentMS, n.Reason, n.Error))
+	}
+	if len(lost) > 0 {
+		const show = 10
+		fmt.Fprintf(w, "\nlost requests (%d):\n", len(lost))
+		for _, l := range lost[:min(show, len(lost))] {
+			fmt.Fprintln(w, l)
+		}
+		if len(lost) > show {
+			fmt.Fprintf(w, "  ... and %d more (--json lists them)\n", len(lost)-show)
+		}
+	}
+
+	fmt.Fprintln(w)
+	if v.Verdict.Pass {
+		fmt.Fprintln(w, "PASS")
+	} else {
+		fmt.Fprintln(w, "FAIL")
+		for _, r := range v.Verdict.Reasons {
+			fmt.Fprintf(w, "  - %s\n", r.Text)
+		}
+	}
+	for _, r := range v.Verdict.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", r.Text)
+	}
+}
+
+func commandLine(v *view) string {
+	if v.Label != "" {
+		return v.Label
+	}
+	if len(v.Command) == 0 {
+		return "the service"
+	}
+	return strings.Join(v.Command, " ")
+}
+
+func loadLine(v *view) string {
+	l := v.Load
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(l.Busy, fmt.Sprintf("busy keep-alive clients (%s %s)", l.BusyMethod, l.BusyPath))
+	add(l.Slow, fmt.Sprintf("slow requests (%s %s)", l.SlowMethod, l.SlowPath))
+	add(l.Idle, "idle keep-alive connections")
+	add(l.Silent, "silent sockets")
+	add(l.WebSockets, "WebSockets ("+l.WebSocketPath+")")
+	add(l.SSE, "event streams ("+l.SSEPath+")")
+	line := strings.Join(parts, ", ")
+	if v.Signal != "" {
+		line += fmt.Sprintf("; %s after %s", signalName(v.Signal), ms(l.WarmupMS))
+	}
+	return line
+}
+
+func exitLine(v *view) string {
+	if v.Times.Exit == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(v.Exit.Text)
+	if d := v.Durations.SignalToExit; d != nil {
+		fmt.Fprintf(&b, ", %s after the signal", ms(*d))
+	}
+	if d := v.Durations.LastResponseToExit; d != nil {
+		fmt.Fprintf(&b, ", %s after the last response", ms(*d))
+	}
+	return b.String()
+}
+
+// countRows are the rows of the table of requests: the classes that
+// occurred, and always 2xx, refused and lost.
+func countRows(before, after map[string]int) []countRow {
+	var rows []countRow
+	for _, c := range classes {
+		if before[c] == 0 && after[c] == 0 && c != "2xx" && c != "refused" && c != "lost" {
+			continue
+		}
+		rows = append(rows, countRow{Class: c, Before: before[c], After: after[c]})
+	}
+	return rows
+}
+
+type countRow struct {
+	Class         string
+	Before, After int
+}
+
+func (r countRow) Label() string {
+	if r.Class == "refused" || r.Class == "lost" {
+		return r.Class
+	}
+	return "answered " + r.Class
+}
+
+// signalName names a signal as Go prints it ("terminated") the way people
+// know it ("SIGTERM").
+func signalName(s string) string {
+	for name, sig := range signals {
+		if sig.String() == s {
+			return "SIG" + name
+		}
+	}
+	return s
+}
+
+// ms formats a number of milliseconds for people.
+func ms(v float64) string {
+	switch {
+	case v >= 1000 || v <= -1000:
+		return fmt.Sprintf("%.1f s", v/1000)
+	case v >= 100 || v <= -100:
+		return fmt.Sprintf("%.0f ms", v)
+	default:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+}
+
+// thousands formats n with thousands separators.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Defaults for the fields of [Config].
+const (
+	DefaultWarmup    = time.Second
+	DefaultKillAfter = 30 * time.Second
+)
+
+// Config describes one run of the probe. The zero value of each field
+// means its default; Server.Args or Target is required.
+//
+// A run is in one of three modes:
+//
+//   - Server.Args set: the probe starts the server, signals it after the
+//     warm-up, and watches it exit (the default mode).
+//   - Target and PID set: the server runs already; the probe loads it at
+//     Target, signals process PID after the warm-up and watches it exit.
+//   - Target set, PID zero: the probe loads Target for Duration and sends
+//     no signal; times are relative to the load's start.
+type Config struct {
+	// Server is the server to start. Required unless Target is set.
+	Server Command
+
+	// Target is the address of a server already running, as
+	// "http://host:port" or "host:port": the probe starts no process and
+	// loads the server there, loopback or not (the load is bounded all
+	// the same). Its Host header is Target's host. Of Server, only
+	// ReadyPath and ListenTimeout apply: the probe waits until Target
+	// serves before it opens anything.
+	Target string
+
+	// PID is the process to signal after the warm-up, in target mode
+	// only. The probe watches it exit through a pidfd (Linux); not being
+	// its parent, it cannot learn its exit code ([Exit.Unknown]). It
+	// sends SIGKILL KillAfter after the signal, as to its own child, but
+	// leaves it alone if ctx ends.
+	PID int
+
+	// Duration is how long the load runs in target mode without a PID,
+	// where no signal is sent (send one yourself meanwhile). Required
+	// then, and only then.
+	Duration time.Duration
+
+	// Load is the load to put on the server.
+	Load Load
+
+	// Warmup is how long the busy clients and the slow requests run
+	// before the signal. Idle connections, silent sockets and streams are
+	// opened before the warm-up begins, so they have been open at least
+	// this long at the signal. Defaults to [DefaultWarmup]. Not used
+	// without a signal.
+	Warmup time.Duration
+
+	// Signal is the signal sent after the warm-up. Defaults to SIGTERM.
+	// Not used without a signal.
+	Signal os.Signal
+
+	// KillAfter is how long the process may take to exit after the signal
+	// before the probe sends it SIGKILL. Defaults to [DefaultKillAfter].
+	// Not used without a signal.
+	KillAfter time.Duration
+
+	// MaxRecords bounds the records of note kept in the report; beyond
+	// it they are only counted. Defaults to [DefaultMaxRecords].
+	MaxRecords int
+
+	// Progress, if set, is called about every [ProgressInterval] with a
+	// snapshot of the run, from one goroutine of its own, and a last time
+	// before Run returns. A slow call delays the next one, not the run. A
+	// panic in it ends the calls and is returned by Run as an error.
+	Progress func(Progress)
+}
+
+// A resolved config has its defaults filled in and has been checked.
+type resolved struct {
+	Config
+	addr, host string // of the target, in target mode
+}
+
+// signalled reports whether the run sends a signal.
+func (c *resolved) signalled() bool { return c.Target == "" || c.PID != 0 }
+
+// resolve checks the config and fills in its defaults.
+func (c Config) resolve() (*resolved, error) {
+	r := &resolved{Config: c}
+	r.Load = c.Load.withDefaults()
+	if err := r.Load.validate(); err != nil {
+		return nil, fmt.Errorf("probe: invalid load: %w", err)
+	}
+	if r.Warmup <= 0 {
+		r.Warmup = DefaultWarmup
+	}
+	if r.Signal == nil {
+		r.Signal = syscall.SIGTERM
+	}
+	if r.KillAfter <= 0 {
+		r.KillAfter = DefaultKillAfter
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Target == "" {
+		switch {
+		case len(c.Server.Args) == 0:
+			return nil, errors.New("probe: no server command: set Server.Args, or Target")
+		case c.PID != 0:
+			bad("PID is for target mode: the probe signals the server it starts itself")
+		case c.Duration != 0:
+			bad("Duration is for target mode without PID: the run ends when the server exits")
+		}
+	} else {
+		var err error
+		if r.addr, r.host, err = parseTarget(c.Target); err != nil {
+			bad("%w", err)
+		}
+		s := c.Server
+		if len(s.Args) > 0 || len(s.Env) > 0 || s.Dir != "" || s.Output != nil {
+			bad("Target and Server.Args (or Env, Dir, Output) exclude each other: the probe starts no process in target mode")
+		}
+		switch {
+		case c.PID < 0:
+			bad("negative PID %d", c.PID)
+		case c.PID == os.Getpid():
+			bad("PID %d is the probe's own", c.PID)
+		case c.PID != 0 && c.Duration != 0:
+			bad("Duration is for target mode without PID: with one, the run ends when the process exits")
+		case c.PID == 0 && c.Duration <= 0:
+			bad("target mode without PID needs a positive Duration: no signal is sent, the load runs that long")
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("probe: invalid config: %w", err)
+	}
+	return r, nil
+}
+
+// parseTarget parses [Config.Target] into the address to dial and the
+// Host header.
+func parseTarget(target string) (addr, host string, err error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		// host:port, which url.Parse takes for a scheme and an opaque part.
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			return "", "", fmt.Errorf("target %q: want http://host[:port] or host:port", target)
+		}
+		return target, target, nil
+	}
+	switch {
+	case u.Scheme != "http":
+		return "", "", fmt.Errorf("target %q: only http:// is supported", target)
+	case u.Path != "" && u.Path != "/", u.RawQuery != "":
+		return "", "", fmt.Errorf("target %q: give no path (the paths are in Load)", target)
+	case u.User != nil:
+		return "", "", fmt.Errorf("target %q: give no user information", target)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port), u.Host, nil
+}

@@ -1,0 +1,77 @@
+package probe
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// held is the set of connections the load keeps open and quiet: the idle
+// connections or the silent sockets. Its watcher records when the server
+// closes each of them.
+type held struct {
+	w *watcher // nil: closes are not watched
+
+	mu      sync.Mutex
+	conns   []net.Conn
+	closed  []time.Time // when each connection was seen closed; zero while open
+	nclosed atomic.Int64
+}
+
+func (h *held) add(nc net.Conn) {
+	h.mu.Lock()
+	i := len(h.conns)
+	h.conns = append(h.conns, nc)
+	h.closed = append(h.closed, time.Time{})
+	h.mu.Unlock()
+	if h.w != nil {
+		h.w.watch(nc, func(at time.Time) { h.closedAt(i, at) })
+	}
+}
+
+// closedAt records that connection i was seen closed at t.
+func (h *held) closedAt(i int, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed[i].IsZero() {
+		h.closed[i] = t
+		h.nclosed.Add(1)
+	}
+}
+
+// len returns the number of connections held, closed or not.
+func (h *held) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// open returns the number of connections not yet seen closed.
+func (h *held) open() int { return h.len() - int(h.nclosed.Load()) }
+
+// closeTimes returns when the connections seen closed were, in order.
+func (h *held) closeTimes() []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ts []time.Time
+	for _, t := range h.closed {
+		if !t.IsZero() {
+			ts = append(ts, t)
+		}
+	}
+	slices.SortFunc(ts, time.Time.Compare)
+	return ts
+}
+
+// closeAll closes every connection held. The watcher must have stopped,
+// so that these closes are not taken for the server's. Calling it again
+// does nothing more.
+func (h *held) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, nc := range h.conns {
+		nc.Close()
+	}
+}

@@ -1,0 +1,98 @@
+package probe
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// TestWatcherSeesServerCloses holds connections to a server that closes
+// some of them (one with a reset), and checks that the watcher reports
+// exactly those, once each.
+func TestWatcherSeesServerCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	w, err := newWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop()
+
+	const n = 6
+	type report struct {
+		i  int
+		at time.Time
+	}
+	reports := make(chan report, 2*n)
+	var server []net.Conn
+	for i := range n {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		w.watch(nc, func(at time.Time) { reports <- report{i, at} })
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		server = append(server, sc)
+	}
+	closed := map[int]bool{0: true, 3: true, 4: true}
+	before := time.Now()
+	server[3].(*net.TCPConn).SetLinger(0) // a reset
+	for i := range closed {
+		server[i].Close()
+	}
+	seen := map[int]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < len(closed) {
+		select {
+		case r := <-reports:
+			if !closed[r.i] || seen[r.i] || r.at.Before(before) {
+				t.Errorf("connection %d reported closed at %v (closing at %v, seen before: %v)", r.i, r.at, before, seen[r.i])
+			}
+			seen[r.i] = true
+		case <-timeout:
+			t.Fatalf("reported %v, want %v", seen, closed)
+		}
+	}
+	w.stop()
+	close(reports)
+	for r := range reports {
+		t.Errorf("connection %d reported too", r.i)
+	}
+}
+
+// TestHeld checks the bookkeeping of held connections.
+func TestHeld(t *testing.T) {
+	var h held // no watcher
+	a, b := net.Pipe()
+	defer b.Close()
+	h.add(a)
+	h.add(b)
+	t0 := time.Now()
+	h.closedAt(1, t0.Add(2*time.Millisecond))
+	h.closedAt(0, t0)
+	h.closedAt(1, t0.Add(time.Hour)) // once only
+	if h.len() != 2 || h.open() != 0 {
+		t.Errorf("len %d, open %d; want 2, 0", h.len(), h.open())
+	}
+	ts := h.closeTimes()
+	if len(ts) != 2 || !ts[0].Equal(t0) || !ts[1].Equal(t0.Add(2*time.Millisecond)) {
+		t.Errorf("close times %v", ts)
+	}
+	exit := t0.Add(3 * time.Millisecond)
+	if n := closedBefore(ts, exit); n != 1 {
+		t.Errorf("%d closed more than %v before the exit, want 1", n, ExitMargin)
+	}
+	if n := closedBefore(ts, time.Time{}); n != 2 {
+		t.Errorf("%d closed without an exit, want 2", n)
+	}
+	h.closeAll()
+	h.closeAll()
+}

@@ -1,0 +1,332 @@
+package probe
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// JSON encodes the report and its verdict for machines. All times are in
+// milliseconds, relative to the signal ("origin": "signal"), negative
+// before it, or to the load's start if no signal was sent ("origin":
+// "start"); null when unknown. Nothing is left out: a missing value is
+// null, zero or empty. The schema, by example:
+//
+//	{
+//	  "target": "127.0.0.1:40123",
+//	  "command": ["./server", "-addr", ":40123"],
+//	  "signal": "terminated",
+//	  "origin": "signal",
+//	  "load": {"busy": 16, "busy_path": "/fast", "busy_method": "GET", "slow": 3, "slow_path": "/slow?ms=2000", "slow_method": "GET",
+//	           "idle": 0, "idle_path": "/fast", "silent": 20, "websockets": 0, "websocket_path": "/ws", "sse": 0, "sse_path": "/events", "warmup_ms": 1800},
+//	  "times_ms": {"start": -1800.0, "signal": 0.0, "last_response": 204.1, "exit": 205.9},
+//	  "durations_ms": {"signal_to_exit": 205.9, "last_response_to_exit": 1.8},
+//	  "exit": {"code": 0, "signal": "", "killed": false, "shell_code": 0, "text": "0"},
+//	  "counts": {"answered": {"1xx": 0, "2xx": 100000, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}, "refused": 16, "lost": 0, "lost_reused": 0, "aborted": 0},
+//	  "by_kind": {"busy": {"answered": 99997, "refused": 16, "lost": 0, "aborted": 0}, "slow": {...}, "idle": {...}, "silent": {...}, "websocket": {...}, "sse": {...}},
+//	  "slow": {"sent": 3, "completed": 3},
+//	  "held": {"idle_open": 0, "idle_closed_before_exit": 0, "silent_open": 20, "silent_closed_before_exit": 20},
+//	  "streams": {"websocket": {"open": 0, "closed_cleanly": 0, "cut": 0, "close_codes": {"1001": 0}}, "sse": {"open": 0, "closed_cleanly": 0, "cut": 0}},
+//	  "probe": {"busy_rate": 52000.0, "signal_lag_ms": 0.1, "lag_p99_ms": 1.2, "lag_max_ms": 3.4, "kept_up": true},
+//	  "timeline": {"bucket_ms": 10, "start_ms": -1800.0, "buckets": [{"1xx": 0, "2xx": 512, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0, "refused": 0, "lost": 0}]},
+//	  "notable": [{"kind": "busy", "client": 3, "seq": 57, "outcome": "lost", "reason": "closed before response", "status": 0, "sent_ms": 0.4, "done_ms": 0.6, "error": "unexpected EOF"}],
+//	  "notable_dropped": 0,
+//	  "verdict": {"pass": false, "reasons": [{"code": "lost", "text": "16 requests lost on established connections (16 closed before response)"}], "warnings": []},
+//	  "output_tail": "last few KB of the server's output"
+//	}
+//
+// In detail:
+//   - "target" is the address loaded; "command" the server's command
+//     ([] in target mode); "signal" the name of the signal sent ("" if
+//     none).
+//   - "exit" is null when no process exited; its "code" and "shell_code"
+//     are -1 when unknown ([Exit.Unknown]), its "signal" the name of the
+//     signal that ended the process ("" if none).
+//   - "counts" and "timeline" count requests, not streams; "by_kind"
+//     counts both, a stream's "answered" meaning it ended cleanly.
+//   - "slow": "sent" slow requests, "completed" answered with a 2xx status.
+//   - "held": open at the start, and closed by the server before the exit.
+//   - "streams": "open" at the start, "closed_cleanly", "cut" (lost);
+//     "close_codes" counts the WebSocket close codes received, always
+//     with "1001".
+//   - "timeline" buckets are "bucket_ms" wide, the first beginning at
+//     "start_ms" (the load's start), up to the end of the load.
+//   - "notable" lists the records of note in the order they ended.
+func (r *Report) JSON(v Verdict) ([]byte, error) {
+	return json.Marshal(r.jsonReport(v))
+}
+
+type jsonReport struct {
+	Target         string        `json:"target"`
+	Command        []string      `json:"command"`
+	Signal         string        `json:"signal"`
+	Origin         string        `json:"origin"`
+	Load           jsonLoad      `json:"load"`
+	Times          jsonTimes     `json:"times_ms"`
+	Durations      jsonDurations `json:"durations_ms"`
+	Exit           *jsonExit     `json:"exit"`
+	Counts         jsonCounts    `json:"counts"`
+	ByKind         jsonByKind    `json:"by_kind"`
+	Slow           jsonSlow      `json:"slow"`
+	Held           jsonHeld      `json:"held"`
+	Streams        jsonStreams   `json:"streams"`
+	Probe          jsonProbe     `json:"probe"`
+	Timeline       jsonTimeline  `json:"timeline"`
+	Notable        []jsonRecord  `json:"notable"`
+	NotableDropped int           `json:"notable_dropped"`
+	Verdict        Verdict       `json:"verdict"`
+	OutputTail     string        `json:"output_tail"`
+}
+
+type jsonLoad struct {
+	Busy          int     `json:"busy"`
+	BusyPath      string  `json:"busy_path"`
+	BusyMethod    string  `json:"busy_method"`
+	Slow          int     `json:"slow"`
+	SlowPath      string  `json:"slow_path"`
+	SlowMethod    string  `json:"slow_method"`
+	Idle          int     `json:"idle"`
+	IdlePath      string  `json:"idle_path"`
+	Silent        int     `json:"silent"`
+	WebSockets    int     `json:"websockets"`
+	WebSocketPath string  `json:"websocket_path"`
+	SSE           int     `json:"sse"`
+	SSEPath       string  `json:"sse_path"`
+	WarmupMs      float64 `json:"warmup_ms"`
+}
+
+type jsonTimes struct {
+	Start        *float64 `json:"start"`
+	Signal       *float64 `json:"signal"`
+	LastResponse *float64 `json:"last_response"`
+	Exit         *float64 `json:"exit"`
+}
+
+type jsonDurations struct {
+	SignalToExit       *float64 `json:"signal_to_exit"`
+	LastResponseToExit *float64 `json:"last_response_to_exit"`
+}
+
+type jsonExit struct {
+	Code      int    `json:"code"`
+	Signal    string `json:"signal"`
+	Killed    bool   `json:"killed"`
+	ShellCode int    `json:"shell_code"`
+	Text      string `json:"text"`
+}
+
+type jsonClasses struct {
+	C1xx  int `json:"1xx"`
+	C2xx  int `json:"2xx"`
+	C3xx  int `json:"3xx"`
+	C4xx  int `json:"4xx"`
+	C5xx  int `json:"5xx"`
+	Other int `json:"other"`
+}
+
+func classes(c Counts) jsonClasses {
+	s := c.Status
+	return jsonClasses{s[1], s[2], s[3], s[4], s[5], s[0]}
+}
+
+type jsonCounts struct {
+	Answered   jsonClasses `json:"answered"`
+	Refused    int         `json:"refused"`
+	Lost       int         `json:"lost"`
+	LostReused int         `json:"lost_reused"`
+	Aborted    int         `json:"aborted"`
+}
+
+type jsonKind struct {
+	Answered int `json:"answered"`
+	Refused  int `json:"refused"`
+	Lost     int `json:"lost"`
+	Aborted  int `json:"aborted"`
+}
+
+func kindCounts(c Counts) jsonKind { return jsonKind{c.Answered(), c.Refused, c.Lost, c.Aborted} }
+
+type jsonByKind struct {
+	Busy      jsonKind `json:"busy"`
+	Slow      jsonKind `json:"slow"`
+	Idle      jsonKind `json:"idle"`
+	Silent    jsonKind `json:"silent"`
+	WebSocket jsonKind `json:"websocket"`
+	SSE       jsonKind `json:"sse"`
+}
+
+type jsonSlow struct {
+	Sent      int `json:"sent"`
+	Completed int `json:"completed"`
+}
+
+type jsonHeld struct {
+	IdleOpen               int `json:"idle_open"`
+	IdleClosedBeforeExit   int `json:"idle_closed_before_exit"`
+	SilentOpen             int `json:"silent_open"`
+	SilentClosedBeforeExit int `json:"silent_closed_before_exit"`
+}
+
+type jsonStream struct {
+	Open          int             `json:"open"`
+	ClosedCleanly int             `json:"closed_cleanly"`
+	Cut           int             `json:"cut"`
+	CloseCodes    *map[string]int `json:"close_codes,omitempty"`
+}
+
+type jsonStreams struct {
+	WebSocket jsonStream `json:"websocket"`
+	SSE       jsonStream `json:"sse"`
+}
+
+type jsonProbe struct {
+	BusyRate    float64 `json:"busy_rate"`
+	SignalLagMs float64 `json:"signal_lag_ms"`
+	LagP99Ms    float64 `json:"lag_p99_ms"`
+	LagMaxMs    float64 `json:"lag_max_ms"`
+	KeptUp      bool    `json:"kept_up"`
+}
+
+type jsonTimeline struct {
+	BucketMs int          `json:"bucket_ms"`
+	StartMs  *float64     `json:"start_ms"`
+	Buckets  []jsonBucket `json:"buckets"`
+}
+
+type jsonBucket struct {
+	C1xx    int `json:"1xx"`
+	C2xx    int `json:"2xx"`
+	C3xx    int `json:"3xx"`
+	C4xx    int `json:"4xx"`
+	C5xx    int `json:"5xx"`
+	Other   int `json:"other"`
+	Refused int `json:"refused"`
+	Lost    int `json:"lost"`
+}
+
+type jsonRecord struct {
+	Kind    string   `json:"kind"`
+	Client  int      `json:"client"`
+	Seq     int      `json:"seq"`
+	Outcome string   `json:"outcome"`
+	Reason  string   `json:"reason"`
+	Status  int      `json:"status"`
+	SentMs  *float64 `json:"sent_ms"`
+	DoneMs  *float64 `json:"done_ms"`
+	Error   string   `json:"error"`
+}
+
+// jsonReport builds the JSON form of the report.
+func (r *Report) jsonReport(v Verdict) jsonReport {
+	origin, originName := r.SignalAt, "signal"
+	if origin.IsZero() {
+		origin, originName = r.Start, "start"
+	}
+	at := func(t time.Time) *float64 {
+		if t.IsZero() || origin.IsZero() {
+			return nil
+		}
+		return msPtr(t.Sub(origin))
+	}
+	between := func(a, b time.Time) *float64 {
+		if a.IsZero() || b.IsZero() {
+			return nil
+		}
+		return msPtr(b.Sub(a))
+	}
+	l := r.Load
+	j := jsonReport{
+		Target:  r.Addr,
+		Command: r.Command,
+		Origin:  originName,
+		Load: jsonLoad{
+			Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
+			Slow: l.Slow, SlowPath: l.SlowPath, SlowMethod: l.SlowMethod,
+			Idle: l.Idle, IdlePath: l.IdlePath, Silent: l.Silent,
+			WebSockets: l.WebSockets, WebSocketPath: l.WebSocketPath,
+			SSE: l.SSE, SSEPath: l.SSEPath,
+			WarmupMs: round(ms(r.Warmup)),
+		},
+		Times: jsonTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), Exit: at(r.Exit.At)},
+		Durations: jsonDurations{
+			SignalToExit:       between(r.SignalAt, r.Exit.At),
+			LastResponseToExit: between(r.LastResponse, r.Exit.At),
+		},
+		Slow: jsonSlow{Sent: r.Slow.Total(), Completed: r.SlowCompleted()},
+		Held: jsonHeld{
+			IdleOpen: r.IdleOpen, IdleClosedBeforeExit: r.IdleClosedBeforeExit,
+			SilentOpen: r.SilentOpen, SilentClosedBeforeExit: r.SilentClosedBeforeExit,
+		},
+		Probe: jsonProbe{
+			BusyRate:    math.Round(r.BusyRate*10) / 10,
+			SignalLagMs: round(ms(r.SignalLag)),
+			LagP99Ms:    round(ms(r.LagP99)),
+			LagMaxMs:    round(ms(r.LagMax)),
+			KeptUp:      r.KeptUp(),
+		},
+		NotableDropped: r.Dropped,
+		Verdict:        v,
+		OutputTail:     r.Output,
+	}
+	if j.Command == nil {
+		j.Command = []string{}
+	}
+	if !r.SignalAt.IsZero() && r.Signal != nil {
+		j.Signal = r.Signal.String()
+	}
+	if e := r.Exit; !e.At.IsZero() {
+		j.Exit = &jsonExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
+		if e.Signal != nil {
+			j.Exit.Signal = e.Signal.String()
+		}
+	}
+	total := r.Total()
+	j.Counts = jsonCounts{Answered: classes(total), Refused: total.Refused, Lost: total.Lost, LostReused: total.LostReused, Aborted: total.Aborted}
+	j.ByKind = jsonByKind{
+		Busy: kindCounts(r.Busy), Slow: kindCounts(r.Slow), Idle: kindCounts(r.Idle), Silent: kindCounts(r.Silent),
+		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE),
+	}
+	codes := map[string]int{"1001": 0}
+	for code, n := range r.CloseCodes {
+		codes[strconv.Itoa(code)] += n
+	}
+	j.Streams = jsonStreams{
+		WebSocket: jsonStream{Open: r.WebSocketsOpen, ClosedCleanly: r.WebSocket.Answered(), Cut: r.WebSocket.Lost, CloseCodes: &codes},
+		SSE:       jsonStream{Open: r.SSEOpen, ClosedCleanly: r.SSE.Answered(), Cut: r.SSE.Lost},
+	}
+	j.Timeline = jsonTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]jsonBucket, len(r.Timeline.Buckets))}
+	for i, b := range r.Timeline.Buckets {
+		s := b.Status
+		j.Timeline.Buckets[i] = jsonBucket{s[1], s[2], s[3], s[4], s[5], s[0], b.Refused, b.Lost}
+	}
+	recs := slices.Clone(r.Records)
+	slices.SortStableFunc(recs, func(a, b Record) int { return a.Done.Compare(b.Done) })
+	j.Notable = make([]jsonRecord, len(recs))
+	for i, rec := range recs {
+		j.Notable[i] = jsonRecord{
+			Kind: rec.Kind.String(), Client: rec.Client, Seq: rec.Seq,
+			Outcome: rec.Outcome.String(), Reason: string(rec.Reason), Status: rec.Status,
+			SentMs: at(rec.Sent), DoneMs: at(rec.Done),
+		}
+		if rec.Err != nil {
+			j.Notable[i].Error = rec.Err.Error()
+		}
+	}
+	if j.Verdict.Reasons == nil {
+		j.Verdict.Reasons = []Finding{}
+	}
+	if j.Verdict.Warnings == nil {
+		j.Verdict.Warnings = []Finding{}
+	}
+	return j
+}
+
+// round rounds milliseconds to the microsecond.
+func round(ms float64) float64 { return math.Round(ms*1000) / 1000 }
+
+func msPtr(d time.Duration) *float64 {
+	v := round(ms(d))
+	return &v
+}

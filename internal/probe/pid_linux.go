@@ -1,0 +1,161 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// A watched process is one the probe did not start ([Config.PID]). Its
+// exit is learnt from a pidfd: the descriptor becomes readable when the
+// process exits, and it is in the runtime's netpoller, so a goroutine
+// waits for that event without polling. How the process ended is unknown:
+// only its parent can learn it. Signals go through the pidfd too, so they
+// cannot reach another process that reused the pid.
+type watched struct {
+	pid int
+	f   *os.File // the pidfd
+	rc  syscall.RawConn
+
+	done      chan struct{} // closed when the process has exited
+	exit      Exit          // set before done is closed
+	stopped   chan struct{} // closed when wait has returned
+	killed    chan struct{} // closed by the first Kill
+	killOnce  sync.Once
+	closeOnce sync.Once
+}
+
+// watchPID starts watching process pid. Its Close method must be called.
+func watchPID(pid int) (*watched, error) {
+	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+	if errno != 0 {
+		if errno == syscall.ESRCH {
+			return nil, fmt.Errorf("%w: no process %d", ErrExited, pid)
+		}
+		return nil, fmt.Errorf("probe: watch process %d: %w", pid, os.NewSyscallError("pidfd_open", errno))
+	}
+	if err := syscall.SetNonblock(int(fd), true); err != nil {
+		syscall.Close(int(fd))
+		return nil, fmt.Errorf("probe: watch process %d: %w", pid, err)
+	}
+	f := os.NewFile(fd, fmt.Sprintf("pidfd %d", pid))
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = f.SetReadDeadline(time.Time{}) // fails unless f is in the netpoller
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("probe: watch process %d: %w", pid, err)
+	}
+	w := &watched{
+		pid: pid, f: f, rc: rc,
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		killed:  make(chan struct{}),
+	}
+	go w.wait() // owned: Close waits for stopped
+	return w, nil
+}
+
+// wait waits until the pidfd is readable, that is until the process has
+// exited, or until Close.
+func (w *watched) wait() {
+	defer close(w.stopped)
+	err := w.rc.Read(func(fd uintptr) bool { return readable(int(fd)) })
+	if err != nil {
+		return // closed
+	}
+	e := Exit{At: time.Now(), Code: -1, Unknown: true}
+	select {
+	case <-w.killed:
+		e.Killed = true
+	default:
+	}
+	w.exit = e
+	close(w.done)
+}
+
+// readable reports whether fd is readable now.
+func readable(fd int) bool {
+	pfd := struct {
+		fd            int32
+		events, revts int16
+	}{fd: int32(fd), events: 0x1} // POLLIN
+	var ts syscall.Timespec // do not wait
+	for {
+		n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		return errno == 0 && n > 0
+	}
+}
+
+// Pid returns the process id.
+func (w *watched) Pid() int { return w.pid }
+
+// Signal sends sig to the process. It returns an error wrapping
+// [ErrExited] if the process has exited.
+func (w *watched) Signal(sig os.Signal) error {
+	select {
+	case <-w.done:
+		return fmt.Errorf("%w before the signal: process %d", ErrExited, w.pid)
+	default:
+	}
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("probe: send %v to process %d: not a syscall.Signal", sig, w.pid)
+	}
+	var errno syscall.Errno
+	err := w.rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(s), 0, 0, 0, 0)
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("probe: send %v to process %d: %w", sig, w.pid, err)
+	case errno == syscall.ESRCH:
+		return fmt.Errorf("%w before the signal: process %d", ErrExited, w.pid)
+	case errno != 0:
+		return fmt.Errorf("probe: send %v to process %d: %w", sig, w.pid, os.NewSyscallError("pidfd_send_signal", errno))
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
+// then reports it.
+func (w *watched) Kill() error {
+	var err error
+	w.killOnce.Do(func() {
+		close(w.killed)
+		err = w.Signal(syscall.SIGKILL)
+		if errors.Is(err, ErrExited) {
+			err = nil
+		}
+	})
+	return err
+}
+
+// Done returns a channel that is closed once the process has exited.
+func (w *watched) Done() <-chan struct{} { return w.done }
+
+// Exit describes how the process ended, as far as the probe knows. It may
+// be called only after Done is closed.
+func (w *watched) Exit() Exit {
+	<-w.done
+	return w.exit
+}
+
+// Close stops watching the process; it does not kill it. It may be called
+// more than once, and returns nil.
+func (w *watched) Close() error {
+	w.closeOnce.Do(func() {
+		w.f.SetReadDeadline(longAgo)
+		<-w.stopped
+		w.f.Close()
+	})
+	return nil
+}

@@ -1,0 +1,162 @@
+package probe
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Phase is where a run is.
+type Phase string
+
+// The phases of a run, in order. A run without a signal (target mode
+// without a PID) goes from PhaseStarting to PhaseRunning.
+const (
+	// PhaseStarting: starting the server and waiting until it is ready,
+	// then opening the idle connections, silent sockets and streams.
+	PhaseStarting Phase = "starting"
+	// PhaseWarmup: the load runs; the signal is yet to come.
+	PhaseWarmup Phase = "warm-up"
+	// PhaseRunning: the load runs for Config.Duration; the probe sends
+	// no signal.
+	PhaseRunning Phase = "running"
+	// PhaseSignalled: the signal was sent; the load goes on until the
+	// process exits.
+	PhaseSignalled Phase = "signalled"
+	// PhaseExited: the process has exited; the load is ending.
+	PhaseExited Phase = "exited"
+)
+
+// ProgressInterval is about how often [Config.Progress] is called.
+const ProgressInterval = 100 * time.Millisecond
+
+// Progress is a snapshot of a run in progress, for a live progress line
+// (see [Config.Progress]).
+type Progress struct {
+	Phase Phase
+	// Elapsed is the time since Run was called.
+	Elapsed time.Duration
+	// Signalled reports that the signal was sent, SinceSignal how long
+	// ago.
+	Signalled   bool
+	SinceSignal time.Duration
+	// Answered, Refused and Lost count the requests that have ended so
+	// far, every kind together, as the [Timeline] does (aborted requests
+	// and streams are not counted); Status counts the answered ones by
+	// status class, as [Counts.Status].
+	Answered, Refused, Lost int
+	Status                  [6]int
+	// Idle and Silent are the idle connections and silent sockets open
+	// now (not yet closed by the server); WebSockets and SSE the streams
+	// open now.
+	Idle, Silent, WebSockets, SSE int
+}
+
+// String formats the snapshot as one line, such as
+// "signalled +0.21s: 120345 answered (2xx 120345), 16 refused, 0 lost; open: 20 silent".
+func (p Progress) String() string {
+	var b strings.Builder
+	b.WriteString(string(p.Phase))
+	if p.Signalled {
+		fmt.Fprintf(&b, " +%.2fs", p.SinceSignal.Seconds())
+	} else {
+		fmt.Fprintf(&b, " %.1fs", p.Elapsed.Seconds())
+	}
+	fmt.Fprintf(&b, ": %d answered", p.Answered)
+	if s := statusClasses(Counts{Status: p.Status}); s != "" {
+		b.WriteString(" " + s)
+	}
+	fmt.Fprintf(&b, ", %d refused, %d lost", p.Refused, p.Lost)
+	var open []string
+	for _, o := range []struct {
+		n    int
+		what string
+	}{{p.Idle, "idle"}, {p.Silent, "silent"}, {p.WebSockets, "websocket"}, {p.SSE, "sse"}} {
+		if o.n > 0 {
+			open = append(open, fmt.Sprintf("%d %s", o.n, o.what))
+		}
+	}
+	if len(open) > 0 {
+		b.WriteString("; open: " + strings.Join(open, ", "))
+	}
+	return b.String()
+}
+
+// A progress calls the user's function every ProgressInterval from a
+// goroutine of its own, and once more when it ends.
+type progress struct {
+	fn    func(Progress)
+	began time.Time
+	rec   *recorder
+	phase atomic.Pointer[Phase]
+	d     atomic.Pointer[driver] // nil until the load is set up
+
+	stop, done chan struct{}
+	once       sync.Once
+	err        error // a panic in fn; read after done is closed
+}
+
+// startProgress starts calling fn, if it is not nil. Its end method must
+// be called.
+func startProgress(fn func(Progress), began time.Time, rec *recorder) *progress {
+	p := &progress{fn: fn, began: began, rec: rec, stop: make(chan struct{}), done: make(chan struct{})}
+	p.set(PhaseStarting)
+	if fn == nil {
+		close(p.done)
+		return p
+	}
+	go p.run() // owned: end waits for done
+	return p
+}
+
+func (p *progress) set(ph Phase) { p.phase.Store(&ph) }
+
+func (p *progress) run() {
+	defer close(p.done)
+	defer func() {
+		if v := recover(); v != nil {
+			p.err = fmt.Errorf("probe: Config.Progress panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	t := time.NewTicker(ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			p.fn(p.snapshot())
+			return
+		case <-t.C:
+			p.fn(p.snapshot())
+		}
+	}
+}
+
+func (p *progress) snapshot() Progress {
+	now := time.Now()
+	c := p.rec.timeline.total.counts()
+	s := Progress{
+		Phase: *p.phase.Load(), Elapsed: now.Sub(p.began),
+		Answered: c.Answered(), Refused: c.Refused, Lost: c.Lost, Status: c.Status,
+	}
+	if at := p.rec.signal.Load(); at != nil {
+		s.Signalled, s.SinceSignal = true, now.Sub(*at)
+	}
+	if d := p.d.Load(); d != nil {
+		s.Idle, s.Silent = d.idle.open(), d.silent.open()
+		s.WebSockets, s.SSE = int(d.streams.open[0].Load()), int(d.streams.open[1].Load())
+	}
+	return s
+}
+
+// end calls fn a last time and stops. It returns the error of a panic in
+// fn, if one happened. It may be called more than once.
+func (p *progress) end() error {
+	if p.fn != nil {
+		p.once.Do(func() { close(p.stop) })
+	}
+	<-p.done
+	return p.err
+}

@@ -1,0 +1,259 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// streams are the WebSocket and SSE streams the load keeps open. Each is
+// opened by [driver.openStreams] and then read by a goroutine of its own
+// until it ends ([driver.readStream]); reading costs nothing while the
+// server sends nothing.
+type streams struct {
+	tr *http.Transport // for the WebSocket handshakes
+	hc *http.Client
+
+	mu   sync.Mutex
+	list []*stream
+	// open counts the streams open now, by kind: WebSocket, then SSE.
+	open [2]atomic.Int64
+}
+
+// A stream is one open WebSocket or SSE stream.
+type stream struct {
+	kind   Kind
+	i      int
+	sent   time.Time // when its opening began
+	status int       // of the handshake's response
+
+	ws   *websocket.Conn // WebSocket
+	nc   net.Conn        // SSE
+	body io.Reader       // SSE: the response's body
+}
+
+func (s *streams) init(timeout time.Duration) {
+	dialer := &net.Dialer{Timeout: timeout}
+	s.tr = &http.Transport{
+		DialContext:        dialer.DialContext,
+		DisableKeepAlives:  true,
+		DisableCompression: true,
+	}
+	s.hc = &http.Client{
+		Transport: s.tr,
+		// A redirect could lead anywhere: the stream is not opened.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func openIndex(k Kind) int {
+	if k == SSE {
+		return 1
+	}
+	return 0
+}
+
+func (s *streams) add(st *stream) {
+	s.open[openIndex(st.kind)].Add(1)
+	s.mu.Lock()
+	s.list = append(s.list, st)
+	s.mu.Unlock()
+}
+
+// opened returns the streams opened, and how many of each kind.
+func (s *streams) opened() (list []*stream, ws, sse int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.list {
+		if st.kind == WebSocket {
+			ws++
+		} else {
+			sse++
+		}
+	}
+	return s.list, ws, sse
+}
+
+// closeAll closes every stream, and the transport's connections. The
+// readers must have returned.
+func (s *streams) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.list {
+		st.close()
+	}
+	s.tr.CloseIdleConnections()
+}
+
+func (st *stream) close() {
+	if st.ws != nil {
+		st.ws.CloseNow()
+	}
+	if st.nc != nil {
+		st.nc.Close()
+	}
+}
+
+// openStreams opens the WebSocket streams, then the SSE streams, at most
+// DialConcurrency at a time, and counts those it could not open.
+func (d *driver) openStreams(ctx context.Context) {
+	for _, k := range []Kind{WebSocket, SSE} {
+		n, open := d.load.WebSockets, d.openWebSocket
+		if k == SSE {
+			n, open = d.load.SSE, d.openSSE
+		}
+		d.each(ctx, n, k, func(t *tally, i int) {
+			st, x := open(ctx)
+			if st == nil {
+				o, why := d.openFailed(ctx, x)
+				t.put(i, x, o, why)
+				return
+			}
+			st.i = i
+			d.streams.add(st)
+		})
+	}
+}
+
+// openFailed classifies a stream that could not be opened: refused, with
+// the reason of its connect if that failed.
+func (d *driver) openFailed(ctx context.Context, x exchange) (Outcome, Reason) {
+	var oe *net.OpError
+	switch {
+	case ctx.Err() != nil:
+		return Aborted, ProbeStopping
+	case x.st == stepConnect, x.status == 0 && errors.As(x.err, &oe) && oe.Op == "dial":
+		return classify(stepConnect, x.err, false)
+	}
+	return Refused, StreamNotOpened
+}
+
+// openWebSocket opens a WebSocket stream. It returns a nil stream and
+// what happened if it could not.
+func (d *driver) openWebSocket(ctx context.Context) (*stream, exchange) {
+	x := exchange{sent: time.Now(), seq: 1, st: stepHeader}
+	octx, cancel := context.WithTimeout(ctx, d.load.RequestTimeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(octx, "http://"+d.addr+d.load.WebSocketPath, &websocket.DialOptions{
+		HTTPClient:      d.streams.hc,
+		Host:            d.host,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	x.done = time.Now()
+	if resp != nil {
+		x.status = resp.StatusCode
+	}
+	if err != nil {
+		x.err = err
+		return nil, x
+	}
+	c.SetReadLimit(-1) // whatever the server sends is read and discarded
+	return &stream{kind: WebSocket, sent: x.sent, status: x.status, ws: c}, x
+}
+
+// openSSE opens an SSE stream: it sends the request and reads the
+// response's header. It returns a nil stream and what happened if it
+// could not.
+func (d *driver) openSSE(ctx context.Context) (*stream, exchange) {
+	x := exchange{sent: time.Now(), seq: 1}
+	c := newClient(d.addr, d.load.RequestTimeout)
+	if err := c.connect(ctx); err != nil {
+		x.done, x.st, x.err = time.Now(), stepConnect, err
+		return nil, x
+	}
+	nc := c.nc
+	nc.SetDeadline(x.sent.Add(d.load.RequestTimeout))
+	if ctx.Err() != nil { // see client.do
+		nc.SetDeadline(longAgo)
+	}
+	defer c.detach() // the connection is the stream's, or closed
+	var resp *http.Response
+	_, err := nc.Write(d.sseReq)
+	x.st = stepWrite
+	for err == nil {
+		x.st = stepHeader
+		resp, err = http.ReadResponse(c.br, nil)
+		if err == nil && resp.StatusCode >= 200 {
+			break
+		}
+	}
+	x.done = time.Now()
+	if err == nil {
+		x.status = resp.StatusCode
+		if resp.StatusCode/100 != 2 {
+			err = errors.New("status " + resp.Status)
+		}
+	}
+	if err != nil {
+		x.err = err
+		nc.Close()
+		return nil, x
+	}
+	nc.SetDeadline(time.Time{})
+	return &stream{kind: SSE, sent: x.sent, status: x.status, nc: nc, body: resp.Body}, x
+}
+
+// readStream reads stream st until it ends or ctx ends, and counts how it
+// ended.
+func (d *driver) readStream(ctx context.Context, st *stream) {
+	t := d.rec.tally(st.kind)
+	defer t.merge()
+	x := exchange{sent: st.sent, seq: 1, status: st.status}
+	var err error
+	if st.kind == WebSocket {
+		x.code, err = readWebSocket(ctx, st.ws)
+	} else {
+		err = readSSE(ctx, st.nc, st.body)
+	}
+	x.done = time.Now()
+	d.streams.open[openIndex(st.kind)].Add(-1)
+	o, why := Answered, Reason("")
+	ours := ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed))
+	switch {
+	case err == nil:
+	case ours && d.exited.Load():
+		o, why = Lost, StreamOpenAtEnd
+	case ours:
+		o, why = Aborted, ProbeStopping
+	default:
+		o, why = Lost, StreamCut
+	}
+	x.err = err
+	t.put(st.i, x, o, why)
+}
+
+// readWebSocket reads and discards messages until the connection ends. It
+// returns the code of the close frame that ended it, or the error if none
+// did. It closes the connection.
+func readWebSocket(ctx context.Context, c *websocket.Conn) (int, error) {
+	defer c.CloseNow()
+	for {
+		_, r, err := c.Reader(ctx)
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+		}
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != -1 {
+				return int(code), nil
+			}
+			return 0, err
+		}
+	}
+}
+
+// readSSE reads and discards the body until it ends, and returns nil if
+// it ended cleanly. It closes the connection.
+func readSSE(ctx context.Context, nc net.Conn, body io.Reader) error {
+	defer nc.Close()
+	defer failOnDone(ctx, nc)()
+	_, err := io.Copy(io.Discard, body)
+	return err
+}

@@ -1,0 +1,248 @@
+package probe
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultMaxExitLag is the default of [Criteria.MaxExitLag].
+const DefaultMaxExitLag = time.Second
+
+// Criteria are what a shutdown must meet to pass. The zero value means
+// the defaults.
+type Criteria struct {
+	// MaxExitLag is how long the process may live on once it has nothing
+	// left to answer. Defaults to [DefaultMaxExitLag].
+	MaxExitLag time.Duration
+}
+
+// The codes of the [Finding]s of a [Verdict].
+const (
+	// Reasons to fail.
+	CodeLost           = "lost"            // requests lost on established connections
+	CodeSlowIncomplete = "slow-incomplete" // slow requests not answered 2xx
+	CodeExitCode       = "exit-code"       // non-zero exit, or ended by a signal
+	CodeKilled         = "killed"          // SIGKILLed at the end of the grace period
+	CodeExitLag        = "exit-lag"        // exit long after the last response
+	CodeHeldSockets    = "held-sockets"    // the server waited for quiet connections
+	CodeStreamsCut     = "streams-cut"     // streams cut without a clean end
+	// Warnings.
+	CodeProbeLag = "probe-lag" // the probe did not keep up
+	CodeNoSignal = "no-signal" // target mode without a PID: no signal sent
+)
+
+// A Finding is one reason for a verdict, or a warning.
+type Finding struct {
+	// Code is one of the Code constants, for machines.
+	Code string `json:"code"`
+	// Text says it in a sentence, with the figures, for people.
+	Text string `json:"text"`
+}
+
+// A Verdict says whether a shutdown passed, and why not.
+type Verdict struct {
+	// Pass reports that there is no reason to fail.
+	Pass bool `json:"pass"`
+	// Reasons are why it failed; Warnings what makes the run less
+	// telling, whether it passed or not.
+	Reasons  []Finding `json:"reasons"`
+	Warnings []Finding `json:"warnings"`
+}
+
+// String formats the verdict: "PASS" or "FAIL", then a line for each
+// reason and warning.
+func (v Verdict) String() string {
+	var b strings.Builder
+	if v.Pass {
+		b.WriteString("PASS\n")
+	} else {
+		b.WriteString("FAIL\n")
+	}
+	for _, f := range v.Reasons {
+		fmt.Fprintf(&b, "  %s: %s\n", f.Code, f.Text)
+	}
+	for _, f := range v.Warnings {
+		fmt.Fprintf(&b, "  warning %s: %s\n", f.Code, f.Text)
+	}
+	return b.String()
+}
+
+// Verdict judges the shutdown the report describes. It fails for each of
+// these reasons:
+//
+//   - [CodeLost]: requests (not streams) were lost on established
+//     connections.
+//   - [CodeSlowIncomplete]: slow requests were not answered with a 2xx
+//     status.
+//   - [CodeExitCode]: the process exited with a non-zero code, or was
+//     ended by a signal it did not handle (SIGKILL from the probe aside).
+//   - [CodeKilled]: the probe killed it at the end of the grace period.
+//   - [CodeExitLag]: it exited more than MaxExitLag after its last
+//     response (or after the signal, if it answered nothing after it).
+//   - [CodeHeldSockets]: it exited more than MaxExitLag after the signal
+//     and its last response, with every slow request answered, and idle
+//     connections or silent sockets were still open MaxExitLag after that:
+//     it waited for connections that would send nothing.
+//   - [CodeStreamsCut]: WebSocket or SSE streams were cut without a clean
+//     end, or were still open when it exited.
+//
+// The reasons about the exit do not apply when there is no process (target
+// mode without a PID), nor does the exit code when it is unknown. The
+// warnings are [CodeProbeLag] (see [Report.KeptUp]) and [CodeNoSignal].
+func (r *Report) Verdict(c Criteria) Verdict {
+	if c.MaxExitLag <= 0 {
+		c.MaxExitLag = DefaultMaxExitLag
+	}
+	v := Verdict{Reasons: []Finding{}, Warnings: []Finding{}}
+	fail := func(code, format string, args ...any) {
+		v.Reasons = append(v.Reasons, Finding{code, fmt.Sprintf(format, args...)})
+	}
+	warn := func(code, format string, args ...any) {
+		v.Warnings = append(v.Warnings, Finding{code, fmt.Sprintf(format, args...)})
+	}
+
+	total := r.Total()
+	if total.Lost > 0 {
+		text := fmt.Sprintf("%d %s lost on established connections", total.Lost, plural(total.Lost, "request"))
+		if why := r.lostReasons(); why != "" {
+			text += " (" + why + ")"
+		}
+		fail(CodeLost, "%s", text)
+	}
+	if n := r.Load.Slow; n > 0 && r.SlowCompleted() < n {
+		fail(CodeSlowIncomplete, "%d of %d slow requests not answered 2xx (%d lost, %d answered otherwise, %d refused, %d aborted)",
+			n-r.SlowCompleted(), n, r.Slow.Lost, r.Slow.Answered()-r.SlowCompleted(), r.Slow.Refused, r.Slow.Aborted)
+	}
+	if e := r.Exit; !e.At.IsZero() {
+		switch {
+		case e.Killed:
+			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", fmtMs(r.SignalToExit()))
+		case e.Unknown:
+		case e.Signal != nil:
+			fail(CodeExitCode, "ended by signal %q (exit %v): it did not handle it", e.Signal, e)
+		case e.Code != 0:
+			fail(CodeExitCode, "exit code %d", e.Code)
+		}
+		r.exitLag(c, fail)
+	}
+	var ws, sse string
+	if n := r.WebSocket.Lost; n > 0 {
+		ws = fmt.Sprintf("%d of %d WebSocket %s", n, r.WebSocket.Total(), plural(r.WebSocket.Total(), "stream"))
+	}
+	if n := r.SSE.Lost; n > 0 {
+		sse = fmt.Sprintf("%d of %d SSE %s", n, r.SSE.Total(), plural(r.SSE.Total(), "stream"))
+	}
+	if ws != "" || sse != "" {
+		fail(CodeStreamsCut, "%s cut without a clean end (a close frame, or the end of the response)", joinAnd(ws, sse))
+	}
+
+	if !r.KeptUp() {
+		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
+			fmtMs(r.LagP99), fmtMs(r.LagMax), fmtMs(r.SignalLag), KeepUpLagP99, KeepUpSignalLag)
+	}
+	if r.Target != "" && r.PID == 0 {
+		warn(CodeNoSignal, "no signal sent (target mode without a PID): the load ran for %v; the exit is not judged", r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	v.Pass = len(v.Reasons) == 0
+	return v
+}
+
+// exitLag adds the reasons about how long the process lived on: CodeExitLag
+// and CodeHeldSockets.
+func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)) {
+	if r.SignalAt.IsZero() {
+		return
+	}
+	// quiet is when the process had nothing left to answer, as far as the
+	// probe knows.
+	quiet, since := r.SignalAt, "the signal"
+	if r.LastResponse.After(quiet) {
+		quiet, since = r.LastResponse, "its last response"
+	}
+	lag := r.Exit.At.Sub(quiet)
+	if lag <= c.MaxExitLag {
+		return
+	}
+	if !r.Exit.Killed {
+		fail(CodeExitLag, "exited %s after %s (more than %v)", fmtMs(lag), since, c.MaxExitLag)
+	}
+	if r.SlowCompleted() < r.Load.Slow {
+		return // something was in flight
+	}
+	after := quiet.Add(c.MaxExitLag)
+	idle, silent := openAfter(r.IdleClosed, r.IdleOpen, after), openAfter(r.SilentClosed, r.SilentOpen, after)
+	if idle+silent == 0 {
+		return
+	}
+	var held []string
+	if silent > 0 {
+		held = append(held, fmt.Sprintf("%d silent %s", silent, plural(silent, "socket")))
+	}
+	if idle > 0 {
+		held = append(held, fmt.Sprintf("%d idle %s", idle, plural(idle, "connection")))
+	}
+	fail(CodeHeldSockets, "%s still open %v after %s, and the process exited %s after the signal: it waited for connections that send nothing",
+		joinAnd(held...), c.MaxExitLag, since, fmtMs(r.SignalToExit()))
+}
+
+// openAfter counts the connections of n whose close, in closed, was not
+// seen before t.
+func openAfter(closed []time.Time, n int, t time.Time) int {
+	before := 0
+	for _, c := range closed {
+		if c.Before(t) {
+			before++
+		}
+	}
+	return n - before
+}
+
+// lostReasons describes LostBy, the most frequent reason first.
+func (r *Report) lostReasons() string {
+	type count struct {
+		why Reason
+		n   int
+	}
+	var cs []count
+	for why, n := range r.LostBy {
+		cs = append(cs, count{why, n})
+	}
+	slices.SortFunc(cs, func(a, b count) int {
+		return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.why, b.why))
+	})
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%d %s", c.n, c.why)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// joinAnd joins the non-empty parts with commas and "and".
+func joinAnd(parts ...string) string {
+	parts = slices.DeleteFunc(parts, func(s string) bool { return s == "" })
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// fmtMs formats a duration in milliseconds or seconds, as a person reads it.
+func fmtMs(d time.Duration) string {
+	if d >= 10*time.Second || d <= -10*time.Second {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fms", ms(d))
+}

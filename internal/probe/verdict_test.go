@@ -1,0 +1,107 @@
+package probe
+
+import (
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestVerdict judges made-up reports: each reason and warning alone, then
+// together.
+func TestVerdict(t *testing.T) {
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// good is a clean shutdown: everything answered, exit 5 ms after the
+	// last response.
+	good := func() *Report {
+		return &Report{
+			Load:         Load{Busy: 2, Slow: 1, Idle: 1, Silent: 1},
+			Start:        at(-time.Second),
+			SignalAt:     t0,
+			LastResponse: at(200 * time.Millisecond),
+			Exit:         Exit{At: at(205 * time.Millisecond)},
+			End:          at(206 * time.Millisecond),
+			Busy:         Counts{Status: [6]int{2: 1000}, Refused: 2},
+			Slow:         Counts{Status: [6]int{2: 1}},
+			IdleOpen:     1, IdleClosed: []time.Time{at(time.Millisecond)},
+			SilentOpen: 1, SilentClosed: []time.Time{at(time.Millisecond)},
+			PID: 42,
+		}
+	}
+	tests := []struct {
+		name     string
+		edit     func(r *Report)
+		reasons  []string
+		warnings []string
+		text     string // in a reason
+	}{
+		{"pass", func(r *Report) {}, nil, nil, ""},
+		{"lost", func(r *Report) {
+			r.Busy.Lost, r.Busy.LostReused = 3, 3
+			r.LostBy = map[Reason]int{Closed: 2, Reset: 1}
+		}, []string{CodeLost}, nil, "3 requests lost on established connections (2 closed before response, 1 reset before response)"},
+		{"slow incomplete", func(r *Report) {
+			r.Load.Slow = 3
+			r.Slow = Counts{Status: [6]int{2: 1, 5: 1}, Lost: 1}
+			r.Busy.Lost, r.LostBy = 0, nil
+		}, []string{CodeSlowIncomplete, CodeLost}, nil, "2 of 3 slow requests not answered 2xx"},
+		{"exit code", func(r *Report) { r.Exit.Code = 1 }, []string{CodeExitCode}, nil, "exit code 1"},
+		{"ended by the signal", func(r *Report) {
+			r.Exit.Code, r.Exit.Signal = -1, syscall.SIGTERM
+		}, []string{CodeExitCode}, nil, `ended by signal "terminated"`},
+		{"killed", func(r *Report) {
+			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
+		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
+		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1300.0ms after its last response"},
+		{"held sockets", func(r *Report) {
+			r.Exit.At = at(5800 * time.Millisecond)
+			r.SilentClosed = []time.Time{at(5799 * time.Millisecond)} // closed at the exit
+		}, []string{CodeExitLag, CodeHeldSockets}, nil, "exited 5600.0ms after its last response"},
+		{"held sockets, closed late by the server", func(r *Report) {
+			r.Exit.At = at(5800 * time.Millisecond)
+			r.IdleClosed = []time.Time{at(5000 * time.Millisecond)}
+		}, []string{CodeExitLag, CodeHeldSockets}, nil, ""},
+		{"in flight: not the sockets' fault", func(r *Report) {
+			r.Exit.At = at(5800 * time.Millisecond)
+			r.SilentClosed = nil
+			r.Slow = Counts{Lost: 1}
+		}, []string{CodeSlowIncomplete, CodeLost, CodeExitLag}, nil, ""},
+		{"streams cut", func(r *Report) {
+			r.Load.WebSockets, r.Load.SSE = 2, 1
+			r.WebSocket = Counts{Status: [6]int{1: 1}, Lost: 1}
+			r.SSE = Counts{Lost: 1}
+		}, []string{CodeStreamsCut}, nil, "1 of 2 WebSocket streams and 1 of 1 SSE stream cut"},
+		{"probe lag", func(r *Report) { r.LagP99 = 25 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
+		{"signal late", func(r *Report) { r.SignalLag = 11 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
+		{"no signal, no exit", func(r *Report) {
+			r.Target, r.PID, r.SignalAt, r.Exit = "127.0.0.1:80", 0, time.Time{}, Exit{}
+		}, nil, []string{CodeNoSignal}, ""},
+		{"unknown exit code", func(r *Report) {
+			r.Target, r.Exit.Code, r.Exit.Unknown = "127.0.0.1:80", -1, true
+		}, nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good()
+			tt.edit(r)
+			v := r.Verdict(Criteria{})
+			reasons, warnings := findingCodes(v.Reasons), findingCodes(v.Warnings)
+			slices.Sort(reasons)
+			want := slices.Sorted(slices.Values(tt.reasons))
+			if !slices.Equal(reasons, want) || !slices.Equal(warnings, tt.warnings) || v.Pass != (len(want) == 0) {
+				t.Errorf("verdict:\n%swant reasons %q, warnings %q", v, want, tt.warnings)
+			}
+			if tt.text != "" && !slices.ContainsFunc(v.Reasons, func(f Finding) bool { return strings.Contains(f.Text, tt.text) }) {
+				t.Errorf("verdict:\n%swant a reason to say %q", v, tt.text)
+			}
+			if v.Reasons == nil || v.Warnings == nil {
+				t.Error("nil findings: want empty lists")
+			}
+		})
+	}
+	if v := good().Verdict(Criteria{MaxExitLag: time.Millisecond}); v.Pass {
+		t.Errorf("with MaxExitLag 1ms: %s", v)
+	}
+}
