@@ -6,7 +6,7 @@
 // reports what became of every request, with a verdict: PASS, or FAIL
 // with each reason. It works on servers written in any language.
 //
-//	drainprobe                       # probes drain's own demo server
+//	drainprobe                       # probes drain's own demo server (examples/seed)
 //	drainprobe -- ./server --port {port}
 //	drainprobe --slow-path /report --busy-method POST -- node app.js
 //	drainprobe --target http://127.0.0.1:8080 --pid 4242
@@ -186,6 +186,7 @@ flags:
 	sig := fs.String("signal", "SIGTERM", "the signal to send: SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2")
 	fs.DurationVar(&o.cfg.KillAfter, "grace", 30*time.Second, "SIGKILL the server if it has not exited this long after the signal (Kubernetes' default)")
 	ready := fs.String("ready-path", "", "wait until GET of this path answers 2xx, instead of until the port accepts connections")
+	startTimeout := fs.Duration("start-timeout", probe.DefaultListenTimeout, "how long the server may take to start listening (or to be ready)")
 	fs.StringVar(&o.cfg.Target, "target", "", "probe a service already running at this URL instead of starting one")
 	fs.IntVar(&o.cfg.PID, "pid", 0, "with --target: the process to signal after the warm-up, and to watch exit")
 	fs.DurationVar(&o.cfg.Duration, "duration", 0, "with --target and no --pid: how long to run, while you stop the service yourself")
@@ -208,14 +209,24 @@ flags:
 	case o.cfg.Target != "" && len(command) > 0:
 		return nil, errors.New("give either --target or a command, not both")
 	case o.cfg.Target != "":
+		o.cfg.Server = probe.Command{ReadyPath: *ready, ListenTimeout: *startTimeout}
 	case len(command) > 0:
-		o.cfg.Server = probe.Command{Args: command, ReadyPath: *ready}
+		o.cfg.Server = probe.Command{Args: command, ReadyPath: *ready, ListenTimeout: *startTimeout}
 	default:
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("finding the demo server: %w", err)
 		}
-		o.cfg.Server = probe.Command{Args: []string{exe, "-addr", "127.0.0.1:{port}"}, Env: []string{seedEnv + "=1"}, ReadyPath: *ready}
+		// The demo server has streams: show them too, unless told not to.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["ws"] {
+			l.WebSockets = 2
+		}
+		if !set["sse"] {
+			l.SSE = 2
+		}
+		o.cfg.Server = probe.Command{Args: []string{exe, "-addr", "127.0.0.1:{port}"}, Env: []string{seedEnv + "=1"}, ReadyPath: *ready, ListenTimeout: *startTimeout}
 		o.label = "drain's demo server (examples/seed)"
 	}
 	return o, nil

@@ -10,6 +10,10 @@
 //	GET /            answers after -delay (5s, like the article)
 //	GET /fast        answers at once
 //	GET /slow?ms=N   answers after N milliseconds
+//	GET /events      server-sent events, a tick a second; says goodbye
+//	                 ("event: bye") and ends when the server drains
+//	GET /ws          a WebSocket that echoes, and closes with 1001 (going
+//	                 away) when the server drains
 //
 // A request still running when the shutdown is forced has its context
 // cancelled and is answered 503.
@@ -24,8 +28,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/drain-go/drain"
 )
 
@@ -59,6 +65,8 @@ func Run(args []string, stderr io.Writer) int {
 		}
 		answerAfter(w, r, time.Duration(ms)*time.Millisecond, "slow\n")
 	})
+	mux.HandleFunc("GET /events", events)
+	mux.HandleFunc("GET /ws", echo)
 
 	db := openDatabase(log)
 	var g drain.Group
@@ -68,6 +76,7 @@ func Run(args []string, stderr io.Writer) int {
 		Addr:              *addr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 	}})
 	g.Cleanup("database", db.Close)
 	return drain.ExitCode(g.Run(context.Background()))
@@ -83,6 +92,76 @@ func answerAfter(w http.ResponseWriter, r *http.Request, d time.Duration, body s
 		io.WriteString(w, body)
 	case <-r.Context().Done():
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	}
+}
+
+// events streams server-sent events until the client goes away or the
+// server drains, and then says goodbye, so that the client reconnects to
+// another instance rather than seeing its stream cut.
+func events(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	rc := http.NewResponseController(w)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		fmt.Fprintf(w, "data: tick %d\n\n", n)
+		if rc.Flush() != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-drain.Draining(r.Context()):
+			io.WriteString(w, "event: bye\ndata: server restarting\n\n")
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// echo serves a WebSocket that echoes what it receives, and closes it with
+// status 1001 (going away) when the server drains.
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client
+	}
+	msgs := make(chan []byte)
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	var reader sync.WaitGroup
+	defer reader.Wait()
+	defer c.CloseNow() // ends the reader's Read
+	defer close(stop)
+	reader.Go(func() {
+		for {
+			_, msg, err := c.Read(context.Background())
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case msgs <- msg:
+			case <-stop:
+				return
+			}
+		}
+	})
+	for {
+		select {
+		case msg := <-msgs:
+			if err := c.Write(r.Context(), websocket.MessageText, msg); err != nil {
+				return
+			}
+		case <-readErr:
+			return
+		case <-drain.Draining(r.Context()):
+			c.Close(websocket.StatusGoingAway, "server restarting")
+			return
+		case <-r.Context().Done():
+			return
+		}
 	}
 }
 

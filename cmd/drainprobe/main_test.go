@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drain-go/drain/internal/seed"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(seedEnv) != "" { // drainprobe runs the test binary as the demo server
+		os.Exit(seed.Run(os.Args[1:], os.Stderr))
+	}
+	// Children built with -race sleep a second on their way out, which
+	// drainprobe would rightly report as exit lag.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if buildDir != "" {
+			os.RemoveAll(buildDir)
+		}
+	}))
+}
+
+// probeRun runs drainprobe with args and returns its exit status, stdout
+// and stderr.
+func probeRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	if testing.Verbose() {
+		t.Logf("drainprobe %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// report decodes a --json report.
+func report(t *testing.T, stdout string) *view {
+	t.Helper()
+	v, err := parseView([]byte(stdout))
+	if err != nil {
+		t.Fatalf("the JSON report does not parse: %v\n%s", err, stdout)
+	}
+	return v
+}
+
+// With no command, drainprobe probes drain's own demo server, and it
+// passes: the newcomer's first command.
+func TestDemoPasses(t *testing.T) {
+	code, stdout, stderr := probeRun(t, "--json")
+	if code != exitPass {
+		t.Fatalf("exit %d, want %d (PASS)\n%s%s", code, exitPass, stdout, stderr)
+	}
+	v := report(t, stdout)
+	if !v.Verdict.Pass || v.Counts.Lost != 0 || v.Slow.Completed != v.Slow.Sent || v.Slow.Sent != 3 {
+		t.Errorf("verdict %+v, lost %d, slow %d of %d", v.Verdict, v.Counts.Lost, v.Slow.Completed, v.Slow.Sent)
+	}
+	if v.Exit.Code != 0 || v.Held.SilentClosedBeforeExit != v.Held.SilentOpen {
+		t.Errorf("exit %+v, held %+v", v.Exit, v.Held)
+	}
+}
+
+// The text report and the HTML page tell the same story as the JSON.
+func TestTextAndHTMLReports(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "report.html")
+	code, stdout, stderr := probeRun(t, "--quiet", "--busy", "4", "--idle", "2", "--silent", "2", "--warmup", "500ms", "--slow-path", "/slow?ms=800", "--html", page)
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"drain's demo server", "answered 2xx", "3 of 3 answered", "silent sockets", "\nPASS\n", "report: " + page} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("text report lacks %q:\n%s", want, stdout)
+		}
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, want := range []string{"<svg", `class="c2xx"`, "SIGTERM", ">exit<", "badge pass", `<script type="application/json" id="report">{`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+	// The page carries the JSON report itself.
+	i := strings.Index(html, `id="report">`) + len(`id="report">`)
+	j := strings.Index(html[i:], "</script>")
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(html[i:i+j]), &raw); err != nil || raw["verdict"] == nil {
+		t.Errorf("the JSON in the page does not parse: %v", err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
+		{"unknown signal", []string{"--signal", "SIGFOO"}, "unknown signal"},
+		{"target and command", []string{"--target", "http://127.0.0.1:1", "--", "true"}, "not both"},
+		{"pid without target", []string{"--pid", "1", "--", "true"}, "PID"},
+		{"bad method", []string{"--busy-method", "PATCH"}, "PATCH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := probeRun(t, tc.args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, tc.want)
+			}
+		})
+	}
+	if code, _, _ := probeRun(t, "--help"); code != exitPass {
+		t.Errorf("--help: exit %d", code)
+	}
+}
+
+// A server that cannot be probed is a clear error, exit status 2, with
+// its own output.
+func TestStartFailures(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no such command", []string{"--", "/nonexistent/server"}, []string{"no such file"}},
+		{"exits at once", []string{"--", "sh", "-c", "echo starting; exit 3"}, []string{"exited", "starting"}},
+		{"never listens", []string{"--start-timeout", "500ms", "--", "sleep", "30"}, []string{"not listening", "$PORT"}},
+		// The demo server told to listen on a port already in use.
+		{"port in use", []string{"--", "env", seedEnv + "=1", exe, "-addr", taken.Addr().String()}, []string{"exited", "address already in use"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := probeRun(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+		})
+	}
+}
+
+// mkdirTemp makes a directory for the test servers, removed when the
+// tests end (see TestMain).
+func mkdirTemp() (string, error) { return os.MkdirTemp("", "drainprobe-servers-") }
+
+// --target probes a service the probe did not start: with --pid it
+// signals that process and watches it exit.
+func TestTargetWithPID(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(exe, "-addr", addr)
+	srv.Env = append(os.Environ(), seedEnv+"=1")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = srv.Wait(); close(exited) }()
+	defer func() { srv.Process.Kill(); <-exited }()
+
+	code, stdout, stderr := probeRun(t, "--json", "--target", "http://"+addr, "--pid", fmt.Sprint(srv.Process.Pid), "--busy", "4", "--slow", "1", "--silent", "3", "--idle", "2", "--warmup", "500ms", "--slow-path", "/slow?ms=800")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	v := report(t, stdout)
+	if v.Counts.Lost != 0 || v.Slow.Completed != 1 || v.Times.Exit == nil {
+		t.Errorf("lost %d, slow %d, exit at %v", v.Counts.Lost, v.Slow.Completed, v.Times.Exit)
+	}
+	<-exited
+	if waitErr != nil {
+		t.Errorf("the service exited with %v", waitErr)
+	}
+}
+
+// Ctrl+C of drainprobe itself stops the server and reaps it.
+func TestInterruptReapsServer(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"--quiet", "--warmup", "1m", "--", "sh", "-c", `echo $$ > ` + pidFile + `; exec env ` + seedEnv + `=1 ` + exe + ` -addr 127.0.0.1:{port}`}, io.Discard, &stderr)
+	}()
+	var pid int
+	waitUntil(t, "the server's pid", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		_, err = fmt.Sscan(string(b), &pid)
+		return err == nil
+	})
+	cancel()
+	if code := <-done; code != exitUsage || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("exit %d, stderr %q; want %d, interrupted", code, stderr.String(), exitUsage)
+	}
+	// Reaped: not even a zombie is left, so signal 0 fails.
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the server (pid %d) is still there after the probe returned: %v", pid, err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
