@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -23,7 +24,7 @@ func server(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = mkdirTemp()
-		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good"} {
+		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter"} {
 			if buildErr != nil {
 				return
 			}
@@ -97,4 +98,18 @@ type buildError struct {
 
 func (e *buildError) Error() string {
 	return "building test server " + e.server + ": " + e.err.Error() + "\n" + string(e.out)
+}
+
+// A server that exits on its own before the signal cannot be judged: the
+// probe says so, exit status 2.
+func TestServerExitingBeforeSignal(t *testing.T) {
+	code, _, stderr := probeRun(t, "--quiet", "--warmup", "2s", "--", server(t, "quitter"))
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{"exited", "quitting of my own accord"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
 }
