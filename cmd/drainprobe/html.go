@@ -14,6 +14,7 @@ var reportHTML string
 
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":        ms,
+	"signedMS":  signedMS,
 	"thousands": thousands,
 	"int":       func(f float64) int { return int(f) },
 	"add":       func(a, b int) int { return a + b },
@@ -92,7 +93,7 @@ var (
 func newChart(v *view) chart {
 	c := chart{Width: 960, Height: 370, Left: 64, Right: 944, MainTop: 40, MainBot: 250, FailTop: 272, FailBot: 336}
 	tl := v.Timeline
-	if len(tl.Buckets) == 0 || tl.BucketMS <= 0 {
+	if len(tl.Buckets) == 0 || tl.BucketMs <= 0 {
 		return c
 	}
 	per := (len(tl.Buckets) + maxBars - 1) / maxBars
@@ -102,11 +103,11 @@ func newChart(v *view) chart {
 		if bars[i/per] == nil {
 			bars[i/per] = map[string]int{}
 		}
-		for k, x := range b {
-			bars[i/per][k] += x
+		for _, k := range classes {
+			bars[i/per][k] += count(b, k)
 		}
 	}
-	span := tl.BucketMS * float64(per)
+	span := float64(tl.BucketMs * per)
 	c.Per = ms(span)
 	for _, b := range bars {
 		sum := func(ks []string) int {
@@ -119,8 +120,8 @@ func newChart(v *view) chart {
 		c.MainMax = max(c.MainMax, sum(mainClasses))
 		c.FailMax = max(c.FailMax, sum(failClasses))
 	}
-	t0 := tl.StartMS
-	t1 := tl.StartMS + span*float64(n)
+	t0 := v.timelineStart()
+	t1 := t0 + span*float64(n)
 	x := func(t float64) float64 { return c.Left + (t-t0)/(t1-t0)*(c.Right-c.Left) }
 	w := (c.Right - c.Left) / float64(n)
 	for i, b := range bars {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/drain-go/drain/internal/probe"
 )
 
 // writeText writes the report for people: what was sent, what became of
@@ -37,16 +39,19 @@ func writeText(w io.Writer, v *view) {
 	if h := v.Held; h.IdleOpen > 0 {
 		fmt.Fprintf(tw, "idle keep-alive\t%d open at the signal, %d closed by the server before it exited\n", h.IdleOpen, h.IdleClosedBeforeExit)
 	}
-	for _, kind := range []string{"websocket", "sse"} {
-		if s, ok := v.Streams[kind]; ok && s.Open > 0 {
-			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", kind, s.Open, s.ClosedCleanly, s.Cut)
+	for _, s := range []struct {
+		kind string
+		probe.JSONStream
+	}{{"WebSocket", v.Streams.WebSocket}, {"event", v.Streams.SSE}} {
+		if s.Open > 0 {
+			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", s.kind, s.Open, s.ClosedCleanly, s.Cut)
 		}
 	}
 	kept := "kept up"
 	if !v.Probe.KeptUp {
 		kept = "did NOT keep up: the figures may flatter the server"
 	}
-	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", thousands(int(v.Probe.BusyRate)), v.Probe.LagP99MS, v.Probe.LagMaxMS, kept)
+	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", thousands(int(v.Probe.BusyRate)), v.Probe.LagP99Ms, v.Probe.LagMaxMs, kept)
 	tw.Flush()
 
 	var lost []string
@@ -54,7 +59,7 @@ func writeText(w io.Writer, v *view) {
 		if n.Outcome != "lost" {
 			continue
 		}
-		lost = append(lost, fmt.Sprintf("  %s #%d request %d, sent %+.1f ms: %s (%s)", n.Kind, n.Client, n.Seq, n.SentMS, n.Reason, n.Error))
+		lost = append(lost, fmt.Sprintf("  %s #%d request %d, sent %s: %s (%s)", n.Kind, n.Client, n.Seq, signedMS(n.SentMs), n.Reason, n.Error))
 	}
 	if len(lost) > 0 {
 		const show = 10
@@ -107,13 +112,13 @@ func loadLine(v *view) string {
 	add(l.SSE, "event streams ("+l.SSEPath+")")
 	line := strings.Join(parts, ", ")
 	if v.Signal != "" {
-		line += fmt.Sprintf("; %s after %s", signalName(v.Signal), ms(l.WarmupMS))
+		line += fmt.Sprintf("; %s after %s", signalName(v.Signal), ms(l.WarmupMs))
 	}
 	return line
 }
 
 func exitLine(v *view) string {
-	if v.Times.Exit == nil {
+	if v.Times.Exit == nil || v.Exit == nil {
 		return ""
 	}
 	var b strings.Builder
@@ -161,6 +166,14 @@ func signalName(s string) string {
 		}
 	}
 	return s
+}
+
+// signedMS formats a time from the origin, in ms, or "?" if unknown.
+func signedMS(t *float64) string {
+	if t == nil {
+		return "?"
+	}
+	return fmt.Sprintf("%+.1f ms", *t)
 }
 
 // ms formats a number of milliseconds for people.

@@ -55,32 +55,36 @@ import (
 //     "start_ms" (the load's start), up to the end of the load.
 //   - "notable" lists the records of note in the order they ended.
 func (r *Report) JSON(v Verdict) ([]byte, error) {
-	return json.Marshal(r.jsonReport(v))
+	return json.Marshal(r.JSONReport(v))
 }
 
-type jsonReport struct {
+// JSONReport is the JSON form of a report and its verdict: see
+// [Report.JSON] for the schema. Decode a report printed by drainprobe
+// --json into it.
+type JSONReport struct {
 	Target         string        `json:"target"`
 	Command        []string      `json:"command"`
 	Signal         string        `json:"signal"`
 	Origin         string        `json:"origin"`
-	Load           jsonLoad      `json:"load"`
-	Times          jsonTimes     `json:"times_ms"`
-	Durations      jsonDurations `json:"durations_ms"`
-	Exit           *jsonExit     `json:"exit"`
-	Counts         jsonCounts    `json:"counts"`
-	ByKind         jsonByKind    `json:"by_kind"`
-	Slow           jsonSlow      `json:"slow"`
-	Held           jsonHeld      `json:"held"`
-	Streams        jsonStreams   `json:"streams"`
-	Probe          jsonProbe     `json:"probe"`
-	Timeline       jsonTimeline  `json:"timeline"`
-	Notable        []jsonRecord  `json:"notable"`
+	Load           JSONLoad      `json:"load"`
+	Times          JSONTimes     `json:"times_ms"`
+	Durations      JSONDurations `json:"durations_ms"`
+	Exit           *JSONExit     `json:"exit"`
+	Counts         JSONCounts    `json:"counts"`
+	ByKind         JSONByKind    `json:"by_kind"`
+	Slow           JSONSlow      `json:"slow"`
+	Held           JSONHeld      `json:"held"`
+	Streams        JSONStreams   `json:"streams"`
+	Probe          JSONProbe     `json:"probe"`
+	Timeline       JSONTimeline  `json:"timeline"`
+	Notable        []JSONRecord  `json:"notable"`
 	NotableDropped int           `json:"notable_dropped"`
 	Verdict        Verdict       `json:"verdict"`
 	OutputTail     string        `json:"output_tail"`
 }
 
-type jsonLoad struct {
+// JSONLoad is the load put on the server.
+type JSONLoad struct {
 	Busy          int     `json:"busy"`
 	BusyPath      string  `json:"busy_path"`
 	BusyMethod    string  `json:"busy_method"`
@@ -97,19 +101,23 @@ type jsonLoad struct {
 	WarmupMs      float64 `json:"warmup_ms"`
 }
 
-type jsonTimes struct {
+// JSONTimes are when things happened, in ms from the origin; nil when
+// unknown.
+type JSONTimes struct {
 	Start        *float64 `json:"start"`
 	Signal       *float64 `json:"signal"`
 	LastResponse *float64 `json:"last_response"`
 	Exit         *float64 `json:"exit"`
 }
 
-type jsonDurations struct {
+// JSONDurations are the durations between them, in ms.
+type JSONDurations struct {
 	SignalToExit       *float64 `json:"signal_to_exit"`
 	LastResponseToExit *float64 `json:"last_response_to_exit"`
 }
 
-type jsonExit struct {
+// JSONExit is how the process ended.
+type JSONExit struct {
 	Code      int    `json:"code"`
 	Signal    string `json:"signal"`
 	Killed    bool   `json:"killed"`
@@ -117,7 +125,8 @@ type jsonExit struct {
 	Text      string `json:"text"`
 }
 
-type jsonClasses struct {
+// JSONClasses counts answered requests by status class.
+type JSONClasses struct {
 	C1xx  int `json:"1xx"`
 	C2xx  int `json:"2xx"`
 	C3xx  int `json:"3xx"`
@@ -126,62 +135,71 @@ type jsonClasses struct {
 	Other int `json:"other"`
 }
 
-func classes(c Counts) jsonClasses {
+func classes(c Counts) JSONClasses {
 	s := c.Status
-	return jsonClasses{s[1], s[2], s[3], s[4], s[5], s[0]}
+	return JSONClasses{s[1], s[2], s[3], s[4], s[5], s[0]}
 }
 
-type jsonCounts struct {
-	Answered   jsonClasses `json:"answered"`
+// JSONCounts counts the requests by outcome.
+type JSONCounts struct {
+	Answered   JSONClasses `json:"answered"`
 	Refused    int         `json:"refused"`
 	Lost       int         `json:"lost"`
 	LostReused int         `json:"lost_reused"`
 	Aborted    int         `json:"aborted"`
 }
 
-type jsonKind struct {
+// JSONKind counts the outcomes of one kind of request or stream.
+type JSONKind struct {
 	Answered int `json:"answered"`
 	Refused  int `json:"refused"`
 	Lost     int `json:"lost"`
 	Aborted  int `json:"aborted"`
 }
 
-func kindCounts(c Counts) jsonKind { return jsonKind{c.Answered(), c.Refused, c.Lost, c.Aborted} }
+func kindCounts(c Counts) JSONKind { return JSONKind{c.Answered(), c.Refused, c.Lost, c.Aborted} }
 
-type jsonByKind struct {
-	Busy      jsonKind `json:"busy"`
-	Slow      jsonKind `json:"slow"`
-	Idle      jsonKind `json:"idle"`
-	Silent    jsonKind `json:"silent"`
-	WebSocket jsonKind `json:"websocket"`
-	SSE       jsonKind `json:"sse"`
+// JSONByKind counts the outcomes of each kind.
+type JSONByKind struct {
+	Busy      JSONKind `json:"busy"`
+	Slow      JSONKind `json:"slow"`
+	Idle      JSONKind `json:"idle"`
+	Silent    JSONKind `json:"silent"`
+	WebSocket JSONKind `json:"websocket"`
+	SSE       JSONKind `json:"sse"`
 }
 
-type jsonSlow struct {
+// JSONSlow tells how many slow requests were sent and answered 2xx.
+type JSONSlow struct {
 	Sent      int `json:"sent"`
 	Completed int `json:"completed"`
 }
 
-type jsonHeld struct {
+// JSONHeld tells how many idle connections and silent sockets were open,
+// and how many the server closed before it exited.
+type JSONHeld struct {
 	IdleOpen               int `json:"idle_open"`
 	IdleClosedBeforeExit   int `json:"idle_closed_before_exit"`
 	SilentOpen             int `json:"silent_open"`
 	SilentClosedBeforeExit int `json:"silent_closed_before_exit"`
 }
 
-type jsonStream struct {
+// JSONStream counts the streams of one kind.
+type JSONStream struct {
 	Open          int             `json:"open"`
 	ClosedCleanly int             `json:"closed_cleanly"`
 	Cut           int             `json:"cut"`
 	CloseCodes    *map[string]int `json:"close_codes,omitempty"`
 }
 
-type jsonStreams struct {
-	WebSocket jsonStream `json:"websocket"`
-	SSE       jsonStream `json:"sse"`
+// JSONStreams counts the WebSocket and event streams.
+type JSONStreams struct {
+	WebSocket JSONStream `json:"websocket"`
+	SSE       JSONStream `json:"sse"`
 }
 
-type jsonProbe struct {
+// JSONProbe tells whether the probe kept up.
+type JSONProbe struct {
 	BusyRate    float64 `json:"busy_rate"`
 	SignalLagMs float64 `json:"signal_lag_ms"`
 	LagP99Ms    float64 `json:"lag_p99_ms"`
@@ -189,13 +207,16 @@ type jsonProbe struct {
 	KeptUp      bool    `json:"kept_up"`
 }
 
-type jsonTimeline struct {
+// JSONTimeline is the requests over time, in buckets.
+type JSONTimeline struct {
 	BucketMs int          `json:"bucket_ms"`
 	StartMs  *float64     `json:"start_ms"`
-	Buckets  []jsonBucket `json:"buckets"`
+	Buckets  []JSONBucket `json:"buckets"`
 }
 
-type jsonBucket struct {
+// JSONBucket counts the requests that ended in one bucket of time, by
+// outcome.
+type JSONBucket struct {
 	C1xx    int `json:"1xx"`
 	C2xx    int `json:"2xx"`
 	C3xx    int `json:"3xx"`
@@ -206,7 +227,8 @@ type jsonBucket struct {
 	Lost    int `json:"lost"`
 }
 
-type jsonRecord struct {
+// JSONRecord is a request of note.
+type JSONRecord struct {
 	Kind    string   `json:"kind"`
 	Client  int      `json:"client"`
 	Seq     int      `json:"seq"`
@@ -218,8 +240,8 @@ type jsonRecord struct {
 	Error   string   `json:"error"`
 }
 
-// jsonReport builds the JSON form of the report.
-func (r *Report) jsonReport(v Verdict) jsonReport {
+// JSONReport returns the JSON form of the report and its verdict.
+func (r *Report) JSONReport(v Verdict) JSONReport {
 	origin, originName := r.SignalAt, "signal"
 	if origin.IsZero() {
 		origin, originName = r.Start, "start"
@@ -237,11 +259,11 @@ func (r *Report) jsonReport(v Verdict) jsonReport {
 		return msPtr(b.Sub(a))
 	}
 	l := r.Load
-	j := jsonReport{
+	j := JSONReport{
 		Target:  r.Addr,
 		Command: r.Command,
 		Origin:  originName,
-		Load: jsonLoad{
+		Load: JSONLoad{
 			Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
 			Slow: l.Slow, SlowPath: l.SlowPath, SlowMethod: l.SlowMethod,
 			Idle: l.Idle, IdlePath: l.IdlePath, Silent: l.Silent,
@@ -249,17 +271,17 @@ func (r *Report) jsonReport(v Verdict) jsonReport {
 			SSE: l.SSE, SSEPath: l.SSEPath,
 			WarmupMs: round(ms(r.Warmup)),
 		},
-		Times: jsonTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), Exit: at(r.Exit.At)},
-		Durations: jsonDurations{
+		Times: JSONTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), Exit: at(r.Exit.At)},
+		Durations: JSONDurations{
 			SignalToExit:       between(r.SignalAt, r.Exit.At),
 			LastResponseToExit: between(r.LastResponse, r.Exit.At),
 		},
-		Slow: jsonSlow{Sent: r.Slow.Total(), Completed: r.SlowCompleted()},
-		Held: jsonHeld{
+		Slow: JSONSlow{Sent: r.Slow.Total(), Completed: r.SlowCompleted()},
+		Held: JSONHeld{
 			IdleOpen: r.IdleOpen, IdleClosedBeforeExit: r.IdleClosedBeforeExit,
 			SilentOpen: r.SilentOpen, SilentClosedBeforeExit: r.SilentClosedBeforeExit,
 		},
-		Probe: jsonProbe{
+		Probe: JSONProbe{
 			BusyRate:    math.Round(r.BusyRate*10) / 10,
 			SignalLagMs: round(ms(r.SignalLag)),
 			LagP99Ms:    round(ms(r.LagP99)),
@@ -277,14 +299,14 @@ func (r *Report) jsonReport(v Verdict) jsonReport {
 		j.Signal = r.Signal.String()
 	}
 	if e := r.Exit; !e.At.IsZero() {
-		j.Exit = &jsonExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
+		j.Exit = &JSONExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
 		if e.Signal != nil {
 			j.Exit.Signal = e.Signal.String()
 		}
 	}
 	total := r.Total()
-	j.Counts = jsonCounts{Answered: classes(total), Refused: total.Refused, Lost: total.Lost, LostReused: total.LostReused, Aborted: total.Aborted}
-	j.ByKind = jsonByKind{
+	j.Counts = JSONCounts{Answered: classes(total), Refused: total.Refused, Lost: total.Lost, LostReused: total.LostReused, Aborted: total.Aborted}
+	j.ByKind = JSONByKind{
 		Busy: kindCounts(r.Busy), Slow: kindCounts(r.Slow), Idle: kindCounts(r.Idle), Silent: kindCounts(r.Silent),
 		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE),
 	}
@@ -292,20 +314,20 @@ func (r *Report) jsonReport(v Verdict) jsonReport {
 	for code, n := range r.CloseCodes {
 		codes[strconv.Itoa(code)] += n
 	}
-	j.Streams = jsonStreams{
-		WebSocket: jsonStream{Open: r.WebSocketsOpen, ClosedCleanly: r.WebSocket.Answered(), Cut: r.WebSocket.Lost, CloseCodes: &codes},
-		SSE:       jsonStream{Open: r.SSEOpen, ClosedCleanly: r.SSE.Answered(), Cut: r.SSE.Lost},
+	j.Streams = JSONStreams{
+		WebSocket: JSONStream{Open: r.WebSocketsOpen, ClosedCleanly: r.WebSocket.Answered(), Cut: r.WebSocket.Lost, CloseCodes: &codes},
+		SSE:       JSONStream{Open: r.SSEOpen, ClosedCleanly: r.SSE.Answered(), Cut: r.SSE.Lost},
 	}
-	j.Timeline = jsonTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]jsonBucket, len(r.Timeline.Buckets))}
+	j.Timeline = JSONTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]JSONBucket, len(r.Timeline.Buckets))}
 	for i, b := range r.Timeline.Buckets {
 		s := b.Status
-		j.Timeline.Buckets[i] = jsonBucket{s[1], s[2], s[3], s[4], s[5], s[0], b.Refused, b.Lost}
+		j.Timeline.Buckets[i] = JSONBucket{s[1], s[2], s[3], s[4], s[5], s[0], b.Refused, b.Lost}
 	}
 	recs := slices.Clone(r.Records)
 	slices.SortStableFunc(recs, func(a, b Record) int { return a.Done.Compare(b.Done) })
-	j.Notable = make([]jsonRecord, len(recs))
+	j.Notable = make([]JSONRecord, len(recs))
 	for i, rec := range recs {
-		j.Notable[i] = jsonRecord{
+		j.Notable[i] = JSONRecord{
 			Kind: rec.Kind.String(), Client: rec.Client, Seq: rec.Seq,
 			Outcome: rec.Outcome.String(), Reason: string(rec.Reason), Status: rec.Status,
 			SentMs: at(rec.Sent), DoneMs: at(rec.Done),

@@ -104,7 +104,7 @@ func TestJSON(t *testing.T) {
 	}
 
 	// Decoded and encoded again, the same.
-	var j jsonReport
+	var j JSONReport
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
 	}

@@ -241,8 +241,11 @@ func joinAnd(parts ...string) string {
 
 // fmtMs formats a duration in milliseconds or seconds, as a person reads it.
 func fmtMs(d time.Duration) string {
-	if d >= 10*time.Second || d <= -10*time.Second {
-		return fmt.Sprintf("%.1fs", d.Seconds())
+	switch {
+	case d >= time.Second || d <= -time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= 100*time.Millisecond || d <= -100*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", ms(d))
 	}
-	return fmt.Sprintf("%.1fms", ms(d))
+	return fmt.Sprintf("%.1f ms", ms(d))
 }

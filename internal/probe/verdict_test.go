@@ -54,11 +54,11 @@ func TestVerdict(t *testing.T) {
 		{"killed", func(r *Report) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
-		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1300.0ms after its last response"},
+		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
 		{"held sockets", func(r *Report) {
 			r.Exit.At = at(5800 * time.Millisecond)
 			r.SilentClosed = []time.Time{at(5799 * time.Millisecond)} // closed at the exit
-		}, []string{CodeExitLag, CodeHeldSockets}, nil, "exited 5600.0ms after its last response"},
+		}, []string{CodeExitLag, CodeHeldSockets}, nil, "exited 5.6 s after its last response"},
 		{"held sockets, closed late by the server", func(r *Report) {
 			r.Exit.At = at(5800 * time.Millisecond)
 			r.IdleClosed = []time.Time{at(5000 * time.Millisecond)}
