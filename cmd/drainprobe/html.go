@@ -157,7 +157,7 @@ func newChart(v *view) chart {
 		}
 	}
 	if v.Origin == "signal" {
-		mark(v.Times.Signal, signalName(v.Signal), "signal")
+		mark(v.Times.Signal, v.Signal, "signal")
 	}
 	mark(v.Times.LastResponse, "last response", "last")
 	mark(v.Times.Exit, "exit", "exit")

@@ -66,15 +66,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
 		return exitUsage
 	}
+	var progress *progressLine
 	if opts.progress && isTerminal(stderr) {
-		p := newProgressLine(stderr)
-		opts.cfg.Progress = p.update
-		defer p.clear()
+		progress = newProgressLine(stderr)
+		opts.cfg.Progress = progress.update
 	}
 
 	rep, err := probe.Run(ctx, opts.cfg)
+	if progress != nil {
+		progress.clear()
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "drainprobe: %v\n", explain(err))
+		fmt.Fprintf(stderr, "drainprobe: %s\n", explain(err, opts))
 		if rep != nil && rep.Output != "" {
 			fmt.Fprintf(stderr, "the server's last output:\n%s\n", indent(rep.Output))
 		}
@@ -107,10 +110,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "report: %s\n", opts.html)
 		}
 	}
-	if !verdict.Pass {
+	switch {
+	case !verdict.Pass:
 		return exitFail
+	case untested(verdict):
+		// A pass that tested nothing must not guard a pipeline as one.
+		fmt.Fprintln(stderr, "drainprobe: the load did not test what it was meant to (see the warnings); fix the paths and run again")
+		return exitUsage
 	}
 	return exitPass
+}
+
+// untested reports whether the verdict warns that the load did not test
+// what it was meant to.
+func untested(v probe.Verdict) bool {
+	for _, w := range v.Warnings {
+		if w.Code == probe.CodeUntested {
+			return true
+		}
+	}
+	return false
 }
 
 func writeHTMLFile(name string, v *view, raw []byte) error {
@@ -125,17 +144,27 @@ func writeHTMLFile(name string, v *view, raw []byte) error {
 	return f.Close()
 }
 
-// explain adds what to check to the errors of a probe that could not run.
-func explain(err error) error {
+// explain says why a probe could not run, and what to check, in the
+// terms of the command line.
+func explain(err error, o *options) string {
+	msg := strings.TrimPrefix(err.Error(), "probe: ")
+	target := o.cfg.Target != ""
 	switch {
-	case errors.Is(err, probe.ErrNotListening):
-		return fmt.Errorf("%w (does the server listen on $PORT, or on {port} in its arguments?)", err)
-	case errors.Is(err, probe.ErrExited):
-		return fmt.Errorf("%w (is the port in use, or a flag wrong? its output follows)", err)
 	case errors.Is(err, context.Canceled):
-		return errors.New("interrupted; the server was stopped")
+		if target {
+			return "interrupted"
+		}
+		return "interrupted; the server was stopped"
+	case errors.Is(err, probe.ErrNotListening) && target:
+		return msg + " (is the service running at --target?)"
+	case errors.Is(err, probe.ErrNotListening):
+		return msg + " (does the server listen on $PORT, or on {port} in its arguments?)"
+	case errors.Is(err, probe.ErrExited) && target:
+		return msg + " (is --pid the service's process?)"
+	case errors.Is(err, probe.ErrExited):
+		return msg + " (is the port in use, or a flag wrong?)"
 	}
-	return err
+	return msg
 }
 
 func indent(s string) string {
@@ -178,13 +207,14 @@ flags:
 	fs.IntVar(&l.Idle, "idle", 10, "idle keep-alive connections (one request each, then quiet)")
 	fs.StringVar(&l.IdlePath, "idle-path", "/fast", "what the idle connections request first")
 	fs.IntVar(&l.Silent, "silent", 20, "connected-but-silent sockets, as browsers preconnect")
-	fs.IntVar(&l.WebSockets, "ws", 0, "WebSocket streams kept open")
+	fs.IntVar(&l.WebSockets, "ws", 0, "WebSocket streams kept open (2 for the demo server)")
 	fs.StringVar(&l.WebSocketPath, "ws-path", "/ws", "where the WebSockets connect")
-	fs.IntVar(&l.SSE, "sse", 0, "server-sent-event streams kept open")
+	fs.IntVar(&l.SSE, "sse", 0, "server-sent-event streams kept open (2 for the demo server)")
 	fs.StringVar(&l.SSEPath, "sse-path", "/events", "where the event streams connect")
 	fs.DurationVar(&o.cfg.Warmup, "warmup", 1800*time.Millisecond, "how long the load runs before the signal")
 	sig := fs.String("signal", "SIGTERM", "the signal to send: SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2")
-	fs.DurationVar(&o.cfg.KillAfter, "grace", 30*time.Second, "SIGKILL the server if it has not exited this long after the signal (Kubernetes' default)")
+	fs.DurationVar(&o.cfg.KillAfter, "grace", 30*time.Second, "SIGKILL the server if it has not exited this long after the signal; 30s is Kubernetes' default")
+	fs.DurationVar(&l.RequestTimeout, "request-timeout", 0, "a request not answered this long after it was sent is lost (default: warm-up + grace + 10s)")
 	ready := fs.String("ready-path", "", "wait until GET of this path answers 2xx, instead of until the port accepts connections")
 	startTimeout := fs.Duration("start-timeout", probe.DefaultListenTimeout, "how long the server may take to start listening (or to be ready)")
 	fs.StringVar(&o.cfg.Target, "target", "", "probe a service already running at this URL instead of starting one")
@@ -199,11 +229,31 @@ flags:
 	}
 	o.progress = !*quiet && !o.json
 
-	s, err := parseSignal(*sig)
+	s, err := probe.ParseSignal(*sig)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--signal: %w", err)
 	}
 	o.cfg.Signal = s
+	if err := checkLoad(l); err != nil {
+		return nil, err
+	}
+	if o.cfg.PID != 0 && o.cfg.Target == "" {
+		return nil, errors.New("--pid needs --target")
+	}
+	if o.cfg.Duration != 0 && (o.cfg.Target == "" || o.cfg.PID != 0) {
+		return nil, errors.New("--duration needs --target and no --pid: it is for stopping the service yourself")
+	}
+	if o.html != "" {
+		// Fail now, not after a run of many seconds.
+		if err := checkWritable(o.html); err != nil {
+			return nil, fmt.Errorf("--html: %w", err)
+		}
+	}
+	if l.RequestTimeout == 0 {
+		// A slow request may take up to the grace period to be answered:
+		// it is lost only if it takes longer than the server may live.
+		l.RequestTimeout = o.cfg.Warmup + o.cfg.KillAfter + 10*time.Second
+	}
 	command := fs.Args()
 	switch {
 	case o.cfg.Target != "" && len(command) > 0:
@@ -232,16 +282,47 @@ flags:
 	return o, nil
 }
 
-var signals = map[string]syscall.Signal{
-	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
-	"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+// checkLoad refuses a load that cannot test anything, in the terms of
+// the flags.
+func checkLoad(l *probe.Load) error {
+	counts := []struct {
+		flag string
+		n    int
+	}{{"busy", l.Busy}, {"slow", l.Slow}, {"idle", l.Idle}, {"silent", l.Silent}, {"ws", l.WebSockets}, {"sse", l.SSE}}
+	total := 0
+	for _, c := range counts {
+		if c.n < 0 {
+			return fmt.Errorf("--%s %d: want 0 or more", c.flag, c.n)
+		}
+		total += c.n
+	}
+	if total == 0 {
+		return errors.New("no load: every count (--busy, --slow, --idle, --silent, --ws, --sse) is 0")
+	}
+	for _, m := range []struct{ flag, method string }{{"busy-method", l.BusyMethod}, {"slow-method", l.SlowMethod}} {
+		if m.method != "GET" && m.method != "POST" {
+			return fmt.Errorf("--%s %q: want GET or POST", m.flag, m.method)
+		}
+	}
+	return nil
 }
 
-func parseSignal(name string) (os.Signal, error) {
-	if s, ok := signals[strings.TrimPrefix(strings.ToUpper(name), "SIG")]; ok {
-		return s, nil
+// checkWritable reports whether a file can be written at name, without
+// leaving one behind if there was none.
+func checkWritable(name string) error {
+	if _, err := os.Stat(name); err == nil {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
 	}
-	return nil, fmt.Errorf("unknown signal %q (want SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2)", name)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(name)
 }
 
 // isTerminal reports whether w is a terminal, where a progress line that

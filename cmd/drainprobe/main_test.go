@@ -112,8 +112,12 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
 		{"unknown signal", []string{"--signal", "SIGFOO"}, "unknown signal"},
 		{"target and command", []string{"--target", "http://127.0.0.1:1", "--", "true"}, "not both"},
-		{"pid without target", []string{"--pid", "1", "--", "true"}, "PID"},
-		{"bad method", []string{"--busy-method", "PATCH"}, "PATCH"},
+		{"pid without target", []string{"--pid", "1", "--", "true"}, "--pid needs --target"},
+		{"duration with pid", []string{"--target", "http://127.0.0.1:1", "--pid", "1", "--duration", "1s"}, "--duration needs"},
+		{"bad method", []string{"--busy-method", "PATCH"}, "--busy-method \"PATCH\""},
+		{"negative count", []string{"--idle", "-1"}, "--idle -1"},
+		{"no load", []string{"--busy", "0", "--slow", "0", "--idle", "0", "--silent", "0", "--ws", "0", "--sse", "0"}, "no load"},
+		{"html not writable", []string{"--html", "/nonexistent-dir/r.html"}, "--html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := probeRun(t, tc.args...)

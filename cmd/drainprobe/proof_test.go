@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -111,5 +112,61 @@ func TestServerExitingBeforeSignal(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// A shell that starts the server and goes on (`sh -c 'server; echo done'`)
+// dies of the signal while the server it started serves on: drainprobe
+// must say so, and must not leave that server running.
+func TestWrapperServingAfterExit(t *testing.T) {
+	bin := server(t, "good")
+	code, stdout, stderr := probeRun(t, "--json", "--busy", "4", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "500ms",
+		"--", "sh", "-c", bin+"; echo done")
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitFail, stdout, stderr)
+	}
+	v := report(t, stdout)
+	var got []string
+	for _, r := range v.Verdict.Reasons {
+		got = append(got, r.Code)
+	}
+	if !slices.Contains(got, "served-after-exit") {
+		t.Errorf("reasons %v lack served-after-exit", got)
+	}
+	if pids := running(t, bin); len(pids) > 0 {
+		t.Errorf("the wrapped server is still running: pids %v", pids)
+	}
+}
+
+// running returns the processes whose command line starts with bin.
+func running(t *testing.T, bin string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue // gone since the glob
+		}
+		if strings.HasPrefix(string(b), bin+"\x00") {
+			pids = append(pids, filepath.Base(filepath.Dir(d)))
+		}
+	}
+	return pids
+}
+
+// A load that tests nothing (the busy path answers 404) passes nothing:
+// exit status 2, with the warning.
+func TestUntestedIsNotAPass(t *testing.T) {
+	code, stdout, stderr := probeRun(t, "--quiet", "--busy", "4", "--busy-path", "/no-such-path", "--slow", "0", "--idle", "0", "--silent", "2", "--warmup", "500ms",
+		"--", server(t, "good"))
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "got no 2xx answer") {
+		t.Errorf("the report lacks the warning:\n%s", stdout)
 	}
 }

@@ -112,7 +112,7 @@ func loadLine(v *view) string {
 	add(l.SSE, "event streams ("+l.SSEPath+")")
 	line := strings.Join(parts, ", ")
 	if v.Signal != "" {
-		line += fmt.Sprintf("; %s after %s", signalName(v.Signal), ms(l.WarmupMs))
+		line += fmt.Sprintf("; %s after %s", v.Signal, ms(l.WarmupMs))
 	}
 	return line
 }
@@ -155,17 +155,6 @@ func (r countRow) Label() string {
 		return r.Class
 	}
 	return "answered " + r.Class
-}
-
-// signalName names a signal as Go prints it ("terminated") the way people
-// know it ("SIGTERM").
-func signalName(s string) string {
-	for name, sig := range signals {
-		if sig.String() == s {
-			return "SIG" + name
-		}
-	}
-	return s
 }
 
 // signedMS formats a time from the origin, in ms, or "?" if unknown.

@@ -17,7 +17,7 @@ import (
 //	{
 //	  "target": "127.0.0.1:40123",
 //	  "command": ["./server", "-addr", ":40123"],
-//	  "signal": "terminated",
+//	  "signal": "SIGTERM",
 //	  "origin": "signal",
 //	  "load": {"busy": 16, "busy_path": "/fast", "busy_method": "GET", "slow": 3, "slow_path": "/slow?ms=2000", "slow_method": "GET",
 //	           "idle": 0, "idle_path": "/fast", "silent": 20, "websockets": 0, "websocket_path": "/ws", "sse": 0, "sse_path": "/events", "warmup_ms": 1800},
@@ -296,12 +296,12 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		j.Command = []string{}
 	}
 	if !r.SignalAt.IsZero() && r.Signal != nil {
-		j.Signal = r.Signal.String()
+		j.Signal = SignalName(r.Signal)
 	}
 	if e := r.Exit; !e.At.IsZero() {
 		j.Exit = &JSONExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
 		if e.Signal != nil {
-			j.Exit.Signal = e.Signal.String()
+			j.Exit.Signal = SignalName(e.Signal)
 		}
 	}
 	total := r.Total()

@@ -77,7 +77,7 @@ func TestJSON(t *testing.T) {
 		want any
 	}{
 		{[]string{"origin"}, "signal"},
-		{[]string{"signal"}, "terminated"},
+		{[]string{"signal"}, "SIGTERM"},
 		{[]string{"times_ms", "signal"}, 0.0},
 		{[]string{"exit", "text"}, "0"},
 		{[]string{"load", "busy_method"}, "GET"},

@@ -81,10 +81,11 @@ func (c Command) readiness(addr string) readiness {
 // called from any goroutine. Close must be called once it is no longer
 // needed; after Close the process is dead and reaped.
 type Process struct {
-	cmd  *exec.Cmd
-	addr string
-	port int
-	out  *tail
+	cmd    *exec.Cmd
+	exited *watched // the exit as a pidfd sees it; nil where none can
+	addr   string
+	port   int
+	out    *tail
 
 	done      chan struct{} // closed when the process has exited and been reaped
 	exit      Exit          // set before done is closed
@@ -135,7 +136,7 @@ func (e Exit) String() string {
 	case e.Killed && e.Signal != nil:
 		return fmt.Sprintf("%d (killed by the probe)", e.ShellCode())
 	case e.Signal != nil:
-		return fmt.Sprintf("%d (%v)", e.ShellCode(), e.Signal)
+		return fmt.Sprintf("%d (%s)", e.ShellCode(), SignalName(e.Signal))
 	}
 	return strconv.Itoa(e.Code)
 }
@@ -173,11 +174,16 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	// The output is copied by goroutines that end when every holder of the
 	// pipe has closed it; a grandchild that keeps it must not hold Wait.
 	cmd.WaitDelay = time.Second
+	inGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("probe: start server: %w", err)
 	}
+	// Wait returns once the output pipes are closed too; the exit itself
+	// is seen sooner where a pidfd can watch it.
+	exited, _ := watchPID(cmd.Process.Pid)
 	p := &Process{
 		cmd:    cmd,
+		exited: exited,
 		addr:   net.JoinHostPort("127.0.0.1", ps),
 		port:   port,
 		out:    out,
@@ -211,6 +217,16 @@ func freePort() (int, error) {
 func (p *Process) wait() {
 	err := p.cmd.Wait()
 	e := Exit{At: time.Now(), Code: -1}
+	if p.exited != nil {
+		select {
+		case <-p.exited.Done():
+			if at := p.exited.Exit().At; at.Before(e.At) {
+				e.At = at
+			}
+		default:
+		}
+		p.exited.Close()
+	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		e.Code = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -266,6 +282,7 @@ func (p *Process) Kill() error {
 		if errors.Is(err, os.ErrProcessDone) {
 			err = nil
 		}
+		killGroup(p.cmd.Process.Pid)
 	})
 	return err
 }
@@ -292,8 +309,9 @@ func (p *Process) outputSuffix() string {
 	return ""
 }
 
-// Close kills the process if it is still running and waits until it has
-// been reaped. It may be called more than once, and returns nil.
+// Close kills the process if it is still running, and what it started
+// (its process group), and waits until it has been reaped. It may be
+// called more than once, and returns nil.
 func (p *Process) Close() error {
 	p.stopWatch()
 	select {
@@ -302,5 +320,6 @@ func (p *Process) Close() error {
 		p.Kill()
 		<-p.done
 	}
+	killGroup(p.cmd.Process.Pid)
 	return nil
 }

@@ -111,7 +111,7 @@ func TestExitString(t *testing.T) {
 	}{
 		{Exit{Code: 0}, "0"},
 		{Exit{Code: 1}, "1"},
-		{Exit{Code: -1, Signal: syscall.SIGTERM}, "143 (terminated)"},
+		{Exit{Code: -1, Signal: syscall.SIGTERM}, "143 (SIGTERM)"},
 		{Exit{Code: -1, Signal: syscall.SIGKILL, Killed: true}, "137 (killed by the probe)"},
 	}
 	for _, tt := range tests {

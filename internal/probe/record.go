@@ -182,12 +182,14 @@ type recorder struct {
 	counts  [numKinds]Counts
 	last    time.Time // latest complete response
 	records []Record
+	plain   int // records of requests answered 2xx
 	dropped int
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
-	busyBefore int
-	lostBy     map[Reason]int // lost requests (not streams) by reason
-	closeCodes map[int]int    // close codes of the WebSocket streams ended cleanly
+	busyBefore   int
+	busyOKBefore int            // of them, answered 2xx
+	lostBy       map[Reason]int // lost requests (not streams) by reason
+	closeCodes   map[int]int    // close codes of the WebSocket streams ended cleanly
 }
 
 func newRecorder(max int) *recorder {
@@ -211,13 +213,14 @@ func (r *recorder) before(t time.Time) bool {
 
 // A tally is one goroutine's share of the counts, merged when it finishes.
 type tally struct {
-	r          *recorder
-	kind       Kind
-	counts     Counts
-	last       time.Time
-	busyBefore int
-	lostBy     map[Reason]int // allocated at the first loss
-	closeCodes map[int]int    // allocated at the first close frame
+	r            *recorder
+	kind         Kind
+	counts       Counts
+	last         time.Time
+	busyBefore   int
+	busyOKBefore int
+	lostBy       map[Reason]int // allocated at the first loss
+	closeCodes   map[int]int    // allocated at the first close frame
 }
 
 func (r *recorder) tally(k Kind) *tally { return &tally{r: r, kind: k} }
@@ -239,6 +242,9 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 		}
 		if before && t.kind == Busy {
 			t.busyBefore++
+			if x.status/100 == 2 {
+				t.busyOKBefore++
+			}
 		}
 		if t.kind == WebSocket {
 			if t.closeCodes == nil {
@@ -267,13 +273,19 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 	return rec
 }
 
-// keep stores a record of note, up to the bound.
+// keep stores a record of note, up to the bound. Requests answered 2xx
+// get a tenth of it, so that a server answering for a long while after the
+// signal cannot crowd out the requests it lost.
 func (r *recorder) keep(rec Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.records) >= r.max {
+	plain := rec.Outcome == Answered && rec.Status/100 == 2
+	if plain && r.plain >= max(r.max/10, 1) || len(r.records) >= r.max {
 		r.dropped++
 		return
+	}
+	if plain {
+		r.plain++
 	}
 	r.records = append(r.records, rec)
 }
@@ -288,6 +300,7 @@ func (t *tally) merge() {
 		r.last = t.last
 	}
 	r.busyBefore += t.busyBefore
+	r.busyOKBefore += t.busyOKBefore
 	for why, n := range t.lostBy {
 		r.lostBy[why] += n
 	}
@@ -295,7 +308,7 @@ func (t *tally) merge() {
 		r.closeCodes[code] += n
 	}
 	r.mu.Unlock()
-	t.counts, t.last, t.busyBefore, t.lostBy, t.closeCodes = Counts{}, time.Time{}, 0, nil, nil
+	t.counts, t.last, t.busyBefore, t.busyOKBefore, t.lostBy, t.closeCodes = Counts{}, time.Time{}, 0, 0, nil, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -8,9 +9,10 @@ import (
 
 // TestRecorderKeepsWhatMatters checks which requests are kept as records:
 // before the signal only those of note, after it all of them, up to the
-// bound.
+// bound; requests answered 2xx only up to a tenth of it, so that they
+// cannot crowd out the lost ones.
 func TestRecorderKeepsWhatMatters(t *testing.T) {
-	rec := newRecorder(3)
+	rec := newRecorder(20) // 2 answered 2xx at most
 	busy, slow := rec.tally(Busy), rec.tally(Slow)
 	t0 := time.Now()
 	ok := func(at time.Duration) exchange {
@@ -21,13 +23,18 @@ func TestRecorderKeepsWhatMatters(t *testing.T) {
 	rec.signalled(t0.Add(10 * time.Millisecond))
 	busy.add(0, ok(9*time.Millisecond), false)  // before the signal: counted only
 	busy.add(0, ok(11*time.Millisecond), false) // after: kept
-	busy.add(1, ok(12*time.Millisecond), false) // kept
-	busy.add(2, ok(13*time.Millisecond), false) // past the bound: dropped
+	busy.add(1, ok(12*time.Millisecond), false) // past the bound of 2xx: dropped
+	busy.add(2, ok(13*time.Millisecond), false) // dropped
+	lost := exchange{sent: t0.Add(14 * time.Millisecond), done: t0.Add(14 * time.Millisecond), seq: 2, st: stepHeader, err: io.ErrUnexpectedEOF}
+	busy.add(3, lost, false) // lost: kept
 	busy.merge()
 	slow.merge()
 
-	if len(rec.records) != 3 || rec.dropped != 1 {
-		t.Fatalf("%d records, %d dropped; want 3, 1", len(rec.records), rec.dropped)
+	if len(rec.records) != 3 || rec.dropped != 2 {
+		t.Fatalf("%d records, %d dropped; want 3, 2", len(rec.records), rec.dropped)
+	}
+	if last := rec.records[2]; last.Outcome != Lost {
+		t.Errorf("last record %s, want the lost request", last.Describe(t0))
 	}
 	if rec.records[0].Kind != Slow {
 		t.Errorf("first record %s, want the slow request", rec.records[0].Describe(t0))

@@ -79,6 +79,9 @@ type Report struct {
 	// the signal (during the whole load, without a signal): whether the
 	// probe kept the server busy.
 	BusyRate float64
+	// BusyOKBefore is the number of busy requests answered 2xx before the
+	// signal (during the whole run, without one).
+	BusyOKBefore int
 	// LagP99 and LagMax are the 99th percentile and the maximum of the
 	// probe's scheduling lag during the load, measured every 10 ms: how
 	// late its goroutines ran. See [Report.KeptUp].
@@ -131,6 +134,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	if span := end.Sub(r.Start); !r.Start.IsZero() && span > 0 {
 		r.BusyRate = float64(rec.busyBefore) / span.Seconds()
 	}
+	r.BusyOKBefore = rec.busyOKBefore
 }
 
 // closedBefore counts the times more than ExitMargin before exit, or all

@@ -181,3 +181,32 @@ func statusClass(status int) int {
 	}
 	return class
 }
+
+// answeredFrom counts the requests answered in the buckets that begin at
+// t or later.
+func (tl *Timeline) answeredFrom(t time.Time) int {
+	n := 0
+	tl.from(t, func(c Counts) { n += c.Answered() })
+	return n
+}
+
+// status5xxFrom counts the requests answered 5xx in the buckets that begin
+// at t or later.
+func (tl *Timeline) status5xxFrom(t time.Time) int {
+	n := 0
+	tl.from(t, func(c Counts) { n += c.Status[5] })
+	return n
+}
+
+// from calls f with each bucket that begins at t or later.
+func (tl *Timeline) from(t time.Time, f func(Counts)) {
+	if tl.Bucket <= 0 || t.IsZero() {
+		return
+	}
+	for i, c := range tl.Buckets {
+		if !tl.Start.Add(time.Duration(i) * tl.Bucket).Before(t) {
+			f(c)
+		}
+	}
+	f(tl.After)
+}

@@ -22,16 +22,19 @@ type Criteria struct {
 // The codes of the [Finding]s of a [Verdict].
 const (
 	// Reasons to fail.
-	CodeLost           = "lost"            // requests lost on established connections
-	CodeSlowIncomplete = "slow-incomplete" // slow requests not answered 2xx
-	CodeExitCode       = "exit-code"       // non-zero exit, or ended by a signal
-	CodeKilled         = "killed"          // SIGKILLed at the end of the grace period
-	CodeExitLag        = "exit-lag"        // exit long after the last response
-	CodeHeldSockets    = "held-sockets"    // the server waited for quiet connections
-	CodeStreamsCut     = "streams-cut"     // streams cut without a clean end
+	CodeLost           = "lost"              // requests lost on established connections
+	CodeSlowIncomplete = "slow-incomplete"   // slow requests not answered 2xx
+	CodeExitCode       = "exit-code"         // non-zero exit, or ended by a signal
+	CodeKilled         = "killed"            // SIGKILLed at the end of the grace period
+	CodeExitLag        = "exit-lag"          // exit long after the last response
+	CodeHeldSockets    = "held-sockets"      // the server waited for quiet connections
+	CodeStreamsCut     = "streams-cut"       // streams cut without a clean end
+	CodeServedAfter    = "served-after-exit" // answers kept coming after the exit: a wrapper?
 	// Warnings.
-	CodeProbeLag = "probe-lag" // the probe did not keep up
-	CodeNoSignal = "no-signal" // target mode without a PID: no signal sent
+	CodeProbeLag   = "probe-lag"   // the probe did not keep up
+	CodeNoSignal   = "no-signal"   // target mode without a PID: no signal sent
+	CodeUntested   = "untested"    // the load did not test what it was meant to
+	CodeErrorsSent = "errors-sent" // 5xx answers after the signal
 )
 
 // A Finding is one reason for a verdict, or a warning.
@@ -88,10 +91,16 @@ func (v Verdict) String() string {
 //     it waited for connections that would send nothing.
 //   - [CodeStreamsCut]: WebSocket or SSE streams were cut without a clean
 //     end, or were still open when it exited.
+//   - [CodeServedAfter]: requests were still answered after the process
+//     exited: another process serves the port, such as the server under a
+//     wrapper (a shell, npm) that did not pass the signal on.
 //
 // The reasons about the exit do not apply when there is no process (target
 // mode without a PID), nor does the exit code when it is unknown. The
-// warnings are [CodeProbeLag] (see [Report.KeptUp]) and [CodeNoSignal].
+// warnings are [CodeProbeLag] (see [Report.KeptUp]), [CodeNoSignal],
+// [CodeUntested] (the busy clients got no 2xx answer before the signal, or
+// streams could not open: a wrong path?) and [CodeErrorsSent] (5xx answers
+// after the signal).
 func (r *Report) Verdict(c Criteria) Verdict {
 	if c.MaxExitLag <= 0 {
 		c.MaxExitLag = DefaultMaxExitLag
@@ -122,11 +131,14 @@ func (r *Report) Verdict(c Criteria) Verdict {
 			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", fmtMs(r.SignalToExit()))
 		case e.Unknown:
 		case e.Signal != nil:
-			fail(CodeExitCode, "ended by signal %q (exit %v): it did not handle it", e.Signal, e)
+			fail(CodeExitCode, "ended by %s (exit %d): it did not handle it", SignalName(e.Signal), e.ShellCode())
 		case e.Code != 0:
 			fail(CodeExitCode, "exit code %d", e.Code)
 		}
 		r.exitLag(c, fail)
+		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 {
+			fail(CodeServedAfter, "%d %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", n, plural(n, "request"))
+		}
 	}
 	var ws, sse string
 	if n := r.WebSocket.Lost; n > 0 {
@@ -139,6 +151,18 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		fail(CodeStreamsCut, "%s cut without a clean end (a close frame, or the end of the response)", joinAnd(ws, sse))
 	}
 
+	if r.Load.Busy > 0 && r.BusyOKBefore == 0 {
+		warn(CodeUntested, "the busy clients got no 2xx answer before the signal (%s %s): the probe tested nothing useful", r.Load.BusyMethod, r.Load.BusyPath)
+	}
+	if n := r.Load.WebSockets; n > 0 && r.WebSocketsOpen < n {
+		warn(CodeUntested, "%d of %d WebSocket streams could not be opened on %s", n-r.WebSocketsOpen, n, r.Load.WebSocketPath)
+	}
+	if n := r.Load.SSE; n > 0 && r.SSEOpen < n {
+		warn(CodeUntested, "%d of %d event streams could not be opened on %s", n-r.SSEOpen, n, r.Load.SSEPath)
+	}
+	if n := r.Timeline.status5xxFrom(r.SignalAt); !r.SignalAt.IsZero() && n > 0 {
+		warn(CodeErrorsSent, "%d %s answered with a 5xx status after the signal", n, plural(n, "request"))
+	}
 	if !r.KeptUp() {
 		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
 			fmtMs(r.LagP99), fmtMs(r.LagMax), fmtMs(r.SignalLag), KeepUpLagP99, KeepUpSignalLag)

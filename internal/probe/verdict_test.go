@@ -24,6 +24,7 @@ func TestVerdict(t *testing.T) {
 			Exit:         Exit{At: at(205 * time.Millisecond)},
 			End:          at(206 * time.Millisecond),
 			Busy:         Counts{Status: [6]int{2: 1000}, Refused: 2},
+			BusyOKBefore: 990,
 			Slow:         Counts{Status: [6]int{2: 1}},
 			IdleOpen:     1, IdleClosed: []time.Time{at(time.Millisecond)},
 			SilentOpen: 1, SilentClosed: []time.Time{at(time.Millisecond)},
@@ -38,6 +39,19 @@ func TestVerdict(t *testing.T) {
 		text     string // in a reason
 	}{
 		{"pass", func(r *Report) {}, nil, nil, ""},
+		{"served after the exit", func(r *Report) {
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline.Buckets[150].Status[2] = 7 // +500 ms, long after the exit
+		}, []string{CodeServedAfter}, nil, "7 requests answered after the process exited"},
+		{"untested", func(r *Report) {
+			r.BusyOKBefore = 0
+			r.Load.BusyMethod, r.Load.BusyPath = "GET", "/nope"
+			r.Load.WebSockets, r.WebSocketsOpen = 2, 0
+		}, nil, []string{CodeUntested, CodeUntested}, ""},
+		{"errors after the signal", func(r *Report) {
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline.Buckets[105].Status[5] = 16 // +50 ms
+		}, nil, []string{CodeErrorsSent}, ""},
 		{"lost", func(r *Report) {
 			r.Busy.Lost, r.Busy.LostReused = 3, 3
 			r.LostBy = map[Reason]int{Closed: 2, Reset: 1}
@@ -50,7 +64,7 @@ func TestVerdict(t *testing.T) {
 		{"exit code", func(r *Report) { r.Exit.Code = 1 }, []string{CodeExitCode}, nil, "exit code 1"},
 		{"ended by the signal", func(r *Report) {
 			r.Exit.Code, r.Exit.Signal = -1, syscall.SIGTERM
-		}, []string{CodeExitCode}, nil, `ended by signal "terminated"`},
+		}, []string{CodeExitCode}, nil, "ended by SIGTERM (exit 143)"},
 		{"killed", func(r *Report) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
@@ -70,6 +84,7 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeSlowIncomplete, CodeLost, CodeExitLag}, nil, ""},
 		{"streams cut", func(r *Report) {
 			r.Load.WebSockets, r.Load.SSE = 2, 1
+			r.WebSocketsOpen, r.SSEOpen = 2, 1
 			r.WebSocket = Counts{Status: [6]int{1: 1}, Lost: 1}
 			r.SSE = Counts{Lost: 1}
 		}, []string{CodeStreamsCut}, nil, "1 of 2 WebSocket streams and 1 of 1 SSE stream cut"},

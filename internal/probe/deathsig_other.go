@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package probe
+
+import "syscall"
+
+func dieWithProbe(*syscall.SysProcAttr) {}
