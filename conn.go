@@ -309,7 +309,7 @@ func (c *conn) end(r *request) {
 func (c *conn) ended() {
 	if c.running.Add(-1) == 0 && c.closed.Load() {
 		c.t.orphanDone(c)
-	} else if c.t.forcing.Load() {
+	} else if c.t.forcing.Load() || c.t.awaiting.Load() {
 		c.t.signal()
 	}
 }

@@ -28,7 +28,9 @@
 // ends, or a server fails, [Group.Run]:
 //
 //  1. logs why, and what is open: requests in flight, the oldest of them,
-//     and connections by state;
+//     and connections by state; from now on the readiness check of
+//     [Group.Health] fails, and for [Group.ShutdownDelay], if set, the
+//     servers serve on, every response saying "Connection: close";
 //  2. stops accepting on every listener, after accepting the connections
 //     already queued in the kernel (on Linux), which closing a listening
 //     socket would reset under clients that believe they are connected;
@@ -76,6 +78,17 @@
 // Long polls and server-sent events select on [Draining] to end early and
 // cleanly. Request contexts are not cancelled when the drain begins, only
 // when it is forced, with cause [ErrForced].
+//
+// # Behind a load balancer
+//
+// A balancer learns of a shutdown some time after the signal, and sends
+// traffic meanwhile. [Group.Health] serves /livez and /readyz in the
+// Kubernetes way; /readyz fails as soon as the shutdown begins, and
+// [Group.ShutdownDelay] keeps the servers serving until the balancer has
+// noticed. [RetryAfter] answers the stragglers 503 with Retry-After
+// rather than refusing them. Each step of the shutdown is an [Event],
+// logged and observable with [Group.Done] and [Group.When]; the package
+// drainprom exports them, and the servers' [Stats], to Prometheus.
 //
 // # Compared with net/http's Shutdown
 //

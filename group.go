@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -42,10 +43,25 @@ var defaultSignals = []os.Signal{syscall.SIGTERM, os.Interrupt}
 // drain 10 seconds and logs through [slog.Default]. Set the fields before
 // calling Run and do not change them after. A Group runs once.
 type Group struct {
-	// Timeout bounds the drain, from the start of the shutdown to the
-	// moment the connections still open are closed by force and Run's
-	// result becomes [ErrForced]. Defaults to [DefaultTimeout].
+	// Timeout bounds the shutdown, from the moment it begins (the signal)
+	// to the moment the connections still open are closed by force and
+	// Run's result becomes [ErrForced]. It covers ShutdownDelay and the
+	// drain. Defaults to [DefaultTimeout].
 	Timeout time.Duration
+
+	// ShutdownDelay is how long the servers keep serving once the
+	// shutdown begins, before they drain. Load balancers and Kubernetes
+	// learn of a shutdown from a failing readiness check ([Group.Health]),
+	// some time after the signal; a server that stopped accepting at once
+	// would refuse the requests they still send it. During the delay the
+	// readiness check fails, the servers serve normally, and every HTTP
+	// response carries "Connection: close", so that keep-alive clients
+	// reconnect through the balancer to another instance. Set it longer
+	// than the balancer takes to notice: for Kubernetes, the readiness
+	// probe's periodSeconds × failureThreshold, plus a second or two for
+	// the endpoint change to reach every node. It must be shorter than
+	// Timeout. Defaults to 0: the drain begins at once.
+	ShutdownDelay time.Duration
 
 	// CleanupReserve is the least time the cleanup functions are given:
 	// they share what is left of Timeout when the drain ends, and never
@@ -76,6 +92,10 @@ type Group struct {
 	cleanups []cleanup
 	late     []error // Add or Cleanup calls that came too late
 	state    groupState
+	cleaned  []CleanupResult
+	health   *Health
+
+	life lifecycle
 
 	// Seams for tests: the signal source.
 	notify     func(c chan<- os.Signal, sig ...os.Signal)
@@ -214,6 +234,11 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	if g.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("negative Timeout %v", g.Timeout))
 	}
+	if g.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("negative ShutdownDelay %v", g.ShutdownDelay))
+	} else if timeout := cmp.Or(g.Timeout, DefaultTimeout); g.ShutdownDelay >= timeout && g.Timeout >= 0 {
+		errs = append(errs, fmt.Errorf("ShutdownDelay %v is not shorter than Timeout %v, which covers the delay and the drain", g.ShutdownDelay, timeout))
+	}
 	if g.CleanupReserve < 0 {
 		errs = append(errs, fmt.Errorf("negative CleanupReserve %v", g.CleanupReserve))
 	}
@@ -233,6 +258,11 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 			}
 		}
 	}
+	if g.health != nil {
+		if err := g.health.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("health: %w", err))
+		}
+	}
 	for i, c := range g.cleanups {
 		if c.fn == nil {
 			errs = append(errs, fmt.Errorf("cleanup %d (%q) has no function", i, c.name))
@@ -242,6 +272,60 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return g.servers, nil
+}
+
+// Done returns a channel that is closed when the event e has happened.
+// It may be called at any time, before Run too; the channel of an unknown
+// event is nil, which is never ready.
+//
+//	go func() {
+//		<-g.Done(drain.ShutdownInitiated)
+//		// stop taking jobs from the queue
+//	}()
+func (g *Group) Done(e Event) <-chan struct{} { return g.life.done(e) }
+
+// When returns the time the event e happened, or the zero time if it has
+// not happened yet.
+func (g *Group) When(e Event) time.Time { return g.life.when(e) }
+
+// Last returns the last event that has happened, and false if Run has not
+// started: the phase the group is in.
+func (g *Group) Last() (Event, bool) { return g.life.current() }
+
+// A CleanupResult is what became of one cleanup function.
+type CleanupResult struct {
+	Name     string        // as given to Cleanup, or "cleanup N"
+	Duration time.Duration // how long it ran, or until it was abandoned
+	Err      error         // what it returned; nil if it succeeded
+}
+
+// Cleanups returns what became of the cleanup functions that have run, in
+// the order they ran.
+func (g *Group) Cleanups() []CleanupResult {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.cleaned)
+}
+
+// ServerStats are the [Stats] of one server of a group.
+type ServerStats struct {
+	Name string // the server's name in logs: its String method, or "#N"
+	Stats
+}
+
+// Stats returns what each server that can tell (an [HTTP] can) holds
+// open now, in the order they were added.
+func (g *Group) Stats() []ServerStats {
+	g.mu.Lock()
+	servers := g.servers
+	g.mu.Unlock()
+	var stats []ServerStats
+	for i, s := range servers {
+		if st, ok := s.(interface{ Stats() Stats }); ok {
+			stats = append(stats, ServerStats{Name: serverName(s, i), Stats: st.Stats()})
+		}
+	}
+	return stats
 }
 
 func (g *Group) logger() *slog.Logger {
@@ -266,6 +350,7 @@ type run struct {
 	names   []string
 	wg      sync.WaitGroup // Serve and Shutdown calls
 
+	began     time.Time      // the shutdown began
 	sigc      chan os.Signal // nil when no signal is watched
 	signalled bool           // a signal has arrived: the next one forces
 	force     context.CancelCauseFunc
@@ -276,8 +361,11 @@ type run struct {
 }
 
 func (r *run) run(ctx context.Context) error {
+	r.mark(Serving, time.Now())
+
 	// Serve until something asks for a shutdown.
 	var why []any
+	failed := false
 	select {
 	case sig := <-r.sigc:
 		r.signalled = true
@@ -286,21 +374,43 @@ func (r *run) run(ctx context.Context) error {
 		why = []any{"reason", "context done", "cause", context.Cause(ctx)}
 	case res := <-r.served:
 		r.onServed(res, false)
+		failed = true
 		why = []any{"reason", "server failed", "server", r.names[res.i]}
 	}
 
 	began := time.Now()
+	r.began = began
 	timeout := cmp.Or(r.g.Timeout, DefaultTimeout)
 	deadline := began.Add(timeout)
-	r.log.Info("drain: shutdown began", append(why, "timeout", timeout)...)
+	r.mark(ShutdownInitiated, began)
+	delay := r.g.ShutdownDelay
+	if failed {
+		delay = 0 // a broken group serves no better for waiting
+	}
+	r.log.Info("drain: shutdown began", append(why, "event", ShutdownInitiated, "delay", delay, "timeout", timeout)...)
 	r.logOpen(slog.LevelInfo, "drain: open", nil)
 
-	forced := r.drain(ctx, deadline, timeout)
+	// The budget covers the delay and the drain; a second signal ends it.
+	bctx, cancel := r.budget(ctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
+	defer cancel()
+	r.prepare()
+	if delay > 0 {
+		r.delay(bctx, delay)
+	}
+	r.mark(DelayElapsed, time.Now())
+	if delay > 0 {
+		r.log.Info("drain: delay elapsed, draining", "event", DelayElapsed, "elapsed", r.elapsed())
+	}
+
+	forced := r.drain(bctx)
 
 	// Every Serve returns promptly once its server has drained or closed.
 	for r.serving > 0 {
 		r.onServed(<-r.served, true)
 	}
+	r.mark(StoppedAccepting, time.Now()) // if a server never said so
+	r.mark(Drained, time.Now())
+	r.log.Info("drain: drained", "event", Drained, "elapsed", r.elapsed(), "forced", forced)
 
 	// The cleanup gets what is left of Timeout, and at least the reserve,
 	// but never more than Timeout + CleanupReserve after the start.
@@ -313,9 +423,10 @@ func (r *run) run(ctx context.Context) error {
 		cleanupDeadline = latest
 	}
 	r.runCleanups(ctx, cleanupDeadline)
+	r.mark(CleanupDone, time.Now())
 
 	err := errors.Join(r.errs...)
-	attrs := []any{"duration", time.Since(began).Round(time.Millisecond), "exit_code", ExitCode(err)}
+	attrs := []any{"event", CleanupDone, "duration", r.elapsed(), "exit_code", ExitCode(err)}
 	switch {
 	case forced:
 		r.log.Error("drain: shutdown forced", attrs...)
@@ -327,17 +438,57 @@ func (r *run) run(ctx context.Context) error {
 	return err
 }
 
-// drain shuts every server down in parallel and forces those that have not
-// finished by the deadline or when a second signal arrives. It reports
-// whether it had to force.
-func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Duration) (forced bool) {
-	dctx, cancel := r.budget(ctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
-	defer cancel()
+// mark records an event in the group's lifecycle.
+func (r *run) mark(e Event, t time.Time) { r.g.life.mark(e, t) }
 
+// elapsed is the time since the shutdown began.
+func (r *run) elapsed() time.Duration { return time.Since(r.began).Round(time.Millisecond) }
+
+// prepare tells the servers that can hear it that the shutdown has begun.
+func (r *run) prepare() {
+	for i, s := range r.servers {
+		p, ok := s.(ShutdownPreparer)
+		if !ok {
+			continue
+		}
+		if err := protect(func() error { p.PrepareShutdown(); return nil }); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("drain: server %s: prepare shutdown: %w", r.names[i], err))
+		}
+	}
+}
+
+// delay serves on for d, unless a server fails or a second signal forces
+// the shutdown (which ends bctx).
+func (r *run) delay(bctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return
+		case <-bctx.Done():
+			return
+		case res := <-r.served:
+			r.onServed(res, false)
+			r.log.Warn("drain: server failed during the shutdown delay; draining now", "server", r.names[res.i])
+			return
+		case sig := <-r.sigc:
+			r.onSignal(sig)
+		}
+	}
+}
+
+// drain shuts every server down in parallel and forces those that have not
+// finished when dctx ends: at the deadline, or when a second signal
+// arrives. It reports whether it had to force.
+func (r *run) drain(dctx context.Context) (forced bool) {
 	shut := make(chan result, len(r.servers))
 	for i, s := range r.servers {
 		r.wg.Go(func() { shut <- result{i, protect(func() error { return s.Shutdown(dctx) })} })
 	}
+	stopped, stopWatching := r.watchAccepting()
+	defer stopWatching()
+	accepting := len(r.servers)
 
 	done := make([]bool, len(r.servers))
 	var unfinished []int
@@ -350,21 +501,30 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 			switch {
 			case res.err == nil:
 				done[res.i] = true
-				r.log.Info("drain: server drained", "server", r.names[res.i], "elapsed", progress.elapsed())
+				r.log.Info("drain: server drained", "server", r.names[res.i], "elapsed", r.elapsed())
 			case dctx.Err() != nil:
 				unfinished = append(unfinished, res.i)
 			default:
 				unfinished = append(unfinished, res.i)
 				r.errs = append(r.errs, fmt.Errorf("drain: server %s: shutdown: %w", r.names[res.i], res.err))
 			}
+		case <-stopped:
+			if accepting--; accepting == 0 {
+				r.stoppedAccepting()
+				stopped = nil
+			}
 		case res := <-r.served:
 			r.onServed(res, true)
 		case sig := <-r.sigc:
 			r.onSignal(sig)
 		case <-progress.c():
-			r.logOpen(slog.LevelInfo, "drain: waiting", done, "elapsed", progress.elapsed())
+			r.logOpen(slog.LevelInfo, "drain: waiting", done, "elapsed", r.elapsed())
 			progress.next()
 		}
+	}
+	if stopped != nil && r.allStoppedAccepting() {
+		// The servers finished before their news was forwarded.
+		r.stoppedAccepting()
 	}
 	if len(unfinished) == 0 {
 		return false
@@ -380,6 +540,55 @@ func (r *run) drain(ctx context.Context, deadline time.Time, timeout time.Durati
 		}
 	}
 	return forced
+}
+
+// stoppedAccepting records and logs the StoppedAccepting event.
+func (r *run) stoppedAccepting() {
+	r.mark(StoppedAccepting, time.Now())
+	r.log.Info("drain: stopped accepting", "event", StoppedAccepting, "elapsed", r.elapsed())
+}
+
+// allStoppedAccepting reports whether every server that can tell has
+// stopped accepting.
+func (r *run) allStoppedAccepting() bool {
+	for _, s := range r.servers {
+		if a, ok := s.(AcceptingReporter); ok {
+			select {
+			case <-a.StoppedAccepting():
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// watchAccepting returns a channel that receives once for each server
+// when it stops accepting: at once for a server that cannot tell. The
+// watching ends when stop is called.
+func (r *run) watchAccepting() (_ <-chan struct{}, stop func()) {
+	stopped := make(chan struct{}, len(r.servers))
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range r.servers {
+		a, ok := s.(AcceptingReporter)
+		if !ok {
+			stopped <- struct{}{}
+			continue
+		}
+		ch := a.StoppedAccepting()
+		wg.Go(func() {
+			select {
+			case <-ch:
+				stopped <- struct{}{}
+			case <-quit:
+			}
+		})
+	}
+	return stopped, func() {
+		close(quit)
+		wg.Wait()
+	}
 }
 
 // runCleanups runs the cleanup functions, newest first, each with a context
@@ -431,13 +640,16 @@ func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
 			}
 		}
 		took := time.Since(start).Round(time.Microsecond)
+		r.g.mu.Lock()
+		r.g.cleaned = append(r.g.cleaned, CleanupResult{Name: name, Duration: took, Err: err})
+		r.g.mu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("drain: cleanup %q: %w", name, err)
 			r.errs = append(r.errs, err)
 			r.log.Error("drain: cleanup failed", "cleanup", name, "duration", took, "err", err)
 			continue
 		}
-		r.log.Info("drain: cleanup done", "cleanup", name, "duration", took)
+		r.log.Info("drain: cleanup ran", "cleanup", name, "duration", took)
 	}
 }
 
@@ -528,7 +740,6 @@ func serverName(s Server, i int) string {
 // A progress times the "still waiting" logs of a long drain: after 1s, 2s,
 // 4s, then every 5s.
 type progress struct {
-	start time.Time
 	every time.Duration
 	timer *time.Timer
 }
@@ -539,7 +750,7 @@ const (
 )
 
 func newProgress() *progress {
-	return &progress{start: time.Now(), every: progressFirst, timer: time.NewTimer(progressFirst)}
+	return &progress{every: progressFirst, timer: time.NewTimer(progressFirst)}
 }
 
 func (p *progress) c() <-chan time.Time { return p.timer.C }
@@ -548,7 +759,5 @@ func (p *progress) next() {
 	p.every = min(2*p.every, progressMax)
 	p.timer.Reset(p.every)
 }
-
-func (p *progress) elapsed() time.Duration { return time.Since(p.start).Round(time.Millisecond) }
 
 func (p *progress) stop() { p.timer.Stop() }

@@ -15,8 +15,9 @@ type connKey struct{}
 // from the answer itself not to send another request on the connection.
 // For HTTP/2 the same header makes net/http send GOAWAY.
 type handler struct {
-	t    *tracker
-	next http.Handler
+	t     *tracker
+	next  http.Handler
+	retry *RetryAfter // nil: no retry-after mode
 }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -25,15 +26,19 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
+	if h.t.rejecting.Load() && !h.retry.exempt(r) {
+		h.retry.reject(w)
+		return
+	}
 	if r.ProtoMajor != 1 {
-		if h.t.draining.Load() {
+		if h.t.closing.Load() {
 			w.Header().Set("Connection", "close")
 		}
 		req := newRequest(h.t, r)
 		c.begin(&req)
 		defer c.end(&req)
 		h.next.ServeHTTP(w, r)
-		if h.t.draining.Load() {
+		if h.t.closing.Load() {
 			// For a response not yet sent: a handler that wrote nothing.
 			w.Header().Set("Connection", "close")
 		}
@@ -43,7 +48,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.beginHTTP1(&rw.req)
 	defer c.endHTTP1()
 	h.next.ServeHTTP(rw, r)
-	if !rw.wrote && !rw.hijacked && h.t.draining.Load() {
+	if !rw.wrote && !rw.hijacked && h.t.closing.Load() {
 		// A handler that wrote nothing: net/http writes the header once
 		// it returns.
 		rw.ResponseWriter.Header().Set("Connection", "close")
@@ -69,7 +74,7 @@ func (w *responseWriter) header() {
 		return
 	}
 	w.wrote = true
-	if w.t.draining.Load() {
+	if w.t.closing.Load() {
 		w.ResponseWriter.Header().Set("Connection", "close")
 	}
 }

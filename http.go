@@ -92,6 +92,11 @@ type HTTP struct {
 	// cut.
 	IdleGrace time.Duration
 
+	// RetryAfter, if set, makes the drain keep the listener open while
+	// the requests in flight finish, and answer new requests with a 503
+	// and Retry-After instead of refusing them. See [RetryAfter].
+	RetryAfter *RetryAfter
+
 	// Logger receives the server's own logs: where it serves, and the
 	// requests still running when a shutdown is forced. Defaults to the
 	// Group's logger, or to [slog.Default].
@@ -106,6 +111,8 @@ type HTTP struct {
 	stopc      chan struct{}           // closed to force the drain loop
 	done       chan struct{}           // closed when nothing is left open
 	forced     bool
+	forcedReqs int // requests running when the drain was forced
+	forcedConn int // connections closed by force
 }
 
 type httpState int
@@ -145,6 +152,9 @@ func (h *HTTP) validate() error {
 	}
 	if (h.CertFile == "") != (h.KeyFile == "") {
 		errs = append(errs, errors.New("CertFile and KeyFile must be set together"))
+	}
+	if h.RetryAfter != nil {
+		errs = append(errs, h.RetryAfter.validate())
 	}
 	return errors.Join(errs...)
 }
@@ -257,7 +267,7 @@ func (h *HTTP) start() (*listener, error) {
 	h.done = make(chan struct{})
 	h.state = httpServing
 
-	srv.Handler = handler{t: t, next: srv.Handler}
+	srv.Handler = handler{t: t, next: srv.Handler, retry: h.RetryAfter}
 	if userState := srv.ConnState; userState != nil {
 		srv.ConnState = func(nc net.Conn, st http.ConnState) {
 			t.connState(nc, st)
@@ -343,6 +353,33 @@ func (h *HTTP) Close() error {
 	return nil
 }
 
+// PrepareShutdown makes every response whose header is written from now
+// on carry "Connection: close", while the server goes on serving: keep-alive
+// clients reconnect, through their load balancer, to another instance. A
+// [Group] calls it when its shutdown begins, before its ShutdownDelay.
+func (h *HTTP) PrepareShutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.t != nil {
+		h.t.closing.Store(true)
+	}
+}
+
+// StoppedAccepting returns a channel that is closed once the server has
+// stopped accepting connections: when its listener closes, after the
+// drain has begun (and, with RetryAfter, after the requests in flight
+// have finished), or at once if the server is not serving.
+func (h *HTTP) StoppedAccepting() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ln == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return h.ln.closed
+}
+
 // beginDrain starts the drain once.
 func (h *HTTP) beginDrain() {
 	h.mu.Lock()
@@ -356,7 +393,9 @@ func (h *HTTP) beginDrain() {
 		return
 	}
 	h.state = httpDraining
-	h.ln.stop()
+	if h.RetryAfter == nil {
+		h.ln.stop()
+	}
 	go h.drainLoop() // owned: Close and Serve wait for done
 }
 
@@ -373,12 +412,18 @@ func (h *HTTP) drainLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	// The drain proper begins once the listener is closed: see listener.
 	forced := false
-	select {
-	case <-h.ln.closed:
-	case <-h.stopc:
-		forced = true
+	if h.RetryAfter != nil {
+		forced = h.rejectUntilIdle()
+		h.ln.stop()
+	}
+	// The drain proper begins once the listener is closed: see listener.
+	if !forced {
+		select {
+		case <-h.ln.closed:
+		case <-h.stopc:
+			forced = true
+		}
 	}
 	t.startDrain()   // even when forced, so that Draining channels close
 	quietDue := true // closeQuiet has work: new candidates, or the timer fired
@@ -426,6 +471,30 @@ loop:
 	h.mu.Unlock()
 }
 
+// rejectUntilIdle answers new requests with RetryAfter.Status until no
+// request is in flight, or until Close forces the drain, which it
+// reports. Handlers learn of the drain at once, so that long-lived
+// requests end.
+func (h *HTTP) rejectUntilIdle() (forced bool) {
+	t := h.t
+	t.announce()
+	t.awaiting.Store(true)
+	t.rejecting.Store(true)
+	defer t.awaiting.Store(false)
+	for {
+		// A request that slipped past the check is served, and then
+		// drained as usual.
+		if t.snapshot(nil).Requests == 0 {
+			return false
+		}
+		select {
+		case <-t.wakec: // a request ended, or a connection changed
+		case <-h.stopc:
+			return true
+		}
+	}
+}
+
 // force logs the requests still running, cancels their contexts, gives
 // their handlers a moment to answer (a 503 rather than a reset), and closes
 // every connection.
@@ -451,9 +520,14 @@ func (h *HTTP) force() {
 	if len(running) > 0 {
 		h.t.awaitAnswers(cancelLinger)
 	}
-	if stats := h.t.snapshot(nil); stats.Conns() > 0 {
+	stats := h.t.snapshot(nil)
+	if stats.Conns() > 0 {
 		log.Warn("drain: closing connections by force", "server", h.String(), "conns", statsValue(stats))
 	}
+	h.mu.Lock()
+	h.forcedReqs += len(running)
+	h.forcedConn += stats.Conns()
+	h.mu.Unlock()
 	h.t.closeAll()
 	h.Server.Close()
 }
@@ -462,15 +536,19 @@ func (h *HTTP) force() {
 // requests still running, for their handlers to return.
 const cancelLinger = 50 * time.Millisecond
 
-// Stats returns what the server holds open now.
+// Stats returns what the server holds open now, and what a forced
+// shutdown cut.
 func (h *HTTP) Stats() Stats {
 	h.mu.Lock()
 	t := h.t
+	forced := Stats{ForcedRequests: h.forcedReqs, ForcedConns: h.forcedConn}
 	h.mu.Unlock()
 	if t == nil {
-		return Stats{}
+		return forced
 	}
-	return t.snapshot(nil)
+	s := t.snapshot(nil)
+	s.ForcedRequests, s.ForcedConns = forced.ForcedRequests, forced.ForcedConns
+	return s
 }
 
 // LogValue describes what the server holds open, for the logs of a

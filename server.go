@@ -31,3 +31,22 @@ type Server interface {
 	Shutdown(ctx context.Context) error
 	Close() error
 }
+
+// A ShutdownPreparer is a [Server] that has something to do when a
+// [Group]'s shutdown begins, before its Shutdown is called: during
+// [Group.ShutdownDelay] it serves on, but can tell its clients to go
+// elsewhere ([HTTP] answers with "Connection: close"). PrepareShutdown
+// must not block; Shutdown may follow at once.
+type ShutdownPreparer interface {
+	Server
+	PrepareShutdown()
+}
+
+// An AcceptingReporter is a [Server] that can tell when it has stopped
+// accepting new work once Shutdown is called, for the [StoppedAccepting]
+// event. The channel is closed then, or when the server stops serving
+// for any reason.
+type AcceptingReporter interface {
+	Server
+	StoppedAccepting() <-chan struct{}
+}

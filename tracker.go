@@ -20,10 +20,14 @@ type tracker struct {
 	h2c   bool          // plain connections may speak HTTP/2
 	epoch time.Time     // zero of the tracker clock
 
-	draining atomic.Bool
-	forcing  atomic.Bool   // the drain is being forced: wake on every change
-	drainc   chan struct{} // closed when the drain begins
-	wakec    chan struct{} // wakes the drain loop; capacity 1
+	closing   atomic.Bool   // responses carry "Connection: close": the shutdown has begun
+	rejecting atomic.Bool   // new requests are answered RetryAfter.Status
+	awaiting  atomic.Bool   // the drain loop waits for requests to end: wake on each
+	draining  atomic.Bool   // quiet connections are closed
+	forcing   atomic.Bool   // the drain is being forced: wake on every change
+	drainc    chan struct{} // closed when the drain begins, or handlers are told to finish
+	announced bool          // drainc is closed; under mu
+	wakec     chan struct{} // wakes the drain loop; capacity 1
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -210,7 +214,7 @@ func (t *tracker) startDrain() {
 		return
 	}
 	t.draining.Store(true)
-	close(t.drainc)
+	t.announceLocked()
 	for c := range t.conns {
 		if st := http.ConnState(c.state.Load()); (st == http.StateNew || st == http.StateIdle) && !c.cand {
 			c.cand = true
@@ -219,6 +223,23 @@ func (t *tracker) startDrain() {
 	}
 	t.fresh = true
 	t.mu.Unlock()
+}
+
+// announce tells clients and handlers that the drain begins, before
+// connections are closed: responses carry "Connection: close", and the
+// Draining channels close.
+func (t *tracker) announce() {
+	t.mu.Lock()
+	t.announceLocked()
+	t.mu.Unlock()
+}
+
+func (t *tracker) announceLocked() {
+	t.closing.Store(true)
+	if !t.announced {
+		t.announced = true
+		close(t.drainc)
+	}
 }
 
 // closeQuiet closes the candidates that are quiet (new or idle, with
@@ -341,6 +362,11 @@ type Stats struct {
 	New, Active, Idle, Hijacked int
 	// HTTP2 counts the connections above that speak HTTP/2.
 	HTTP2 int
+
+	// ForcedRequests counts the requests that were still running when
+	// the shutdown was forced: cut by the hard bound. ForcedConns counts
+	// the connections closed by force then.
+	ForcedRequests, ForcedConns int
 }
 
 // Conns returns the number of connections open.

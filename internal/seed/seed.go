@@ -14,6 +14,15 @@
 //	                 ("event: bye") and ends when the server drains
 //	GET /ws          a WebSocket that echoes, and closes with 1001 (going
 //	                 away) when the server drains
+//	GET /livez       200 while the process runs, draining included
+//	GET /readyz      200 while serving; 503 from the signal on
+//	GET /metrics     Prometheus metrics of the shutdown
+//
+// With -shutdown-delay D it keeps serving for D after the signal, with
+// /readyz failing and every response saying "Connection: close", before it
+// drains; with -retry-after it answers new requests 503 with Retry-After
+// while the requests in flight drain. -timeout bounds the whole shutdown,
+// delay included.
 //
 // A request still running when the shutdown is forced has its context
 // cancelled and is answered 503.
@@ -21,6 +30,7 @@ package seed
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,21 +43,55 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/drain-go/drain"
+	"github.com/drain-go/drain/drainprom"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Run runs the seed server with the command-line arguments args (-addr,
-// -delay, -timeout), logging to stderr, until a signal stops it, and
-// returns the exit code: 0 for a clean drain, 1 otherwise, 2 for bad
-// arguments.
-func Run(args []string, stderr io.Writer) int {
+// Options are the seed server's settings, from its command line.
+type Options struct {
+	Addr          string        // -addr: where to listen; :$PORT, else :3000
+	Delay         time.Duration // -delay: how long GET / takes to answer; 5s
+	Timeout       time.Duration // -timeout: the bound on the whole shutdown, delay included; 10s
+	ShutdownDelay time.Duration // -shutdown-delay: how long to keep serving after the signal; 0
+	RetryAfter    bool          // -retry-after: answer new requests 503 while draining
+}
+
+// ParseArgs parses the seed server's command line. Errors and -help go to
+// stderr.
+func ParseArgs(args []string, stderr io.Writer) (Options, error) {
+	var o Options
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", defaultAddr(), "address to listen on")
-	delay := fs.Duration("delay", 5*time.Second, "how long GET / takes to answer")
-	timeout := fs.Duration("timeout", drain.DefaultTimeout, "bound on the shutdown; past it, it is forced and the exit code is 1")
+	fs.StringVar(&o.Addr, "addr", defaultAddr(), "address to listen on")
+	fs.DurationVar(&o.Delay, "delay", 5*time.Second, "how long GET / takes to answer")
+	fs.DurationVar(&o.Timeout, "timeout", drain.DefaultTimeout, "bound on the shutdown, shutdown delay included; past it, it is forced and the exit code is 1")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "after the signal, keep serving this long with /readyz failing, so that load balancers stop sending traffic first")
+	fs.BoolVar(&o.RetryAfter, "retry-after", false, "while draining, keep listening and answer new requests 503 with Retry-After")
 	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// Run runs the seed server with the command-line arguments args (see
+// [ParseArgs]), logging to stderr, until a signal stops it, and returns
+// the exit code: 0 for a clean drain, 1 otherwise, 2 for bad arguments.
+func Run(args []string, stderr io.Writer) int {
+	o, err := ParseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "seed: %v\n", err)
 		return 2
 	}
+	delay, timeout := &o.Delay, &o.Timeout
+	addr := &o.Addr
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	mux := http.NewServeMux()
@@ -69,15 +113,22 @@ func Run(args []string, stderr io.Writer) int {
 	mux.HandleFunc("GET /ws", echo)
 
 	db := openDatabase(log)
-	var g drain.Group
-	g.Timeout = *timeout
-	g.Logger = log
-	g.Add(&drain.HTTP{Server: &http.Server{
+	g := &drain.Group{Timeout: *timeout, ShutdownDelay: o.ShutdownDelay, Logger: log}
+	g.Health().AddCheck("database", db.Ping)
+	g.Health().Mount(mux)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(drainprom.NewCollector(g), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h := &drain.HTTP{Server: &http.Server{
 		Addr:              *addr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-	}})
+	}}
+	if o.RetryAfter {
+		h.RetryAfter = &drain.RetryAfter{}
+	}
+	g.Add(h)
 	g.Cleanup("database", db.Close)
 	return drain.ExitCode(g.Run(context.Background()))
 }
@@ -180,6 +231,9 @@ func openDatabase(log *slog.Logger) *database {
 	log.Info("database: connected")
 	return &database{log: log}
 }
+
+// Ping is the database's readiness check.
+func (db *database) Ping(ctx context.Context) error { return ctx.Err() }
 
 func (db *database) Close(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

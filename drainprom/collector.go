@@ -1,0 +1,273 @@
+package drainprom
+
+import (
+	"cmp"
+	"sync"
+	"time"
+
+	"github.com/drain-go/drain"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultNamespace is the prefix of every metric name when
+// [Collector.Namespace] is empty: drain_requests_in_flight, for example.
+const DefaultNamespace = "drain"
+
+// phaseStarting names the phase before [drain.Group.Run] starts, when no
+// event has happened yet.
+const phaseStarting = "starting"
+
+// A Collector is a [prometheus.Collector] of the metrics of a
+// [drain.Group]: what its servers hold open, where it is in its
+// lifecycle, what a forced shutdown cut and how the cleanup went. It reads
+// the group when it is collected (when Prometheus scrapes), and holds no
+// state of its own between scrapes.
+//
+// Get one from [NewCollector]. It may be collected from any goroutine,
+// before, during and after Run.
+type Collector struct {
+	// Namespace is the prefix of the metric names, followed by "_".
+	// Set it before registering the collector: it is read once, the first
+	// time the collector is described or collected. Defaults to
+	// [DefaultNamespace]. To add labels, or a prefix before it, wrap the
+	// registerer with [prometheus.WrapRegistererWith] or
+	// [prometheus.WrapRegistererWithPrefix].
+	Namespace string
+
+	g     *drain.Group
+	once  sync.Once
+	descs *descs
+}
+
+// NewCollector returns a collector of g's metrics, to register:
+//
+//	reg.MustRegister(drainprom.NewCollector(&g))
+//
+// It panics if g is nil, rather than at the first scrape.
+func NewCollector(g *drain.Group) *Collector {
+	if g == nil {
+		panic("drainprom: NewCollector called with a nil Group")
+	}
+	return &Collector{g: g}
+}
+
+// descs describe the metrics, in the order Collect sends them.
+type descs struct {
+	inFlight       *prometheus.Desc
+	conns          *prometheus.Desc
+	http2Conns     *prometheus.Desc
+	forcedRequests *prometheus.Desc
+	forcedConns    *prometheus.Desc
+	phase          *prometheus.Desc
+	eventTime      *prometheus.Desc
+	shutdown       *prometheus.Desc
+	drain          *prometheus.Desc
+	cleanupTime    *prometheus.Desc
+	cleanupErrors  *prometheus.Desc
+}
+
+func newDescs(namespace string) *descs {
+	ns := cmp.Or(namespace, DefaultNamespace)
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(ns, "", name), help, labels, nil)
+	}
+	return &descs{
+		inFlight: d("requests_in_flight",
+			"Requests being served, by server. A request cut by a forced "+
+				"shutdown is counted until its handler returns.",
+			"server"),
+		conns: d("connections",
+			"Open connections, by server and state: new (nothing received "+
+				"yet), active (serving a request), idle (keep-alive, between "+
+				"requests), hijacked (taken over by a handler, as WebSockets are).",
+			"server", "state"),
+		http2Conns: d("http2_connections",
+			"Open connections that speak HTTP/2, by server. They are counted "+
+				"in the connections metric too.",
+			"server"),
+		forcedRequests: d("forced_requests_total",
+			"Requests still running when the shutdown was forced, by server: "+
+				"requests lost to the hard bound (Group.Timeout or a second signal).",
+			"server"),
+		forcedConns: d("forced_connections_total",
+			"Connections closed by force when the shutdown was forced, by server.",
+			"server"),
+		phase: d("phase",
+			"The phase of the group, as a state set: 1 for the current phase, "+
+				"0 for the others. starting before Run; then the last lifecycle "+
+				"event that happened: serving, shutdown-initiated, delay-elapsed, "+
+				"stopped-accepting, drained, cleanup-done.",
+			"phase"),
+		eventTime: d("event_timestamp_seconds",
+			"When each lifecycle event happened, in seconds since the Unix "+
+				"epoch. Absent until it happens.",
+			"event"),
+		shutdown: d("shutdown_duration_seconds",
+			"Time from the start of the shutdown (shutdown-initiated) to the "+
+				"end of the drain (drained); while shutting down, the time so "+
+				"far. Absent before the shutdown."),
+		drain: d("drain_duration_seconds",
+			"Time from the start of the drain (delay-elapsed) to its end "+
+				"(drained); while draining, the time so far. Absent before the drain."),
+		cleanupTime: d("cleanup_duration_seconds",
+			"How long each cleanup function ran, or ran until it was abandoned, "+
+				"by cleanup. Absent until it has run.",
+			"cleanup"),
+		cleanupErrors: d("cleanup_errors_total",
+			"Cleanup functions that failed (returned an error, panicked or were "+
+				"abandoned), by cleanup: 0 or 1 for each one that has run.",
+			"cleanup"),
+	}
+}
+
+func (c *Collector) getDescs() *descs {
+	c.once.Do(func() { c.descs = newDescs(c.Namespace) })
+	return c.descs
+}
+
+// Describe sends the descriptors of every metric the collector can
+// collect. It implements [prometheus.Collector].
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	d := c.getDescs()
+	for _, desc := range []*prometheus.Desc{
+		d.inFlight, d.conns, d.http2Conns, d.forcedRequests, d.forcedConns,
+		d.phase, d.eventTime, d.shutdown, d.drain, d.cleanupTime, d.cleanupErrors,
+	} {
+		ch <- desc
+	}
+}
+
+// Collect reads the group and sends its metrics. It implements
+// [prometheus.Collector].
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.getDescs()
+	c.collectServers(ch, d)
+	c.collectLifecycle(ch, d)
+	c.collectCleanups(ch, d)
+}
+
+// collectServers sends what each server holds open and what a forced
+// shutdown cut. Servers of the same name are added up: the group does not
+// require distinct names, and a series must be unique.
+func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
+	var names []string
+	sums := make(map[string]*drain.Stats)
+	for _, s := range c.g.Stats() {
+		sum, ok := sums[s.Name]
+		if !ok {
+			sum = new(drain.Stats)
+			sums[s.Name] = sum
+			names = append(names, s.Name)
+		}
+		sum.Requests += s.Requests
+		sum.New += s.New
+		sum.Active += s.Active
+		sum.Idle += s.Idle
+		sum.Hijacked += s.Hijacked
+		sum.HTTP2 += s.HTTP2
+		sum.ForcedRequests += s.ForcedRequests
+		sum.ForcedConns += s.ForcedConns
+	}
+	for _, name := range names {
+		s := sums[name]
+		send(ch, d.inFlight, prometheus.GaugeValue, s.Requests, name)
+		send(ch, d.conns, prometheus.GaugeValue, s.New, name, "new")
+		send(ch, d.conns, prometheus.GaugeValue, s.Active, name, "active")
+		send(ch, d.conns, prometheus.GaugeValue, s.Idle, name, "idle")
+		send(ch, d.conns, prometheus.GaugeValue, s.Hijacked, name, "hijacked")
+		send(ch, d.http2Conns, prometheus.GaugeValue, s.HTTP2, name)
+		send(ch, d.forcedRequests, prometheus.CounterValue, s.ForcedRequests, name)
+		send(ch, d.forcedConns, prometheus.CounterValue, s.ForcedConns, name)
+	}
+}
+
+// collectLifecycle sends the phase, the time of each event and the
+// durations of the shutdown and the drain.
+//
+// It reads the last event first, and then the times of that event and of
+// those before it only: a group marks an event together with every earlier
+// one it skipped, so all of them have a time, and a scrape that races with
+// an event shows the phase and the times from before it, never a mix.
+func (c *Collector) collectLifecycle(ch chan<- prometheus.Metric, d *descs) {
+	last, started := c.g.Last()
+	current := phaseStarting
+	if started {
+		current = last.String()
+	}
+	send(ch, d.phase, prometheus.GaugeValue, boolValue(current == phaseStarting), phaseStarting)
+	for _, e := range drain.Events() {
+		send(ch, d.phase, prometheus.GaugeValue, boolValue(current == e.String()), e.String())
+	}
+	if !started {
+		return
+	}
+
+	var times []time.Time // of the events up to last, in order
+	for _, e := range drain.Events() {
+		if e > last {
+			break
+		}
+		t := c.g.When(e)
+		times = append(times, t)
+		send(ch, d.eventTime, prometheus.GaugeValue, float64(t.UnixNano())/1e9, e.String())
+	}
+
+	// The durations run from an event to Drained, or to now while it has
+	// not happened: a scrape during the shutdown shows its progress.
+	end := time.Now()
+	if last >= drain.Drained {
+		end = times[drain.Drained]
+	}
+	if last >= drain.ShutdownInitiated {
+		send(ch, d.shutdown, prometheus.GaugeValue, end.Sub(times[drain.ShutdownInitiated]).Seconds())
+	}
+	if last >= drain.DelayElapsed {
+		send(ch, d.drain, prometheus.GaugeValue, end.Sub(times[drain.DelayElapsed]).Seconds())
+	}
+}
+
+// collectCleanups sends the duration and the error count of each cleanup
+// function that has run. Cleanups of the same name are added up, as
+// servers are.
+func (c *Collector) collectCleanups(ch chan<- prometheus.Metric, d *descs) {
+	type sum struct {
+		took time.Duration
+		errs int
+	}
+	var names []string
+	sums := make(map[string]*sum)
+	for _, r := range c.g.Cleanups() {
+		s, ok := sums[r.Name]
+		if !ok {
+			s = new(sum)
+			sums[r.Name] = s
+			names = append(names, r.Name)
+		}
+		s.took += r.Duration
+		if r.Err != nil {
+			s.errs++
+		}
+	}
+	for _, name := range names {
+		s := sums[name]
+		send(ch, d.cleanupTime, prometheus.GaugeValue, s.took.Seconds(), name)
+		send(ch, d.cleanupErrors, prometheus.CounterValue, s.errs, name)
+	}
+}
+
+// send sends a constant metric, or an invalid one that makes the scrape
+// report the error (a Namespace that is not a valid metric name, say).
+func send[V float64 | int](ch chan<- prometheus.Metric, desc *prometheus.Desc, typ prometheus.ValueType, v V, labels ...string) {
+	m, err := prometheus.NewConstMetric(desc, typ, float64(v), labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(desc, err)
+	}
+	ch <- m
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

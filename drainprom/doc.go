@@ -1,0 +1,85 @@
+// Package drainprom exports the state of a [drain.Group] as Prometheus
+// metrics, read from the group when Prometheus scrapes: what each server
+// holds open, the phase of the shutdown and when each step happened, what
+// a forced shutdown cut, and how the cleanup went.
+//
+// It is the only part of drain that imports the Prometheus client; a
+// program that does not import drainprom does not compile it.
+//
+// Register a collector for the group, and serve the registry where
+// Prometheus scrapes, here on the demo's /metrics:
+//
+//	mux := http.NewServeMux() // with the demo's routes
+//	var g drain.Group
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(drainprom.NewCollector(&g))
+//	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//	g.Add(&drain.HTTP{Server: &http.Server{Addr: ":3000", Handler: mux}})
+//	os.Exit(drain.ExitCode(g.Run(context.Background())))
+//
+// A scrape then answers, among the other series:
+//
+//	drain_phase{phase="serving"} 1
+//	drain_requests_in_flight{server=":3000"} 1
+//	drain_connections{server=":3000",state="active"} 1
+//
+// # Metrics
+//
+// Every name starts with [Collector.Namespace], "drain" by default. For
+// each server that reports [drain.Stats] ([drain.HTTP] does), labelled
+// server with its name:
+//
+//	drain_requests_in_flight{server}         gauge    requests being served
+//	drain_connections{server,state}          gauge    open connections; state is new, active, idle or hijacked
+//	drain_http2_connections{server}          gauge    the open connections that speak HTTP/2 (also counted above)
+//	drain_forced_requests_total{server}      counter  requests cut by a forced shutdown
+//	drain_forced_connections_total{server}   counter  connections closed by a forced shutdown
+//
+// For the group's lifecycle (see [drain.Event]):
+//
+//	drain_phase{phase}                       gauge    1 for the current phase, 0 for the others
+//	drain_event_timestamp_seconds{event}     gauge    when each event happened (Unix time)
+//	drain_shutdown_duration_seconds          gauge    shutdown-initiated to drained
+//	drain_drain_duration_seconds             gauge    delay-elapsed to drained
+//
+// For each cleanup function that has run, labelled cleanup with its name:
+//
+//	drain_cleanup_duration_seconds{cleanup}  gauge    how long it ran
+//	drain_cleanup_errors_total{cleanup}      counter  1 if it failed, else 0
+//
+// Servers, or cleanup functions, that share a name are added up into one
+// series.
+//
+// # Phases and durations
+//
+// drain_phase is a state set, as kube_pod_status_phase is: one series for
+// each phase, the current one at 1. The phase is "starting" before Run,
+// then the name of the last event that happened: "serving",
+// "shutdown-initiated", "delay-elapsed", "stopped-accepting", "drained",
+// "cleanup-done". drain_event_timestamp_seconds has a series for each
+// event once it has happened. Every shutdown goes through every event: one
+// it skips happens at once (without a ShutdownDelay, delay-elapsed comes
+// right after shutdown-initiated).
+//
+// The two durations appear when their first event happens, and until the
+// group has drained they are the time so far: a scrape during a long
+// drain shows how long it has lasted. They stop growing at drained. A
+// service whose /metrics is served by a server of the group can be
+// scraped until that server stops accepting, during Group.ShutdownDelay
+// for example; to watch the whole drain, serve the metrics from a server
+// outside the group.
+//
+// The forced counters stay 0 unless the shutdown outlasts Group.Timeout or
+// a second signal forces it. A request cut then stays in
+// drain_requests_in_flight until its handler returns, since a handler that
+// ignores its context may run on after its connection closed.
+//
+// # Cost
+//
+// The collector keeps no state between scrapes and starts no goroutine.
+// A scrape reads each server's connections under the server's lock, and
+// costs about 25µs for a group with one server, and 35µs with 100
+// connections open, 50µs with 1,000 (a registry's Gather, without the
+// HTTP round trip, on a 2-core AMD EPYC:
+// go test -run '^$' -bench Gather ./drainprom).
+package drainprom

@@ -1,0 +1,318 @@
+package drain
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultCheckTimeout is the default of [Health.CheckTimeout]: below the
+// 1 s that a Kubernetes probe waits by default.
+const DefaultCheckTimeout = 800 * time.Millisecond
+
+// Health serves the health endpoints of a [Group], following the
+// conventions of Kubernetes:
+//
+//   - /livez answers 200 while the process serves, draining included: a
+//     process that is shutting down is not broken, and must not be
+//     restarted;
+//   - /readyz answers 503 from the moment the shutdown begins, so that
+//     load balancers stop sending traffic, and otherwise runs the
+//     readiness checks added with AddCheck. It answers 200 when every
+//     check passes.
+//
+// With ?verbose, both list their checks, one per line, as "[+]name ok" or
+// "[-]name failed: reason"; a failing /readyz always does. The reason a
+// check failed is withheld ("reason withheld") unless ShowErrors is set:
+// probe endpoints are often reachable by anyone, and an error can carry
+// internal details. Failures are logged with their errors, once when a
+// check starts failing and once when it passes again. ?exclude=name (which
+// may be repeated) skips a check, as in Kubernetes.
+//
+// Get a group's Health from [Group.Health], mount its handlers on the
+// main server or an admin server ([Health.Mount]), and set its fields
+// before Run.
+type Health struct {
+	// CheckTimeout bounds each readiness check: its context ends then,
+	// and /readyz reports it failed. Defaults to [DefaultCheckTimeout].
+	CheckTimeout time.Duration
+
+	// ShowErrors shows why a check failed in the responses, instead of
+	// "reason withheld".
+	ShowErrors bool
+
+	g       *Group
+	mu      sync.Mutex
+	checks  []healthCheck
+	errs    []error         // bad AddCheck calls before Run
+	failing map[string]bool // checks whose last run failed
+}
+
+type healthCheck struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// shutdownCheck is the name of the built-in readiness check, which fails
+// when the group is not serving: before Run, and from the start of the
+// shutdown.
+const shutdownCheck = "shutdown"
+
+// Health returns the group's health endpoints, the same every time.
+func (g *Group) Health() *Health {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.health == nil {
+		g.health = &Health{g: g, failing: make(map[string]bool)}
+	}
+	return g.health
+}
+
+// AddCheck adds a readiness check: /readyz fails while check returns an
+// error. It runs on every request to /readyz, concurrently with the other
+// checks and with a context that ends after CheckTimeout; make it cheap,
+// like a database ping. A check that ignores its context is abandoned
+// when it times out. The name appears in the verbose output and the logs:
+// letters, digits, '.', '_' and '-', unique, and not "shutdown", which is
+// the built-in check. A bad name or a nil check is an error that Run
+// returns, wrapping [ErrInvalid].
+func (h *Health) AddCheck(name string, check func(ctx context.Context) error) {
+	h.mu.Lock()
+	err := h.checkName(name)
+	if err == nil && check == nil {
+		err = fmt.Errorf("check %q has no function", name)
+	}
+	if err == nil {
+		h.checks = append(h.checks, healthCheck{name, check})
+	}
+	h.mu.Unlock()
+	if err == nil {
+		return
+	}
+	h.g.mu.Lock()
+	defer h.g.mu.Unlock()
+	if h.g.state == groupNew {
+		h.mu.Lock()
+		h.errs = append(h.errs, err)
+		h.mu.Unlock()
+		return
+	}
+	h.g.late = append(h.g.late, fmt.Errorf("%w: health: %w", ErrInvalid, err))
+}
+
+// checkName reports what is wrong with a new check's name. h.mu is held.
+func (h *Health) checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a check has no name")
+	case name == shutdownCheck:
+		return fmt.Errorf("check name %q is reserved for the built-in check", name)
+	case strings.ContainsFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-')
+	}):
+		return fmt.Errorf("check name %q: use letters, digits, '.', '_' and '-'", name)
+	case slices.ContainsFunc(h.checks, func(c healthCheck) bool { return c.name == name }):
+		return fmt.Errorf("two checks named %q", name)
+	}
+	return nil
+}
+
+func (h *Health) validate() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	if h.CheckTimeout < 0 {
+		errs = append(errs, fmt.Errorf("negative CheckTimeout %v", h.CheckTimeout))
+	}
+	return errors.Join(append(errs, h.errs...)...)
+}
+
+// Mount registers the handlers on mux at /livez and /readyz. mux is an
+// [http.ServeMux], or any router with the same Handle method.
+func (h *Health) Mount(mux interface{ Handle(string, http.Handler) }) {
+	mux.Handle("/livez", h.Livez())
+	mux.Handle("/readyz", h.Readyz())
+}
+
+// Livez returns the handler of /livez.
+func (h *Health) Livez() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowRead(w, r) {
+			return
+		}
+		writeResults(w, r, "livez", []checkResult{{name: "ping"}}, true)
+	})
+}
+
+// Readyz returns the handler of /readyz.
+func (h *Health) Readyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowRead(w, r) {
+			return
+		}
+		results := h.run(r.Context(), excluded(r))
+		writeResults(w, r, "readyz", results, h.ShowErrors)
+	})
+}
+
+// A checkResult is what became of one check in one request.
+type checkResult struct {
+	name     string
+	err      error
+	excluded bool
+}
+
+// run runs the readiness checks, unless the group is not serving: then
+// only the built-in check, which fails, is reported.
+func (h *Health) run(ctx context.Context, exclude map[string]bool) []checkResult {
+	res := []checkResult{{name: shutdownCheck, excluded: exclude[shutdownCheck]}}
+	last, started := h.g.Last()
+	switch {
+	case !started:
+		res[0].err = errors.New("not serving yet")
+	case last >= ShutdownInitiated:
+		res[0].err = errors.New("shutting down")
+	}
+	if res[0].err != nil && !res[0].excluded {
+		return res
+	}
+	h.mu.Lock()
+	checks := slices.Clone(h.checks)
+	timeout := cmp.Or(h.CheckTimeout, DefaultCheckTimeout)
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %v", timeout))
+	defer cancel()
+	type outcome struct {
+		i   int
+		err error
+	}
+	out := make(chan outcome, len(checks)) // abandoned checks return into it
+	running := 0
+	for _, c := range checks {
+		res = append(res, checkResult{name: c.name, excluded: exclude[c.name]})
+		if exclude[c.name] {
+			continue
+		}
+		running++
+		i := len(res) - 1
+		go func() { out <- outcome{i, protect(func() error { return c.fn(ctx) })} }()
+	}
+	// A check that heeds its context returns at once when it ends; one
+	// that does not is abandoned a moment later.
+	var linger <-chan time.Time
+	for got := make([]bool, len(res)); running > 0; {
+		select {
+		case o := <-out:
+			res[o.i].err = o.err
+			got[o.i] = true
+			running--
+		case <-ctx.Done():
+			if linger == nil {
+				t := time.NewTimer(cleanupLinger)
+				defer t.Stop()
+				linger = t.C
+			}
+		case <-linger:
+			for i := range res {
+				if !got[i] && !res[i].excluded && i > 0 {
+					res[i].err = fmt.Errorf("abandoned, still running: %w", context.Cause(ctx))
+				}
+			}
+			running = 0
+		}
+	}
+	h.logTransitions(res[1:])
+	return res
+}
+
+// logTransitions logs the checks that have begun to fail, with their
+// errors, and those that pass again.
+func (h *Health) logTransitions(res []checkResult) {
+	log := h.g.logger()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range res {
+		if r.excluded {
+			continue
+		}
+		was := h.failing[r.name]
+		switch {
+		case r.err != nil && !was:
+			h.failing[r.name] = true
+			log.Warn("drain: readiness check failing", "check", r.name, "err", r.err)
+		case r.err == nil && was:
+			delete(h.failing, r.name)
+			log.Info("drain: readiness check passing again", "check", r.name)
+		}
+	}
+}
+
+// excluded returns the checks named by ?exclude=.
+func excluded(r *http.Request) map[string]bool {
+	names := r.URL.Query()["exclude"]
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		for part := range strings.SplitSeq(n, ",") {
+			m[strings.TrimSpace(part)] = true
+		}
+	}
+	return m
+}
+
+// allowRead answers 405 to anything but GET and HEAD.
+func allowRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// writeResults answers 200 "ok" if every check passed (listing them with
+// ?verbose), or 503 with the list.
+func writeResults(w http.ResponseWriter, r *http.Request, endpoint string, res []checkResult, showErrors bool) {
+	pass := !slices.ContainsFunc(res, func(c checkResult) bool { return c.err != nil && !c.excluded })
+	_, verbose := r.URL.Query()["verbose"]
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if pass && !verbose {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "ok\n")
+		return
+	}
+	var b strings.Builder
+	for _, c := range res {
+		switch {
+		case c.excluded:
+			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.name)
+		case c.err == nil:
+			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
+		case showErrors || c.name == shutdownCheck:
+			fmt.Fprintf(&b, "[-]%s failed: %s\n", c.name, strings.ReplaceAll(c.err.Error(), "\n", " "))
+		default:
+			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.name)
+		}
+	}
+	status := http.StatusOK
+	if pass {
+		fmt.Fprintf(&b, "%s check passed\n", endpoint)
+	} else {
+		status = http.StatusServiceUnavailable
+		fmt.Fprintf(&b, "%s check failed\n", endpoint)
+	}
+	w.WriteHeader(status)
+	fmt.Fprint(w, b.String())
+}

@@ -1,0 +1,308 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// get does one request on a new connection and returns the response
+// with its body read.
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp, string(body)
+}
+
+// During the shutdown delay readiness fails, liveness holds, and the
+// server serves on, old and new connections alike, telling every client
+// to close; then it drains, and the events happen in order.
+func TestShutdownDelay(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	const delay = 3 * time.Second
+	g := &Group{Logger: log, ShutdownDelay: delay, Timeout: 20 * time.Second}
+	send := fakeSignals(g)
+	mux := testMux()
+	g.Health().Mount(mux)
+	ln := loopback(t)
+	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: ln})
+	cleaned := make(chan struct{})
+	g.Cleanup("db", func(context.Context) error { close(cleaned); return nil })
+	base := "http://" + ln.Addr().String()
+
+	if _, ok := g.Last(); ok {
+		t.Error("Last reports an event before Run")
+	}
+	wait := runGroup(t, g, context.Background())
+	<-g.Done(Serving)
+	if resp, body := get(t, base+"/readyz"); resp.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Errorf("/readyz while serving: %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	keep, err := dialRaw(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	if r, err := keep.do("GET", "/fast"); err != nil || r.close {
+		t.Fatalf("keep-alive request before the signal: %+v, %v", r, err)
+	}
+
+	send(syscall.SIGTERM)
+	<-g.Done(ShutdownInitiated)
+	resp, body := get(t, base+"/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "[-]shutdown failed: shutting down") {
+		t.Errorf("/readyz during the delay: %d %q, want 503 and the shutdown check failing", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, base+"/livez"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/livez during the delay: %d, want 200", resp.StatusCode)
+	}
+	r, err := keep.do("GET", "/fast")
+	if err != nil || r.status != http.StatusOK || !r.close {
+		t.Errorf("keep-alive request during the delay: %+v, %v; want 200 with Connection: close", r, err)
+	}
+	fresh, err := dialRaw(ln.Addr().String())
+	if err != nil {
+		t.Fatalf("a new connection during the delay: %v", err)
+	}
+	defer fresh.Close()
+	if r, err := fresh.do("GET", "/fast"); err != nil || r.status != http.StatusOK || !r.close {
+		t.Errorf("new connection during the delay: %+v, %v; want 200 with Connection: close", r, err)
+	}
+	during := time.Now()
+	select {
+	case <-g.Done(DelayElapsed):
+		t.Fatalf("the delay of %v elapsed before the checks made within it", delay)
+	default:
+	}
+
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	<-cleaned
+	if last, _ := g.Last(); last != CleanupDone {
+		t.Errorf("Last = %v, want %v", last, CleanupDone)
+	}
+	var prev time.Time
+	for _, e := range Events() {
+		at := g.When(e)
+		if at.IsZero() || at.Before(prev) {
+			t.Errorf("event %v at %v, after %v: want every event, in order", e, at, prev)
+		}
+		prev = at
+		if !isClosed(g.Done(e)) {
+			t.Errorf("Done(%v) is not closed", e)
+		}
+		if e != Serving && !strings.Contains(logs(), "event="+e.String()) {
+			t.Errorf("no log of event %v", e)
+		}
+	}
+	if got := g.When(DelayElapsed).Sub(g.When(ShutdownInitiated)); got < delay {
+		t.Errorf("the delay lasted %v, want %v", got, delay)
+	}
+	if !g.When(DelayElapsed).After(during) {
+		t.Error("the drain began before the checks made during the delay")
+	}
+	if c := g.Cleanups(); len(c) != 1 || c[0].Name != "db" || c[0].Err != nil {
+		t.Errorf("Cleanups() = %+v, want db, no error", c)
+	}
+}
+
+// A second signal ends the delay and forces the shutdown; Run returns
+// long before the delay would have ended.
+func TestSecondSignalEndsDelay(t *testing.T) {
+	leakcheck(t)
+	g := &Group{Logger: nopLogger(), ShutdownDelay: time.Minute, Timeout: 2 * time.Minute}
+	send := fakeSignals(g)
+	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: loopback(t)})
+	start := time.Now()
+	wait := runGroup(t, g, context.Background())
+	send(syscall.SIGTERM)
+	<-g.Done(ShutdownInitiated)
+	send(syscall.SIGTERM)
+	err := wait()
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("Run took %v after a second signal during a 1 minute delay", took)
+	}
+	if !errors.Is(err, ErrForced) {
+		t.Errorf("Run = %v, want ErrForced", err)
+	}
+}
+
+// A server that fails during the delay ends it: the group drains at once.
+func TestServerFailingEndsDelay(t *testing.T) {
+	leakcheck(t)
+	g := &Group{Logger: nopLogger(), ShutdownDelay: time.Minute, Timeout: 2 * time.Minute}
+	send := fakeSignals(g)
+	f := newFake("worker")
+	g.Add(f)
+	wait := runGroup(t, g, context.Background())
+	send(syscall.SIGTERM)
+	<-g.Done(ShutdownInitiated)
+	f.stop() // Serve returns before Shutdown: a failure
+	start := time.Now()
+	err := wait()
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("Run took %v after a server failed during a 1 minute delay", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "stopped serving before shutdown") {
+		t.Errorf("Run = %v, want the failure", err)
+	}
+}
+
+// In retry-after mode the listener stays open while a request is in
+// flight: new requests are answered 503 with Retry-After, health
+// endpoints are served, and the listener closes once the request ends.
+func TestRetryAfter(t *testing.T) {
+	leakcheck(t)
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	mux := testMux()
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "held\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	})
+	h := &HTTP{Server: &http.Server{Handler: mux}, Logger: nopLogger(),
+		RetryAfter: &RetryAfter{Status: http.StatusTooManyRequests, After: 1500 * time.Millisecond}}
+	addr, served := startHTTP(t, h)
+	base := "http://" + addr
+
+	held := make(chan rawResponse, 1)
+	go func() {
+		c, err := dialRaw(addr)
+		if err != nil {
+			held <- rawResponse{body: err.Error()}
+			return
+		}
+		defer c.Close()
+		r, err := c.do("GET", "/hold")
+		if err != nil {
+			r.body = err.Error()
+		}
+		held <- r
+	}()
+	<-entered
+	shut := make(chan error, 1)
+	go func() {
+		_, err := shutdown(t, h)
+		shut <- err
+	}()
+	waitFor(t, "retry-after mode", func() bool { return h.t.rejecting.Load() })
+
+	resp, body := get(t, base+"/fast")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" || !resp.Close {
+		t.Errorf("new request while draining: %d, Retry-After %q, close %v (%q); want 429, 2, true",
+			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body)
+	}
+	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "" {
+		t.Errorf("/readyz while draining: %d, Retry-After %q; want the handler's own 503", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if isClosed(h.StoppedAccepting()) {
+		t.Error("the listener closed while a request was in flight")
+	}
+
+	close(release)
+	if r := <-held; r.status != http.StatusOK || r.body != "held\n" || !r.close {
+		t.Errorf("the request in flight: %+v, want 200 held with Connection: close", r)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if !isClosed(h.StoppedAccepting()) {
+		t.Error("StoppedAccepting is not closed after the drain")
+	}
+	if err := served(); err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func TestRetryAfterExempt(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/livez": true, "/readyz": true, "/healthz": true, "/readyz/db": true,
+		"/": false, "/fast": false, "/readyzz": false, "/api/readyz": false,
+	} {
+		r := &http.Request{URL: mustURL(t, path)}
+		if got := (&RetryAfter{}).exempt(r); got != want {
+			t.Errorf("exempt(%s) = %v, want %v", path, got, want)
+		}
+	}
+	custom := &RetryAfter{Exempt: func(r *http.Request) bool { return r.URL.Path == "/metrics" }}
+	if !custom.exempt(&http.Request{URL: mustURL(t, "/metrics")}) || custom.exempt(&http.Request{URL: mustURL(t, "/livez")}) {
+		t.Error("a custom Exempt is not what decides")
+	}
+}
+
+func TestRolloutConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		g    *Group
+		want string
+	}{
+		{"delay longer than timeout", &Group{ShutdownDelay: 10 * time.Second}, "not shorter than Timeout"},
+		{"negative delay", &Group{ShutdownDelay: -time.Second}, "negative ShutdownDelay"},
+		{"retry status", func() *Group {
+			g := &Group{}
+			g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, RetryAfter: &RetryAfter{Status: 200}})
+			return g
+		}(), "not 4xx or 5xx"},
+		{"check name", func() *Group {
+			g := &Group{}
+			g.Health().AddCheck("data base", func(context.Context) error { return nil })
+			return g
+		}(), "use letters"},
+		{"duplicate check", func() *Group {
+			g := &Group{}
+			g.Health().AddCheck("db", func(context.Context) error { return nil })
+			g.Health().AddCheck("db", func(context.Context) error { return nil })
+			return g
+		}(), `two checks named "db"`},
+		{"reserved check", func() *Group {
+			g := &Group{}
+			g.Health().AddCheck("shutdown", func(context.Context) error { return nil })
+			return g
+		}(), "reserved"},
+		{"nil check", func() *Group {
+			g := &Group{}
+			g.Health().AddCheck("db", nil)
+			return g
+		}(), "no function"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.g.Logger = nopLogger()
+			err := tc.g.Run(context.Background())
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run = %v, want ErrInvalid with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
