@@ -2,6 +2,7 @@ package drainprom
 
 import (
 	"cmp"
+	"errors"
 	"sync"
 	"time"
 
@@ -43,13 +44,13 @@ type Collector struct {
 //
 //	reg.MustRegister(drainprom.NewCollector(&g))
 //
-// It panics if g is nil, rather than at the first scrape.
+// With a nil g, every scrape fails with an error that says so.
 func NewCollector(g *drain.Group) *Collector {
-	if g == nil {
-		panic("drainprom: NewCollector called with a nil Group")
-	}
 	return &Collector{g: g}
 }
+
+// errNilGroup is what a collector without a group reports.
+var errNilGroup = errors.New("drainprom: the collector has no Group (NewCollector(nil))")
 
 // descs describe the metrics, in the order Collect sends them.
 type descs struct {
@@ -141,6 +142,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // [prometheus.Collector].
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.getDescs()
+	if c.g == nil {
+		ch <- prometheus.NewInvalidMetric(d.phase, errNilGroup)
+		return
+	}
 	c.collectServers(ch, d)
 	c.collectLifecycle(ch, d)
 	c.collectCleanups(ch, d)

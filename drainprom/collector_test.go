@@ -541,3 +541,13 @@ func TestNamespace(t *testing.T) {
 		})
 	}
 }
+
+// A collector without a group fails the scrape with a clear error rather
+// than panicking in the registry.
+func TestNilGroup(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(drainprom.NewCollector(nil))
+	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "no Group") {
+		t.Errorf("Gather = %v, want the nil-group error", err)
+	}
+}
