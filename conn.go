@@ -19,9 +19,11 @@ import (
 // sent a request already. A stopping listener hands them to the server
 // instead (see sweepClose), which answers them with "Connection: close".
 //
-// The drain proper, and with it "Connection: close", only begins once the
+// The drain proper (closing quiet connections) only begins once the
 // listener is closed, so that clients told to close reconnect to a closed
-// port and are refused, rather than queue up behind it.
+// port and are refused, rather than queue up behind it. "Connection: close"
+// can begin earlier: during a Group's ShutdownDelay, and in retry-after
+// mode while the listener stays open.
 type listener struct {
 	net.Listener
 	t        *tracker

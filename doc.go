@@ -87,7 +87,7 @@
 // [Group.ShutdownDelay] keeps the servers serving until the balancer has
 // noticed. [RetryAfter] answers the stragglers 503 with Retry-After
 // rather than refusing them. Each step of the shutdown is an [Event],
-// logged and observable with [Group.Done] and [Group.When]; the package
+// logged and observable with [Group.Happened] and [Group.When]; the package
 // drainprom exports them, and the servers' [Stats], to Prometheus.
 //
 // # Compared with net/http's Shutdown

@@ -109,3 +109,56 @@ func ExampleDraining() {
 	// data: server restarting
 	// exit code: 0
 }
+
+// Behind a load balancer: readiness fails as soon as the shutdown begins,
+// and the server serves on for the shutdown delay, telling clients to
+// close, before it drains. Code can wait for each step.
+func ExampleGroup_Health() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello\n")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	base := "http://" + ln.Addr().String()
+
+	g := &drain.Group{
+		ShutdownDelay: time.Second,      // longer than the balancer takes to notice
+		Timeout:       10 * time.Second, // covers the delay and the drain
+		Logger:        slog.New(slog.DiscardHandler),
+	}
+	g.Health().AddCheck("cache", func(ctx context.Context) error { return nil })
+	g.Health().Mount(mux) // GET /livez, /readyz
+	g.Add(&drain.HTTP{Server: &http.Server{Handler: mux}, Listener: ln})
+
+	get := func(path string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Printf("%s: %d %s", path, resp.StatusCode, body)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	go func() {
+		<-g.Happened(drain.Serving)
+		get("/readyz")
+		stop() // as a signal would
+		<-g.Happened(drain.ShutdownInitiated)
+		get("/readyz?verbose")
+		get("/") // still served during the delay, with Connection: close
+	}()
+	err = g.Run(ctx)
+	fmt.Println("delay served:", g.When(drain.DelayElapsed).Sub(g.When(drain.ShutdownInitiated)) >= time.Second)
+	fmt.Println("exit code:", drain.ExitCode(err))
+	// Output:
+	// /readyz: 200 ok
+	// /readyz?verbose: 503 [-]shutdown failed: shutting down
+	// readyz check failed
+	// /: 200 hello
+	// delay served: true
+	// exit code: 0
+}

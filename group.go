@@ -58,9 +58,9 @@ type Group struct {
 	// response carries "Connection: close", so that keep-alive clients
 	// reconnect through the balancer to another instance. Set it longer
 	// than the balancer takes to notice: for Kubernetes, the readiness
-	// probe's periodSeconds × failureThreshold, plus a second or two for
-	// the endpoint change to reach every node. It must be shorter than
-	// Timeout. Defaults to 0: the drain begins at once.
+	// probe's periodSeconds × failureThreshold + timeoutSeconds, plus a
+	// second or two for the endpoint change to reach every node. It must
+	// be shorter than Timeout. Defaults to 0: the drain begins at once.
 	ShutdownDelay time.Duration
 
 	// CleanupReserve is the least time the cleanup functions are given:
@@ -274,23 +274,23 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	return g.servers, nil
 }
 
-// Done returns a channel that is closed when the event e has happened.
+// Happened returns a channel that is closed when the event e has happened.
 // It may be called at any time, before Run too; the channel of an unknown
 // event is nil, which is never ready.
 //
 //	go func() {
-//		<-g.Done(drain.ShutdownInitiated)
+//		<-g.Happened(drain.ShutdownInitiated)
 //		// stop taking jobs from the queue
 //	}()
-func (g *Group) Done(e Event) <-chan struct{} { return g.life.done(e) }
+func (g *Group) Happened(e Event) <-chan struct{} { return g.life.done(e) }
 
 // When returns the time the event e happened, or the zero time if it has
 // not happened yet.
 func (g *Group) When(e Event) time.Time { return g.life.when(e) }
 
-// Last returns the last event that has happened, and false if Run has not
-// started: the phase the group is in.
-func (g *Group) Last() (Event, bool) { return g.life.current() }
+// Phase returns the phase the group is in: the last event that has
+// happened, and false if Run has not started.
+func (g *Group) Phase() (Event, bool) { return g.life.current() }
 
 // A CleanupResult is what became of one cleanup function.
 type CleanupResult struct {
@@ -398,9 +398,7 @@ func (r *run) run(ctx context.Context) error {
 		r.delay(bctx, delay)
 	}
 	r.mark(DelayElapsed, time.Now())
-	if delay > 0 {
-		r.log.Info("drain: delay elapsed, draining", "event", DelayElapsed, "elapsed", r.elapsed())
-	}
+	r.log.Info("drain: delay elapsed, draining", "event", DelayElapsed, "elapsed", r.elapsed())
 
 	forced := r.drain(bctx)
 
@@ -408,7 +406,7 @@ func (r *run) run(ctx context.Context) error {
 	for r.serving > 0 {
 		r.onServed(<-r.served, true)
 	}
-	r.mark(StoppedAccepting, time.Now()) // if a server never said so
+	r.stoppedAccepting() // if a server never said so
 	r.mark(Drained, time.Now())
 	r.log.Info("drain: drained", "event", Drained, "elapsed", r.elapsed(), "forced", forced)
 
@@ -539,13 +537,17 @@ func (r *run) drain(dctx context.Context) (forced bool) {
 			r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
 		}
 	}
+	if r.allStoppedAccepting() {
+		r.stoppedAccepting()
+	}
 	return forced
 }
 
-// stoppedAccepting records and logs the StoppedAccepting event.
+// stoppedAccepting records and logs the StoppedAccepting event, once.
 func (r *run) stoppedAccepting() {
-	r.mark(StoppedAccepting, time.Now())
-	r.log.Info("drain: stopped accepting", "event", StoppedAccepting, "elapsed", r.elapsed())
+	if r.g.life.mark(StoppedAccepting, time.Now()) {
+		r.log.Info("drain: stopped accepting", "event", StoppedAccepting, "elapsed", r.elapsed())
+	}
 }
 
 // allStoppedAccepting reports whether every server that can tell has
@@ -554,7 +556,7 @@ func (r *run) allStoppedAccepting() bool {
 	for _, s := range r.servers {
 		if a, ok := s.(AcceptingReporter); ok {
 			select {
-			case <-a.StoppedAccepting():
+			case <-a.NotAccepting():
 			default:
 				return false
 			}
@@ -576,7 +578,7 @@ func (r *run) watchAccepting() (_ <-chan struct{}, stop func()) {
 			stopped <- struct{}{}
 			continue
 		}
-		ch := a.StoppedAccepting()
+		ch := a.NotAccepting()
 		wg.Go(func() {
 			select {
 			case <-ch:

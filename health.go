@@ -1,7 +1,6 @@
 package drain
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,11 +32,18 @@ const DefaultCheckTimeout = 800 * time.Millisecond
 // probe endpoints are often reachable by anyone, and an error can carry
 // internal details. Failures are logged with their errors, once when a
 // check starts failing and once when it passes again. ?exclude=name (which
-// may be repeated) skips a check, as in Kubernetes.
+// may be repeated) skips a check, as in Kubernetes; the built-in
+// "shutdown" check cannot be skipped.
 //
 // Get a group's Health from [Group.Health], mount its handlers on the
 // main server or an admin server ([Health.Mount]), and set its fields
-// before Run.
+// before Run. A Health that does not come from a group is never ready.
+//
+// Mounted on a server of the group, /livez answers as long as that server
+// accepts connections: through the shutdown delay, but not once it has
+// stopped accepting. Liveness probes should tolerate a failure or two
+// (Kubernetes' default failureThreshold is 3) or be served by a server
+// outside the group.
 type Health struct {
 	// CheckTimeout bounds each readiness check: its context ends then,
 	// and /readyz reports it failed. Defaults to [DefaultCheckTimeout].
@@ -49,14 +55,21 @@ type Health struct {
 
 	g       *Group
 	mu      sync.Mutex
-	checks  []healthCheck
+	checks  []*healthCheck
 	errs    []error         // bad AddCheck calls before Run
 	failing map[string]bool // checks whose last run failed
 }
 
 type healthCheck struct {
-	name string
-	fn   func(context.Context) error
+	name   string
+	fn     func(context.Context) error
+	flight *flight // the run in progress, which probes share; under Health.mu
+}
+
+// A flight is one run of a check.
+type flight struct {
+	done chan struct{} // closed when err is set
+	err  error
 }
 
 // shutdownCheck is the name of the built-in readiness check, which fails
@@ -69,16 +82,21 @@ func (g *Group) Health() *Health {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.health == nil {
-		g.health = &Health{g: g, failing: make(map[string]bool)}
+		g.health = &Health{g: g}
 	}
 	return g.health
 }
 
 // AddCheck adds a readiness check: /readyz fails while check returns an
-// error. It runs on every request to /readyz, concurrently with the other
-// checks and with a context that ends after CheckTimeout; make it cheap,
-// like a database ping. A check that ignores its context is abandoned
-// when it times out. The name appears in the verbose output and the logs:
+// error. It runs when /readyz is asked, concurrently with the other checks
+// and with a context that ends after CheckTimeout; make it cheap, like a
+// database ping. Probes that arrive while it runs share that run, so a
+// check runs at most once at a time, even one that ignores its context:
+// that one is reported as still running, and left to finish.
+//
+// A check on a dependency shared by every replica (one database) takes
+// them all out of rotation together when it fails: check what this
+// instance alone can fix by being restarted or avoided. The name appears in the verbose output and the logs:
 // letters, digits, '.', '_' and '-', unique, and not "shutdown", which is
 // the built-in check. A bad name or a nil check is an error that Run
 // returns, wrapping [ErrInvalid].
@@ -89,10 +107,16 @@ func (h *Health) AddCheck(name string, check func(ctx context.Context) error) {
 		err = fmt.Errorf("check %q has no function", name)
 	}
 	if err == nil {
-		h.checks = append(h.checks, healthCheck{name, check})
+		h.checks = append(h.checks, &healthCheck{name: name, fn: check})
 	}
 	h.mu.Unlock()
 	if err == nil {
+		return
+	}
+	if h.g == nil {
+		h.mu.Lock()
+		h.errs = append(h.errs, err)
+		h.mu.Unlock()
 		return
 	}
 	h.g.mu.Lock()
@@ -117,7 +141,7 @@ func (h *Health) checkName(name string) error {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-')
 	}):
 		return fmt.Errorf("check name %q: use letters, digits, '.', '_' and '-'", name)
-	case slices.ContainsFunc(h.checks, func(c healthCheck) bool { return c.name == name }):
+	case slices.ContainsFunc(h.checks, func(c *healthCheck) bool { return c.name == name }):
 		return fmt.Errorf("two checks named %q", name)
 	}
 	return nil
@@ -156,7 +180,7 @@ func (h *Health) Readyz() http.Handler {
 		if !allowRead(w, r) {
 			return
 		}
-		results := h.run(r.Context(), excluded(r))
+		results := h.run(excluded(r))
 		writeResults(w, r, "readyz", results, h.ShowErrors)
 	})
 }
@@ -169,67 +193,88 @@ type checkResult struct {
 }
 
 // run runs the readiness checks, unless the group is not serving: then
-// only the built-in check, which fails, is reported.
-func (h *Health) run(ctx context.Context, exclude map[string]bool) []checkResult {
-	res := []checkResult{{name: shutdownCheck, excluded: exclude[shutdownCheck]}}
-	last, started := h.g.Last()
+// only the built-in check, which fails, is reported. The built-in check
+// cannot be excluded.
+func (h *Health) run(exclude map[string]bool) []checkResult {
+	res := []checkResult{{name: shutdownCheck}}
+	if h.g == nil {
+		res[0].err = errors.New("not a Group's: get it from Group.Health")
+		return res
+	}
+	last, started := h.g.Phase()
 	switch {
 	case !started:
 		res[0].err = errors.New("not serving yet")
 	case last >= ShutdownInitiated:
 		res[0].err = errors.New("shutting down")
 	}
-	if res[0].err != nil && !res[0].excluded {
+	if res[0].err != nil {
 		return res
 	}
+
+	timeout := h.CheckTimeout
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+	}
 	h.mu.Lock()
-	checks := slices.Clone(h.checks)
-	timeout := cmp.Or(h.CheckTimeout, DefaultCheckTimeout)
+	flights := make([]*flight, len(h.checks))
+	for i, c := range h.checks {
+		res = append(res, checkResult{name: c.name, excluded: exclude[c.name]})
+		if !exclude[c.name] {
+			flights[i] = h.fly(c, timeout)
+		}
+	}
 	h.mu.Unlock()
 
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %v", timeout))
-	defer cancel()
-	type outcome struct {
-		i   int
-		err error
-	}
-	out := make(chan outcome, len(checks)) // abandoned checks return into it
-	running := 0
-	for _, c := range checks {
-		res = append(res, checkResult{name: c.name, excluded: exclude[c.name]})
-		if exclude[c.name] {
+	// A check that heeds its context has returned by the timeout; one
+	// that does not is reported as still running a moment later, and
+	// left to finish: the next probes share its run rather than start
+	// another.
+	wait := time.NewTimer(timeout + cleanupLinger)
+	defer wait.Stop()
+	expired := false
+	for i, f := range flights {
+		if f == nil {
 			continue
 		}
-		running++
-		i := len(res) - 1
-		go func() { out <- outcome{i, protect(func() error { return c.fn(ctx) })} }()
-	}
-	// A check that heeds its context returns at once when it ends; one
-	// that does not is abandoned a moment later.
-	var linger <-chan time.Time
-	for got := make([]bool, len(res)); running > 0; {
+		if !expired {
+			select {
+			case <-f.done:
+			case <-wait.C:
+				expired = true
+			}
+		}
 		select {
-		case o := <-out:
-			res[o.i].err = o.err
-			got[o.i] = true
-			running--
-		case <-ctx.Done():
-			if linger == nil {
-				t := time.NewTimer(cleanupLinger)
-				defer t.Stop()
-				linger = t.C
-			}
-		case <-linger:
-			for i := range res {
-				if !got[i] && !res[i].excluded && i > 0 {
-					res[i].err = fmt.Errorf("abandoned, still running: %w", context.Cause(ctx))
-				}
-			}
-			running = 0
+		case <-f.done:
+			res[i+1].err = f.err
+		default:
+			res[i+1].err = fmt.Errorf("still running, %v after it began", timeout)
 		}
 	}
 	h.logTransitions(res[1:])
 	return res
+}
+
+// fly returns the run of c in progress, or starts one. The run does not
+// depend on the probe that started it: a client that goes away does not
+// fail it. h.mu must be held.
+func (h *Health) fly(c *healthCheck, timeout time.Duration) *flight {
+	if c.flight != nil {
+		return c.flight
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flight = f
+	go func() { // one per check at a time; returns when the check does
+		ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, fmt.Errorf("timed out after %v", timeout))
+		err := protect(func() error { return c.fn(ctx) })
+		cancel()
+		h.mu.Lock()
+		f.err = err
+		c.flight = nil
+		h.mu.Unlock()
+		close(f.done)
+	}()
+	return f
 }
 
 // logTransitions logs the checks that have begun to fail, with their
@@ -238,6 +283,9 @@ func (h *Health) logTransitions(res []checkResult) {
 	log := h.g.logger()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failing == nil {
+		h.failing = make(map[string]bool)
+	}
 	for _, r := range res {
 		if r.excluded {
 			continue
@@ -301,7 +349,8 @@ func writeResults(w http.ResponseWriter, r *http.Request, endpoint string, res [
 		case c.err == nil:
 			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
 		case showErrors || c.name == shutdownCheck:
-			fmt.Fprintf(&b, "[-]%s failed: %s\n", c.name, strings.ReplaceAll(c.err.Error(), "\n", " "))
+			msg, _, _ := strings.Cut(c.err.Error(), "\n") // not a panic's stack
+			fmt.Fprintf(&b, "[-]%s failed: %s\n", c.name, msg)
 		default:
 			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.name)
 		}

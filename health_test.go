@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func serveHealth(t *testing.T, g *Group) (mux *http.ServeMux, stop func(), wait 
 	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: loopback(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	wait = runGroup(t, g, ctx)
-	<-g.Done(Serving)
+	<-g.Happened(Serving)
 	return mux, cancel, wait
 }
 
@@ -104,7 +105,10 @@ func TestReadyzChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once the shutdown has begun, readiness fails without asking the
-	// checks; liveness holds.
+	// checks, even when told to skip the built-in check; liveness holds.
+	if code, _ := probeHealth(t, mux, "GET", "/readyz?exclude=shutdown"); code != 503 {
+		t.Errorf("?exclude=shutdown after the shutdown: %d, want 503", code)
+	}
 	if code, body := probeHealth(t, mux, "GET", "/readyz?verbose"); code != 503 || body != "[-]shutdown failed: shutting down\nreadyz check failed\n" {
 		t.Errorf("after the shutdown: %d %q", code, body)
 	}
@@ -127,7 +131,9 @@ func TestReadyzCheckTimeout(t *testing.T) {
 		<-ctx.Done()
 		return context.Cause(ctx)
 	})
+	var calls atomic.Int32
 	h.AddCheck("ignores", func(ctx context.Context) error {
+		calls.Add(1)
 		<-stuck
 		return nil
 	})
@@ -142,12 +148,31 @@ func TestReadyzCheckTimeout(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the probe took %v with a 100ms check timeout", took)
 	}
-	for _, want := range []string{"[-]heeds failed: timed out after 100ms", "[-]ignores failed: abandoned, still running", "[-]panics failed: panic: boom"} {
+	for _, want := range []string{"[-]heeds failed: timed out after 100ms\n", "[-]ignores failed: still running", "[-]panics failed: panic: boom\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("%q lacks %q", body, want)
 		}
 	}
 	if code != 503 {
 		t.Errorf("status %d, want 503", code)
+	}
+	// Later probes share the stuck run instead of piling up goroutines.
+	for range 3 {
+		probeHealth(t, mux, "GET", "/readyz")
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the stuck check ran %d times, want once", n)
+	}
+}
+
+// A Health not from a group does not panic: it is never ready.
+func TestHealthZeroValue(t *testing.T) {
+	var h Health
+	h.AddCheck("db", func(context.Context) error { return nil })
+	if code, body := probeHealth(t, h.Readyz(), "GET", "/readyz"); code != 503 || !strings.Contains(body, "Group.Health") {
+		t.Errorf("zero Health /readyz: %d %q", code, body)
+	}
+	if code, _ := probeHealth(t, h.Livez(), "GET", "/livez"); code != 200 {
+		t.Errorf("zero Health /livez: %d", code)
 	}
 }

@@ -111,8 +111,10 @@ type HTTP struct {
 	stopc      chan struct{}           // closed to force the drain loop
 	done       chan struct{}           // closed when nothing is left open
 	forced     bool
-	forcedReqs int // requests running when the drain was forced
-	forcedConn int // connections closed by force
+	forcedReqs int           // requests running when the drain was forced
+	forcedConn int           // connections closed by force
+	prepared   bool          // PrepareShutdown was called
+	notAccept  chan struct{} // closed when the listener closes; see NotAccepting
 }
 
 type httpState int
@@ -262,7 +264,10 @@ func (h *HTTP) start() (*listener, error) {
 	h2c := !useTLS && srv.Protocols != nil && srv.Protocols.UnencryptedHTTP2()
 	t := newTracker(grace, h2c)
 	h.t = t
-	h.ln = &listener{Listener: inner, t: t, tls: useTLS, closed: make(chan struct{})}
+	if h.prepared {
+		t.closing.Store(true)
+	}
+	h.ln = &listener{Listener: inner, t: t, tls: useTLS, closed: h.notAcceptingLocked()}
 	h.stopc = make(chan struct{})
 	h.done = make(chan struct{})
 	h.state = httpServing
@@ -310,6 +315,18 @@ func (h *HTTP) finish() {
 		h.done = make(chan struct{})
 	}
 	close(h.done)
+	if h.ln == nil { // never listened: nothing will close it
+		close(h.notAcceptingLocked())
+	}
+}
+
+// notAcceptingLocked returns the channel NotAccepting returns, making it
+// if need be. h.mu must be held.
+func (h *HTTP) notAcceptingLocked() chan struct{} {
+	if h.notAccept == nil {
+		h.notAccept = make(chan struct{})
+	}
+	return h.notAccept
 }
 
 // Shutdown stops accepting connections and drains the ones open, as the
@@ -357,27 +374,24 @@ func (h *HTTP) Close() error {
 // on carry "Connection: close", while the server goes on serving: keep-alive
 // clients reconnect, through their load balancer, to another instance. A
 // [Group] calls it when its shutdown begins, before its ShutdownDelay.
+// If Serve has not started yet, it applies once it does.
 func (h *HTTP) PrepareShutdown() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.prepared = true
 	if h.t != nil {
 		h.t.closing.Store(true)
 	}
 }
 
-// StoppedAccepting returns a channel that is closed once the server has
+// NotAccepting returns a channel that is closed once the server has
 // stopped accepting connections: when its listener closes, after the
 // drain has begun (and, with RetryAfter, after the requests in flight
-// have finished), or at once if the server is not serving.
-func (h *HTTP) StoppedAccepting() <-chan struct{} {
+// have finished), or when it stops without ever having listened.
+func (h *HTTP) NotAccepting() <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.ln == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	return h.ln.closed
+	return h.notAcceptingLocked()
 }
 
 // beginDrain starts the drain once.

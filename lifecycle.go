@@ -8,7 +8,7 @@ import (
 
 // An Event is a step in the life of a [Group]. Each happens at most once,
 // in this order, and is logged with its name as the "event" attribute.
-// [Group.Done] returns a channel closed when an event has happened, and
+// [Group.Happened] returns a channel closed when an event has happened, and
 // [Group.When] the time it happened.
 //
 // A shutdown that begins because a server failed, or whose delay is cut

@@ -48,11 +48,11 @@ func TestShutdownDelay(t *testing.T) {
 	g.Cleanup("db", func(context.Context) error { close(cleaned); return nil })
 	base := "http://" + ln.Addr().String()
 
-	if _, ok := g.Last(); ok {
+	if _, ok := g.Phase(); ok {
 		t.Error("Last reports an event before Run")
 	}
 	wait := runGroup(t, g, context.Background())
-	<-g.Done(Serving)
+	<-g.Happened(Serving)
 	if resp, body := get(t, base+"/readyz"); resp.StatusCode != http.StatusOK || body != "ok\n" {
 		t.Errorf("/readyz while serving: %d %q, want 200 ok", resp.StatusCode, body)
 	}
@@ -66,7 +66,7 @@ func TestShutdownDelay(t *testing.T) {
 	}
 
 	send(syscall.SIGTERM)
-	<-g.Done(ShutdownInitiated)
+	<-g.Happened(ShutdownInitiated)
 	resp, body := get(t, base+"/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "[-]shutdown failed: shutting down") {
 		t.Errorf("/readyz during the delay: %d %q, want 503 and the shutdown check failing", resp.StatusCode, body)
@@ -88,7 +88,7 @@ func TestShutdownDelay(t *testing.T) {
 	}
 	during := time.Now()
 	select {
-	case <-g.Done(DelayElapsed):
+	case <-g.Happened(DelayElapsed):
 		t.Fatalf("the delay of %v elapsed before the checks made within it", delay)
 	default:
 	}
@@ -97,7 +97,7 @@ func TestShutdownDelay(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	<-cleaned
-	if last, _ := g.Last(); last != CleanupDone {
+	if last, _ := g.Phase(); last != CleanupDone {
 		t.Errorf("Last = %v, want %v", last, CleanupDone)
 	}
 	var prev time.Time
@@ -107,7 +107,7 @@ func TestShutdownDelay(t *testing.T) {
 			t.Errorf("event %v at %v, after %v: want every event, in order", e, at, prev)
 		}
 		prev = at
-		if !isClosed(g.Done(e)) {
+		if !isClosed(g.Happened(e)) {
 			t.Errorf("Done(%v) is not closed", e)
 		}
 		if e != Serving && !strings.Contains(logs(), "event="+e.String()) {
@@ -135,7 +135,7 @@ func TestSecondSignalEndsDelay(t *testing.T) {
 	start := time.Now()
 	wait := runGroup(t, g, context.Background())
 	send(syscall.SIGTERM)
-	<-g.Done(ShutdownInitiated)
+	<-g.Happened(ShutdownInitiated)
 	send(syscall.SIGTERM)
 	err := wait()
 	if took := time.Since(start); took > 20*time.Second {
@@ -155,7 +155,7 @@ func TestServerFailingEndsDelay(t *testing.T) {
 	g.Add(f)
 	wait := runGroup(t, g, context.Background())
 	send(syscall.SIGTERM)
-	<-g.Done(ShutdownInitiated)
+	<-g.Happened(ShutdownInitiated)
 	f.stop() // Serve returns before Shutdown: a failure
 	start := time.Now()
 	err := wait()
@@ -218,7 +218,7 @@ func TestRetryAfter(t *testing.T) {
 	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "" {
 		t.Errorf("/readyz while draining: %d, Retry-After %q; want the handler's own 503", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if isClosed(h.StoppedAccepting()) {
+	if isClosed(h.NotAccepting()) {
 		t.Error("the listener closed while a request was in flight")
 	}
 
@@ -229,7 +229,7 @@ func TestRetryAfter(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
-	if !isClosed(h.StoppedAccepting()) {
+	if !isClosed(h.NotAccepting()) {
 		t.Error("StoppedAccepting is not closed after the drain")
 	}
 	if err := served(); err != nil {
@@ -305,4 +305,129 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// In retry-after mode, a hijacked connection that its handler closes
+// when told of the drain ends the wait for requests in flight: the
+// handler outlives its connection by a moment, and that must wake the
+// drain.
+func TestRetryAfterHijacked(t *testing.T) {
+	leakcheck(t)
+	hijacked := make(chan struct{})
+	mux := testMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		nc, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		close(hijacked)
+		<-Draining(r.Context())
+		nc.Close()
+		time.Sleep(10 * time.Millisecond) // the handler returns after its conn closed
+	})
+	h := &HTTP{Server: &http.Server{Handler: mux}, Logger: nopLogger(), RetryAfter: &RetryAfter{}}
+	addr, served := startHTTP(t, h)
+	c, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-hijacked
+	took, err := shutdown(t, h)
+	if err != nil || took > 10*time.Second {
+		t.Errorf("Shutdown took %v: %v; want a prompt nil", took, err)
+	}
+	if err := served(); err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// A group with a shutdown delay and retry-after: during the delay
+// requests are served; after it, a request in flight holds the listener
+// open and new requests are told to retry; then everything ends cleanly
+// and every event is logged.
+func TestGroupDelayThenRetryAfter(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	mux := testMux()
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "held\n")
+	})
+	g := &Group{Logger: log, ShutdownDelay: 200 * time.Millisecond, Timeout: 30 * time.Second}
+	send := fakeSignals(g)
+	ln := loopback(t)
+	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: ln, RetryAfter: &RetryAfter{}})
+	base := "http://" + ln.Addr().String()
+	wait := runGroup(t, g, context.Background())
+	<-g.Happened(Serving)
+
+	held := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(base + "/hold")
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	<-entered
+	send(syscall.SIGTERM)
+	<-g.Happened(DelayElapsed)
+	waitFor(t, "retry-after mode", func() bool {
+		resp, _ := get(t, base+"/fast")
+		return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "1"
+	})
+	select {
+	case <-g.Happened(StoppedAccepting):
+		t.Error("stopped accepting while a request was in flight")
+	default:
+	}
+	close(release)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("the request in flight: %d, want 200", code)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, e := range Events()[1:] {
+		if !strings.Contains(logs(), "event="+e.String()) {
+			t.Errorf("no log of event %v", e)
+		}
+	}
+}
+
+// PrepareShutdown before Serve applies once Serve starts; NotAccepting's
+// channel is the same before and after, closed only when the listener is.
+func TestPrepareBeforeServe(t *testing.T) {
+	leakcheck(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: nopLogger()}
+	h.PrepareShutdown()
+	notAccepting := h.NotAccepting()
+	addr, _ := startHTTP(t, h)
+	c, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, err := c.do("GET", "/fast"); err != nil || r.status != http.StatusOK || !r.close {
+		t.Errorf("a request after PrepareShutdown: %+v, %v; want 200 with Connection: close", r, err)
+	}
+	if isClosed(notAccepting) {
+		t.Error("NotAccepting is closed while the server listens")
+	}
+	if _, err := shutdown(t, h); err != nil {
+		t.Fatal(err)
+	}
+	if !isClosed(notAccepting) {
+		t.Error("NotAccepting is not closed after the drain")
+	}
 }

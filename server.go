@@ -44,9 +44,9 @@ type ShutdownPreparer interface {
 
 // An AcceptingReporter is a [Server] that can tell when it has stopped
 // accepting new work once Shutdown is called, for the [StoppedAccepting]
-// event. The channel is closed then, or when the server stops serving
-// for any reason.
+// event. The channel NotAccepting returns is closed then, or when the
+// server stops serving for any reason.
 type AcceptingReporter interface {
 	Server
-	StoppedAccepting() <-chan struct{}
+	NotAccepting() <-chan struct{}
 }

@@ -110,7 +110,7 @@ func (t *tracker) remove(c *conn) {
 	t.mu.Unlock()
 	// The drain loop acts on the last connection and the last HTTP/1 one
 	// only; it need not wake for each of thousands of closes.
-	if t.draining.Load() && (wake || t.forcing.Load()) {
+	if t.draining.Load() && (wake || t.forcing.Load()) || t.awaiting.Load() {
 		t.signal()
 	}
 }
@@ -121,7 +121,7 @@ func (t *tracker) orphanDone(c *conn) {
 	delete(t.orphans, c)
 	last := t.pendingLocked() == 0
 	t.mu.Unlock()
-	if t.draining.Load() && (last || t.forcing.Load()) {
+	if t.draining.Load() && (last || t.forcing.Load()) || t.awaiting.Load() {
 		t.signal()
 	}
 }

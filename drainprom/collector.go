@@ -114,9 +114,10 @@ func newDescs(namespace string) *descs {
 			"How long each cleanup function ran, or ran until it was abandoned, "+
 				"by cleanup. Absent until it has run.",
 			"cleanup"),
-		cleanupErrors: d("cleanup_errors_total",
-			"Cleanup functions that failed (returned an error, panicked or were "+
-				"abandoned), by cleanup: 0 or 1 for each one that has run.",
+		cleanupErrors: d("cleanup_failed",
+			"1 if the cleanup function failed (returned an error, panicked or "+
+				"was abandoned), 0 if it succeeded, by cleanup; cleanup functions "+
+				"of the same name are added up. Absent until it has run.",
 			"cleanup"),
 	}
 }
@@ -194,7 +195,7 @@ func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
 // one it skipped, so all of them have a time, and a scrape that races with
 // an event shows the phase and the times from before it, never a mix.
 func (c *Collector) collectLifecycle(ch chan<- prometheus.Metric, d *descs) {
-	last, started := c.g.Last()
+	last, started := c.g.Phase()
 	current := phaseStarting
 	if started {
 		current = last.String()
@@ -256,7 +257,7 @@ func (c *Collector) collectCleanups(ch chan<- prometheus.Metric, d *descs) {
 	for _, name := range names {
 		s := sums[name]
 		send(ch, d.cleanupTime, prometheus.GaugeValue, s.took.Seconds(), name)
-		send(ch, d.cleanupErrors, prometheus.CounterValue, s.errs, name)
+		send(ch, d.cleanupErrors, prometheus.GaugeValue, s.errs, name)
 	}
 }
 

@@ -110,7 +110,7 @@ func (f *fixture) start(t testing.TB) {
 		defer close(f.done)
 		f.err = f.g.Run(ctx)
 	}()
-	recv(t, f.g.Done(drain.Serving), "the group to serve")
+	recv(t, f.g.Happened(drain.Serving), "the group to serve")
 }
 
 // get sends a GET to server i and returns a channel that receives the
@@ -321,7 +321,7 @@ drain_phase{phase="cleanup-done"} 0
 	for _, name := range []string{
 		"drain_event_timestamp_seconds", "drain_shutdown_duration_seconds",
 		"drain_drain_duration_seconds", "drain_cleanup_duration_seconds",
-		"drain_cleanup_errors_total",
+		"drain_cleanup_failed",
 	} {
 		if n := testutil.CollectAndCount(f.c, name); n != 0 {
 			t.Errorf("before Run: %d series of %s, want none", n, name)
@@ -344,7 +344,7 @@ drain_phase{phase="cleanup-done"} 0
 	// Draining: the listener is closed, the request still runs, so the
 	// group cannot have drained.
 	f.cancel()
-	recv(t, f.g.Done(drain.StoppedAccepting), "the group to stop accepting")
+	recv(t, f.g.Happened(drain.StoppedAccepting), "the group to stop accepting")
 	stopped := time.Now() // after the shutdown began
 	s = scrape(t, f.c)
 	wantSeries(t, "draining", only(s, serverMetrics...), open(1, 1))
@@ -420,9 +420,9 @@ drain_phase{phase="cleanup-done"} 0
 	}
 
 	// The cleanups, by name.
-	wantSeries(t, "after Run", only(s, "drain_cleanup_errors_total"), map[string]float64{
-		`drain_cleanup_errors_total{cleanup="db"}`:    1,
-		`drain_cleanup_errors_total{cleanup="cache"}`: 0,
+	wantSeries(t, "after Run", only(s, "drain_cleanup_failed"), map[string]float64{
+		`drain_cleanup_failed{cleanup="db"}`:    1,
+		`drain_cleanup_failed{cleanup="cache"}`: 0,
 	})
 	// It ran after the drain, which ended after the release.
 	if took := s[`drain_cleanup_duration_seconds{cleanup="db"}`]; took < dbTook.Seconds() || took > after.Sub(released).Seconds() {
@@ -493,12 +493,12 @@ func TestSameNames(t *testing.T) {
 	wantSeries(t, "serving", only(scrape(t, f.c), serverMetrics...), open(2, 2))
 
 	f.cancel()
-	recv(t, f.g.Done(drain.StoppedAccepting), "the group to stop accepting")
+	recv(t, f.g.Happened(drain.StoppedAccepting), "the group to stop accepting")
 	f.release()
 	f.wait(t)
 	s := scrape(t, f.c)
-	wantSeries(t, "after Run", only(s, "drain_cleanup_errors_total"), map[string]float64{
-		`drain_cleanup_errors_total{cleanup="db"}`: 2,
+	wantSeries(t, "after Run", only(s, "drain_cleanup_failed"), map[string]float64{
+		`drain_cleanup_failed{cleanup="db"}`: 2,
 	})
 	if n := len(only(s, "drain_cleanup_duration_seconds")); n != 1 {
 		t.Errorf("after Run: %d series of drain_cleanup_duration_seconds, want 1", n)

@@ -45,7 +45,7 @@
 // For each cleanup function that has run, labelled cleanup with its name:
 //
 //	drain_cleanup_duration_seconds{cleanup}  gauge    how long it ran
-//	drain_cleanup_errors_total{cleanup}      counter  1 if it failed, else 0
+//	drain_cleanup_failed{cleanup}            gauge    1 if it failed, else 0
 //
 // Servers, or cleanup functions, that share a name are added up into one
 // series.

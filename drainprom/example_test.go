@@ -37,7 +37,7 @@ func Example() {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	<-g.Done(drain.Serving)
+	<-g.Happened(drain.Serving)
 
 	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
 	if err != nil {

@@ -14,7 +14,7 @@
 //	                 ("event: bye") and ends when the server drains
 //	GET /ws          a WebSocket that echoes, and closes with 1001 (going
 //	                 away) when the server drains
-//	GET /livez       200 while the process runs, draining included
+//	GET /livez       200 while the server accepts connections, shutdown delay included
 //	GET /readyz      200 while serving; 503 from the signal on
 //	GET /metrics     Prometheus metrics of the shutdown
 //
