@@ -167,19 +167,26 @@ func TestServerFailingEndsDelay(t *testing.T) {
 	}
 }
 
+// holdMux is testMux with /hold, which signals entered once it is called
+// and answers "held" when release is closed. It serves one request.
+func holdMux() (mux *http.ServeMux, entered <-chan struct{}, release chan struct{}) {
+	in := make(chan struct{})
+	release = make(chan struct{})
+	mux = testMux()
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		close(in)
+		<-release
+		io.WriteString(w, "held\n")
+	})
+	return mux, in, release
+}
+
 // In retry-after mode the listener stays open while a request is in
 // flight: new requests are answered 503 with Retry-After, health
 // endpoints are served, and the listener closes once the request ends.
 func TestRetryAfter(t *testing.T) {
 	leakcheck(t)
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	mux := testMux()
-	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
-		close(entered)
-		<-release
-		io.WriteString(w, "held\n")
-	})
+	mux, entered, release := holdMux()
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 	})
@@ -353,14 +360,7 @@ func TestRetryAfterHijacked(t *testing.T) {
 func TestGroupDelayThenRetryAfter(t *testing.T) {
 	leakcheck(t)
 	log, logs := testLogger(t)
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	mux := testMux()
-	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
-		close(entered)
-		<-release
-		io.WriteString(w, "held\n")
-	})
+	mux, entered, release := holdMux()
 	g := &Group{Logger: log, ShutdownDelay: 200 * time.Millisecond, Timeout: 30 * time.Second}
 	send := fakeSignals(g)
 	ln := loopback(t)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,5 +249,28 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// Target mode without a PID loads a running service for a while and sends
+// no signal: the table has one column, and the verdict warns that nothing
+// was stopped.
+func TestTargetDuration(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	}))
+	defer srv.Close()
+	code, stdout, stderr := probeRun(t, "--quiet", "--target", srv.URL, "--duration", "500ms",
+		"--busy", "2", "--slow", "0", "--idle", "1", "--silent", "0")
+	if code != exitPass {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitPass, stdout, stderr)
+	}
+	for _, want := range []string{"during the run", "answered 2xx", "1 open at the start", "warning:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the report lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "after it") {
+		t.Errorf("a run without a signal shows an after-the-signal column:\n%s", stdout)
 	}
 }

@@ -16,13 +16,16 @@ func writeText(w io.Writer, v *view) {
 	fmt.Fprintf(w, "load: %s\n\n", loadLine(v))
 
 	before, after := v.split()
-	left, right := "before the signal", "after it"
-	if v.Origin != "signal" {
-		left, right = "during the run", ""
-	}
-	fmt.Fprintf(w, "%-14s %18s %10s\n", "requests", left, right)
-	for _, row := range countRows(before, after) {
-		fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), thousands(row.Before), thousands(row.After))
+	if v.Origin == "signal" {
+		fmt.Fprintf(w, "%-14s %18s %10s\n", "requests", "before the signal", "after it")
+		for _, row := range countRows(before, after) {
+			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), thousands(row.Before), thousands(row.After))
+		}
+	} else { // no signal: one column
+		fmt.Fprintf(w, "%-14s %18s\n", "requests", "during the run")
+		for _, row := range countRows(before, after) {
+			fmt.Fprintf(w, "%-14s %18s\n", row.Label(), thousands(row.Before+row.After))
+		}
 	}
 	fmt.Fprintln(w)
 
@@ -33,11 +36,18 @@ func writeText(w io.Writer, v *view) {
 	if line := exitLine(v); line != "" {
 		fmt.Fprintf(tw, "exit\t%s\n", line)
 	}
+	at, until := "at the signal", "before it exited"
+	switch {
+	case v.Origin != "signal":
+		at, until = "at the start", "during the run"
+	case v.Times.Exit == nil:
+		until = "during the run"
+	}
 	if h := v.Held; h.SilentOpen > 0 {
-		fmt.Fprintf(tw, "silent sockets\t%d open at the signal, %d closed by the server before it exited\n", h.SilentOpen, h.SilentClosedBeforeExit)
+		fmt.Fprintf(tw, "silent sockets\t%d open %s, %d closed by the server %s\n", h.SilentOpen, at, h.SilentClosedBeforeExit, until)
 	}
 	if h := v.Held; h.IdleOpen > 0 {
-		fmt.Fprintf(tw, "idle keep-alive\t%d open at the signal, %d closed by the server before it exited\n", h.IdleOpen, h.IdleClosedBeforeExit)
+		fmt.Fprintf(tw, "idle keep-alive\t%d open %s, %d closed by the server %s\n", h.IdleOpen, at, h.IdleClosedBeforeExit, until)
 	}
 	for _, s := range []struct {
 		kind string

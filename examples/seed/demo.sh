@@ -4,7 +4,10 @@
 #   1. a request that takes 3s is in flight when SIGTERM arrives: it is
 #      answered, then the process exits 0;
 #   2. the same with -timeout 1s: the shutdown is forced, the request is
-#      answered 503, the database is still closed, and the exit code is 1.
+#      answered 503, the database is still closed, and the exit code is 1;
+#   3. behind a balancer, -shutdown-delay 2s: after SIGTERM /readyz fails
+#      at once while requests are still served (with Connection: close),
+#      then the drain; the log names each event.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(mktemp -d)
@@ -36,3 +39,21 @@ run() {
 
 run "graceful: the request in flight is answered, exit 0"
 run "forced: -timeout 1s cuts the 3s request, exit 1" -timeout 1s
+
+echo
+echo "== behind a balancer: -shutdown-delay 2s"
+PORT=$port "$bin/seed" -shutdown-delay 2s &
+pid=$!
+for _ in $(seq 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
+  sleep 0.05
+done
+echo "client: GET /readyz answered $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") before the signal"
+echo "demo: kill -TERM $pid"
+kill -TERM "$pid"
+sleep 0.2
+echo "client: GET /readyz answered $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") during the delay"
+curl -s -D - -o /dev/null "http://127.0.0.1:$port/fast" | tr -d '\r' | grep -Ei '^(HTTP|connection)' | sed 's/^/client: GET \/fast: /'
+code=0
+wait "$pid" || code=$?
+echo "demo: exit code $code"
