@@ -125,15 +125,21 @@ func TestShutdownDelay(t *testing.T) {
 	}
 }
 
-// A second signal ends the delay and forces the shutdown; Run returns
-// long before the delay would have ended.
+// A second signal ends the delay and forces the shutdown: a request in
+// flight is cut, and Run returns long before the delay would have ended.
 func TestSecondSignalEndsDelay(t *testing.T) {
 	leakcheck(t)
+	mux, entered, release := holdMux()
+	defer close(release) // the cut handler returns, for the leak check
 	g := &Group{Logger: nopLogger(), ShutdownDelay: time.Minute, Timeout: 2 * time.Minute}
 	send := fakeSignals(g)
-	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: loopback(t)})
+	ln := loopback(t)
+	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: ln})
 	start := time.Now()
 	wait := runGroup(t, g, context.Background())
+	<-g.Happened(Serving)
+	go http.Get("http://" + ln.Addr().String() + "/hold") // cut: its error is expected
+	<-entered
 	send(syscall.SIGTERM)
 	<-g.Happened(ShutdownInitiated)
 	send(syscall.SIGTERM)

@@ -10,6 +10,7 @@
 #   drain (-shutdown-delay 2s)      examples/seed with a delay longer than detection
 #   drain (-retry-after)            the same, in retry-after mode
 #   drain (no delay)                examples/seed, defaults
+#   drain (-retry-after, no delay)  the same, in retry-after mode
 #   go-stdlib                       bench/servers/gostdlib: Server.Shutdown (health check: /fast)
 #
 # Usage: bench/rollout.sh [-reps N]    (5 by default; about 25 s a repetition)
@@ -40,12 +41,13 @@ done
 # Lines read: "rollout_test.go:86: rollout delay: 206855 requests, 0 failed map[]".
 echo "| server | failed requests per rolling restart: median (range) | requests per run: median | failures by kind (all runs) |"
 echo "|---|---|---|---|"
-for name in delay retry-after no-delay go-stdlib; do
+for name in delay retry-after no-delay retry-after-no-delay go-stdlib; do
   # shellcheck disable=SC2016 # backquotes are markdown
   case $name in
     delay) label='drain, `-shutdown-delay 2s`' ;;
     retry-after) label='drain, `-shutdown-delay 2s -retry-after`' ;;
     no-delay) label='drain, no delay' ;;
+    retry-after-no-delay) label='drain, `-retry-after`, no delay' ;;
     go-stdlib) label='go-stdlib (`Server.Shutdown`)' ;;
   esac
   grep -F " rollout $name: " "$tmp/lines" | awk -v label="$label" '

@@ -75,6 +75,9 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 		{"delay", seedServer("-shutdown-delay", shutdownDelay.String()), true},
 		{"retry-after", seedServer("-shutdown-delay", shutdownDelay.String(), "-retry-after"), true},
 		{"no-delay", seedServer(), false},
+		// Retry-after without a delay: what the balancer still sends
+		// after the signal is answered 503 rather than cut.
+		{"retry-after-no-delay", seedServer("-retry-after"), false},
 	}
 	if bin := os.Getenv("E2E_SERVER"); bin != "" {
 		check := cmp.Or(os.Getenv("E2E_CHECK_PATH"), "/readyz")
