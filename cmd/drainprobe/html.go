@@ -29,6 +29,13 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 func writeHTML(w io.Writer, v *view, raw []byte) error {
 	before, after := v.split()
 	rows := countRows(before, after)
+	at, until := heldWords(v)
+	notable := 0 // the rows the page lists: not the answered ones
+	for _, n := range v.Notable {
+		if n.Outcome != "answered" {
+			notable++
+		}
+	}
 	return reportTmpl.Execute(w, struct {
 		V       *view
 		Command string
@@ -36,6 +43,9 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 		Exit    string
 		Chart   chart
 		Rows    []countRow
+		Notable int
+		HeldAt  string
+		Until   string
 		JSON    template.JS
 	}{
 		V:       v,
@@ -44,6 +54,9 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 		Exit:    exitLine(v),
 		Chart:   newChart(v),
 		Rows:    rows,
+		Notable: notable,
+		HeldAt:  at,
+		Until:   until,
 		JSON:    template.JS(strings.ReplaceAll(string(raw), "</", `<\/`)),
 	})
 }

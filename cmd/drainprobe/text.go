@@ -36,13 +36,7 @@ func writeText(w io.Writer, v *view) {
 	if line := exitLine(v); line != "" {
 		fmt.Fprintf(tw, "exit\t%s\n", line)
 	}
-	at, until := "at the signal", "before it exited"
-	switch {
-	case v.Origin != "signal":
-		at, until = "at the start", "during the run"
-	case v.Times.Exit == nil:
-		until = "during the run"
-	}
+	at, until := heldWords(v)
 	if h := v.Held; h.SilentOpen > 0 {
 		fmt.Fprintf(tw, "silent sockets\t%d open %s, %d closed by the server %s\n", h.SilentOpen, at, h.SilentClosedBeforeExit, until)
 	}
@@ -94,6 +88,18 @@ func writeText(w io.Writer, v *view) {
 	for _, r := range v.Verdict.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", r.Text)
 	}
+}
+
+// heldWords say when the held connections were counted open, and until
+// when the server's closes count: the signal and the exit, when there are.
+func heldWords(v *view) (at, until string) {
+	switch {
+	case v.Origin != "signal":
+		return "at the start", "during the run"
+	case v.Times.Exit == nil:
+		return "at the signal", "during the run"
+	}
+	return "at the signal", "before it exited"
 }
 
 func commandLine(v *view) string {
