@@ -437,3 +437,28 @@ func TestPrepareBeforeServe(t *testing.T) {
 		t.Error("NotAccepting is not closed after the drain")
 	}
 }
+
+// The hard bound covers the delay and the drain together: a request that
+// never ends is cut Timeout after the signal, not ShutdownDelay + Timeout.
+func TestTimeoutCoversDelay(t *testing.T) {
+	leakcheck(t)
+	mux, entered, release := holdMux()
+	defer close(release)
+	const delay, timeout = 2 * time.Second, 3 * time.Second
+	g := &Group{Logger: nopLogger(), ShutdownDelay: delay, Timeout: timeout, CleanupReserve: 100 * time.Millisecond}
+	send := fakeSignals(g)
+	ln := loopback(t)
+	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: ln})
+	wait := runGroup(t, g, context.Background())
+	<-g.Happened(Serving)
+	go http.Get("http://" + ln.Addr().String() + "/hold") // cut: its error is expected
+	<-entered
+	send(syscall.SIGTERM)
+	if err := wait(); !errors.Is(err, ErrForced) {
+		t.Errorf("Run = %v, want ErrForced", err)
+	}
+	took := g.When(Drained).Sub(g.When(ShutdownInitiated))
+	if took < timeout || took >= delay+timeout {
+		t.Errorf("forced %v after the signal; want Timeout (%v), well before delay + Timeout (%v)", took, timeout, delay+timeout)
+	}
+}
