@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/drain-go/drain/internal/probe"
 )
@@ -181,17 +182,8 @@ func signedMS(t *float64) string {
 	return fmt.Sprintf("%+.1f ms", *t)
 }
 
-// ms formats a number of milliseconds for people.
-func ms(v float64) string {
-	switch {
-	case v >= 1000 || v <= -1000:
-		return fmt.Sprintf("%.1f s", v/1000)
-	case v >= 100 || v <= -100:
-		return fmt.Sprintf("%.0f ms", v)
-	default:
-		return fmt.Sprintf("%.1f ms", v)
-	}
-}
+// ms formats a number of milliseconds for people, as the verdicts do.
+func ms(v float64) string { return probe.FormatDuration(time.Duration(v * float64(time.Millisecond))) }
 
 // thousands formats n with thousands separators.
 func thousands(n int) string {

@@ -128,7 +128,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	if e := r.Exit; !e.At.IsZero() {
 		switch {
 		case e.Killed:
-			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", fmtMs(r.SignalToExit()))
+			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
 		case e.Unknown:
 		case e.Signal != nil:
 			fail(CodeExitCode, "ended by %s (exit %d): it did not handle it", SignalName(e.Signal), e.ShellCode())
@@ -165,7 +165,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	}
 	if !r.KeptUp() {
 		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
-			fmtMs(r.LagP99), fmtMs(r.LagMax), fmtMs(r.SignalLag), KeepUpLagP99, KeepUpSignalLag)
+			FormatDuration(r.LagP99), FormatDuration(r.LagMax), FormatDuration(r.SignalLag), KeepUpLagP99, KeepUpSignalLag)
 	}
 	if r.Target != "" && r.PID == 0 {
 		warn(CodeNoSignal, "no signal sent (target mode without a PID): the load ran for %v; the exit is not judged", r.End.Sub(r.Start).Round(time.Millisecond))
@@ -191,7 +191,7 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		return
 	}
 	if !r.Exit.Killed {
-		fail(CodeExitLag, "exited %s after %s (more than %v)", fmtMs(lag), since, c.MaxExitLag)
+		fail(CodeExitLag, "exited %s after %s (more than %v)", FormatDuration(lag), since, c.MaxExitLag)
 	}
 	if r.SlowCompleted() < r.Load.Slow {
 		return // something was in flight
@@ -209,7 +209,7 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		held = append(held, fmt.Sprintf("%d idle %s", idle, plural(idle, "connection")))
 	}
 	fail(CodeHeldSockets, "%s still open %v after %s, and the process exited %s after the signal: it waited for connections that send nothing",
-		joinAnd(held...), c.MaxExitLag, since, fmtMs(r.SignalToExit()))
+		joinAnd(held...), c.MaxExitLag, since, FormatDuration(r.SignalToExit()))
 }
 
 // openAfter counts the connections of n whose close, in closed, was not
@@ -263,8 +263,9 @@ func joinAnd(parts ...string) string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
-// fmtMs formats a duration in milliseconds or seconds, as a person reads it.
-func fmtMs(d time.Duration) string {
+// FormatDuration formats a duration as people read one in a report:
+// "1.2 s", "340 ms", "1.7 ms".
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d >= time.Second || d <= -time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())
