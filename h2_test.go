@@ -347,3 +347,34 @@ func TestIdleHTTP2GoesAwayWhileHTTP1Drains(t *testing.T) {
 		t.Errorf("idle HTTP/2 connection ended with %v, no GOAWAY", ev.err)
 	}
 }
+
+// During a shutdown delay (PrepareShutdown), an HTTP/2 client is told to
+// go away after its stream is answered, while the server still serves.
+func TestHTTP2GoAwayDuringDelay(t *testing.T) {
+	leakcheck(t)
+	srv := &http.Server{Handler: testMux(), Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	h := &HTTP{Server: srv, Logger: nopLogger()}
+	addr, _ := startHTTP(t, h)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := newH2Client(t, nc, "http")
+	waitFor(t, "the HTTP/2 connection", func() bool { return h.Stats().HTTP2 == 1 })
+
+	h.PrepareShutdown()
+	id := c.get("/fast")
+	ev := c.readAll() // until the server closes the connection it sent away
+	if body, ok := ev.ended[id]; !ok || body != "fast\n" {
+		t.Errorf("the stream: ended=%v body %q; want fast", ok, body)
+	}
+	if ev.goAway == nil || ev.goAway.ErrCode != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v, want one with NO_ERROR", ev.goAway)
+	}
+	if isClosed(h.NotAccepting()) {
+		t.Error("the server stopped accepting during the delay")
+	}
+}
