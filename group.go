@@ -422,6 +422,12 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.runCleanups(ctx, cleanupDeadline)
 	r.mark(CleanupDone, time.Now())
+	r.g.mu.Lock()
+	health := r.g.health
+	r.g.mu.Unlock()
+	if health != nil {
+		health.stop()
+	}
 
 	err := errors.Join(r.errs...)
 	attrs := []any{"event", CleanupDone, "duration", r.elapsed(), "exit_code", ExitCode(err)}

@@ -56,6 +56,7 @@ type Health struct {
 	g       *Group
 	mu      sync.Mutex
 	checks  []*healthCheck
+	stopped bool            // the group's Run has returned: checks run with an ended context
 	errs    []error         // bad AddCheck calls before Run
 	failing map[string]bool // checks whose last run failed
 }
@@ -68,8 +69,41 @@ type healthCheck struct {
 
 // A flight is one run of a check.
 type flight struct {
-	done chan struct{} // closed when err is set
-	err  error
+	done   chan struct{} // closed when err is set
+	err    error
+	cancel context.CancelCauseFunc // ends the check's context
+}
+
+// errStopped is why the checks' contexts end when the group's Run returns.
+var errStopped = errors.New("drain: the group has stopped")
+
+// stop ends the contexts of the checks running when the group's Run
+// returns, and waits a moment for them: a check that heeds its context
+// returns at once, and one that does not is left, as a cleanup function
+// would be.
+func (h *Health) stop() {
+	h.mu.Lock()
+	h.stopped = true
+	var running []*flight
+	for _, c := range h.checks {
+		if c.flight != nil {
+			c.flight.cancel(errStopped)
+			running = append(running, c.flight)
+		}
+	}
+	h.mu.Unlock()
+	if len(running) == 0 {
+		return
+	}
+	linger := time.NewTimer(cleanupLinger)
+	defer linger.Stop()
+	for _, f := range running {
+		select {
+		case <-f.done:
+		case <-linger.C:
+			return
+		}
+	}
 }
 
 // shutdownCheck is the name of the built-in readiness check, which fails
@@ -92,7 +126,9 @@ func (g *Group) Health() *Health {
 // and with a context that ends after CheckTimeout; make it cheap, like a
 // database ping. Probes that arrive while it runs share that run, so a
 // check runs at most once at a time, even one that ignores its context:
-// that one is reported as still running, and left to finish.
+// that one is reported as still running, and left to finish. When the
+// group's Run returns, the context of a check still running ends, and Run
+// gives it 50ms to return, as it does cleanup functions.
 //
 // A check on a dependency shared by every replica (one database) takes
 // them all out of rotation together when it fails: check what this
@@ -264,10 +300,16 @@ func (h *Health) fly(c *healthCheck, timeout time.Duration) *flight {
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flight = f
-	go func() { // one per check at a time; returns when the check does
-		ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, fmt.Errorf("timed out after %v", timeout))
+	base, cancelBase := context.WithCancelCause(context.Background())
+	if h.stopped {
+		cancelBase(errStopped)
+	}
+	f.cancel = cancelBase
+	go func() { // one per check at a time; stop waits for it
+		ctx, cancel := context.WithTimeoutCause(base, timeout, fmt.Errorf("timed out after %v", timeout))
 		err := protect(func() error { return c.fn(ctx) })
 		cancel()
+		cancelBase(nil)
 		h.mu.Lock()
 		f.err = err
 		c.flight = nil

@@ -176,3 +176,30 @@ func TestHealthZeroValue(t *testing.T) {
 		t.Errorf("zero Health /livez: %d", code)
 	}
 }
+
+// A readiness check still running when Run returns has its context ended,
+// and Run waits for it: no goroutine is left behind.
+func TestReadyzCheckEndsWithRun(t *testing.T) {
+	leakcheck(t)
+	g := &Group{Logger: nopLogger()}
+	h := g.Health()
+	h.CheckTimeout = time.Hour
+	started := make(chan struct{})
+	var cause error
+	h.AddCheck("slow", func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		cause = context.Cause(ctx)
+		return cause
+	})
+	mux, stop, wait := serveHealth(t, g)
+	go probeHealth(t, mux, "GET", "/readyz") // answered once Run has stopped the check
+	<-started
+	stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if cause == nil || !strings.Contains(cause.Error(), "stopped") {
+		t.Errorf("the check's context ended with %v, want the group's stop", cause)
+	}
+}
