@@ -393,8 +393,11 @@ func (r *run) run(ctx context.Context) error {
 	// The budget covers the delay and the drain; a second signal ends it.
 	bctx, cancel := r.budget(ctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
 	defer cancel()
-	r.prepare()
 	if delay > 0 {
+		// Without a delay there is nothing to prepare: telling clients
+		// to reconnect before the listener closes would send them into
+		// its closing.
+		r.prepare()
 		r.delay(bctx, delay)
 	}
 	r.mark(DelayElapsed, time.Now())

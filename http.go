@@ -330,7 +330,9 @@ func (h *HTTP) notAcceptingLocked() chan struct{} {
 }
 
 // Shutdown stops accepting connections and drains the ones open, as the
-// [HTTP] documentation describes, without waiting past ctx. It returns nil
+// [HTTP] documentation describes, without waiting past ctx. Responses say
+// "Connection: close" from the moment the listener has closed, so that
+// clients reconnect to a closed port, not into its closing. It returns nil
 // when the last connection has closed, [ErrForced] if Close forced the
 // drain, or ctx's error.
 func (h *HTTP) Shutdown(ctx context.Context) error {
@@ -373,8 +375,10 @@ func (h *HTTP) Close() error {
 // PrepareShutdown makes every response whose header is written from now
 // on carry "Connection: close", while the server goes on serving: keep-alive
 // clients reconnect, through their load balancer, to another instance. A
-// [Group] calls it when its shutdown begins, before its ShutdownDelay.
-// If Serve has not started yet, it applies once it does.
+// [Group] with a ShutdownDelay calls it when its shutdown begins. If Serve
+// has not started yet, it applies once it does. When the drain begins,
+// responses stop saying it for the moment the listener takes to close
+// (see [HTTP.Shutdown]).
 func (h *HTTP) PrepareShutdown() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -408,7 +412,7 @@ func (h *HTTP) beginDrain() {
 	}
 	h.state = httpDraining
 	if h.RetryAfter == nil {
-		h.ln.stop()
+		h.stopListening()
 	}
 	go h.drainLoop() // owned: Close and Serve wait for done
 }
@@ -429,7 +433,7 @@ func (h *HTTP) drainLoop() {
 	forced := false
 	if h.RetryAfter != nil {
 		forced = h.rejectUntilIdle()
-		h.ln.stop()
+		h.stopListening()
 	}
 	// The drain proper begins once the listener is closed: see listener.
 	if !forced {
@@ -483,6 +487,19 @@ loop:
 	h.mu.Lock()
 	h.finish()
 	h.mu.Unlock()
+}
+
+// stopListening makes the listener close, without losing what is queued.
+// Until it has closed, responses do not say "Connection: close" (even
+// after PrepareShutdown): a client told to reconnect now would race the
+// close, and a connection that completes in the kernel between the last
+// accept and the close is reset. Once it has closed, the drain says it
+// again, and clients reconnect to a closed port, which refuses them
+// cleanly.
+func (h *HTTP) stopListening() {
+	h.t.rejecting.Store(false)
+	h.t.closing.Store(false)
+	h.ln.stop()
 }
 
 // rejectUntilIdle answers new requests with RetryAfter.Status until no

@@ -462,3 +462,33 @@ func TestTimeoutCoversDelay(t *testing.T) {
 		t.Errorf("forced %v after the signal; want Timeout (%v), well before delay + Timeout (%v)", took, timeout, delay+timeout)
 	}
 }
+
+// A preparer records PrepareShutdown.
+type preparer struct {
+	*fakeServer
+	prepared chan struct{}
+}
+
+func (p *preparer) PrepareShutdown() { close(p.prepared) }
+
+// Servers are prepared for a shutdown only when there is a delay to
+// prepare for: without one, telling clients to reconnect before the
+// listener closes would send them into its closing.
+func TestPrepareOnlyWithDelay(t *testing.T) {
+	leakcheck(t)
+	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
+		p := &preparer{fakeServer: newFake("web"), prepared: make(chan struct{})}
+		g := &Group{Logger: nopLogger(), ShutdownDelay: delay}
+		g.Add(p)
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := runGroup(t, g, ctx)
+		<-g.Happened(Serving)
+		cancel()
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := isClosed(p.prepared), delay > 0; got != want {
+			t.Errorf("delay %v: prepared %v, want %v", delay, got, want)
+		}
+	}
+}
