@@ -20,7 +20,9 @@
 // Run returns only after the drain and the cleanup are over, so main
 // cannot exit while a request is still being answered. The package never
 // exits the process itself, keeps no global state, and leaves no goroutine
-// or signal registration behind once Run returns.
+// or signal registration of its own behind once Run returns; user code
+// that ignores its cancelled context (a handler, a cleanup function, a
+// readiness check) is the exception, since Go cannot stop it.
 //
 // # The shutdown
 //
@@ -33,7 +35,8 @@
 //     servers serve on, every response saying "Connection: close";
 //  2. stops accepting on every listener, after accepting the connections
 //     already queued in the kernel (on Linux), which closing a listening
-//     socket would reset under clients that believe they are connected;
+//     socket would reset under clients that believe they are connected (in
+//     [RetryAfter] mode, only once the requests in flight are done);
 //  3. drains every server in parallel (see below), logging what it waits
 //     for while it lasts;
 //  4. finishes the moment the last connection closes: the drain waits for

@@ -45,7 +45,7 @@ var defaultSignals = []os.Signal{syscall.SIGTERM, os.Interrupt}
 type Group struct {
 	// Timeout bounds the shutdown, from the moment it begins (the signal)
 	// to the moment the connections still open are closed by force and
-	// Run's result becomes [ErrForced]. It covers ShutdownDelay and the
+	// Run's result wraps [ErrForced]. It covers ShutdownDelay and the
 	// drain. Defaults to [DefaultTimeout].
 	Timeout time.Duration
 
@@ -157,21 +157,25 @@ func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
 // signal from Signals arrives, ctx ends, or a server fails (it could not
 // listen, for example). Then it shuts down:
 //
-//  1. it logs why, and what is open;
-//  2. it calls every server's Shutdown at once, so all of them stop
+//  1. it logs why, and what is open; readiness ([Group.Health]) fails
+//     from now on;
+//  2. with a ShutdownDelay, it tells the servers that can hear it
+//     ([ShutdownPreparer]) and serves on for the delay;
+//  3. it calls every server's Shutdown at once, so all of them stop
 //     accepting and drain in parallel, logging what they wait for while it
 //     lasts;
-//  3. if the drain outlasts Timeout, or a second signal arrives, it calls
-//     every unfinished server's Close, which cancels the handlers still
-//     running and closes their connections;
-//  4. it runs the cleanup functions, newest first;
-//  5. it returns nil if everything drained and cleaned up, or the joined
+//  4. if the shutdown outlasts Timeout, or a second signal arrives, it
+//     calls every unfinished server's Close, which cancels the handlers
+//     still running and closes their connections;
+//  5. it runs the cleanup functions, newest first;
+//  6. it returns nil if everything drained and cleaned up, or the joined
 //     errors: why a server failed, [ErrForced] if the drain was forced, and
 //     each cleanup function's error.
 //
-// Run returns only when all of this is done (a cleanup function that
-// ignores its context excepted), so returning from main after it cannot cut
-// a drain short. Pass its result to [ExitCode] for the process's exit code.
+// Each step is an [Event], logged and observable with [Group.Happened].
+// Run returns only when all of this is done (a cleanup function or a
+// readiness check that ignores its context excepted), so returning from
+// main after it cannot cut a drain short. Pass its result to [ExitCode] for the process's exit code.
 // Run never exits the process itself.
 //
 // Run checks the configuration first and returns an error wrapping
@@ -362,6 +366,7 @@ type run struct {
 
 func (r *run) run(ctx context.Context) error {
 	r.mark(Serving, time.Now())
+	r.log.Info("drain: running", "event", Serving, "servers", len(r.servers))
 
 	// Serve until something asks for a shutdown.
 	var why []any
@@ -427,6 +432,7 @@ func (r *run) run(ctx context.Context) error {
 	r.mark(CleanupDone, time.Now())
 	r.g.mu.Lock()
 	health := r.g.health
+	r.errs = append(r.errs, r.g.late...) // calls that came too late, cleanup included
 	r.g.mu.Unlock()
 	if health != nil {
 		health.stop()
@@ -608,7 +614,6 @@ func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
 	r.g.mu.Lock()
 	r.g.state = groupCleaning
 	cleanups := r.g.cleanups
-	r.errs = append(r.errs, r.g.late...)
 	r.g.mu.Unlock()
 	if len(cleanups) == 0 {
 		return

@@ -554,3 +554,23 @@ func (p *panicky) Shutdown(ctx context.Context) error {
 	p.stop()
 	panic("shutdown exploded")
 }
+
+// A Cleanup call made while the cleanup runs is too late to run, and Run
+// says so.
+func TestCleanupDuringCleanupReported(t *testing.T) {
+	leakcheck(t)
+	g := &Group{Logger: nopLogger()}
+	g.Add(newFake("web"))
+	g.Cleanup("first", func(context.Context) error {
+		g.Cleanup("late", func(context.Context) error { return nil })
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+	<-g.Happened(Serving)
+	cancel()
+	err := wait()
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `Cleanup("late")`) {
+		t.Errorf("Run = %v, want ErrInvalid naming the late cleanup", err)
+	}
+}

@@ -18,9 +18,9 @@ const DefaultCheckTimeout = 800 * time.Millisecond
 // Health serves the health endpoints of a [Group], following the
 // conventions of Kubernetes:
 //
-//   - /livez answers 200 while the process serves, draining included: a
-//     process that is shutting down is not broken, and must not be
-//     restarted;
+//   - /livez answers 200 whatever the phase, as long as it can be
+//     reached (see below): a process that is shutting down is not broken,
+//     and must not be restarted;
 //   - /readyz answers 503 from the moment the shutdown begins, so that
 //     load balancers stop sending traffic, and otherwise runs the
 //     readiness checks added with AddCheck. It answers 200 when every
@@ -28,7 +28,8 @@ const DefaultCheckTimeout = 800 * time.Millisecond
 //
 // With ?verbose, both list their checks, one per line, as "[+]name ok" or
 // "[-]name failed: reason"; a failing /readyz always does. The reason a
-// check failed is withheld ("reason withheld") unless ShowErrors is set:
+// check of yours failed is withheld ("reason withheld") unless ShowErrors
+// is set (the built-in check's, "shutting down", is always shown):
 // probe endpoints are often reachable by anyone, and an error can carry
 // internal details. Failures are logged with their errors, once when a
 // check starts failing and once when it passes again. ?exclude=name (which

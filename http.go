@@ -93,8 +93,9 @@ type HTTP struct {
 	IdleGrace time.Duration
 
 	// RetryAfter, if set, makes the drain keep the listener open while
-	// the requests in flight finish, and answer new requests with a 503
-	// and Retry-After instead of refusing them. See [RetryAfter].
+	// the requests in flight finish, and answer new requests with
+	// RetryAfter.Status (503) and Retry-After instead of refusing them.
+	// See [RetryAfter].
 	RetryAfter *RetryAfter
 
 	// Logger receives the server's own logs: where it serves, and the

@@ -32,7 +32,8 @@ const (
 	StoppedAccepting
 	// Drained: every server has finished, or has been closed by force.
 	Drained
-	// CleanupDone: the cleanup functions have run. Run returns next.
+	// CleanupDone: the cleanup functions have run. Run returns next, once
+	// the readiness checks still running have had a moment to end.
 	CleanupDone
 
 	numEvents

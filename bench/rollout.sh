@@ -38,7 +38,7 @@ for i in $(seq "$reps"); do
     "$tmp/e2e.test" -test.run Rolling -test.v -test.count 1 | grep 'rollout ' >>"$tmp/lines" || true
 done
 
-# Lines read: "rollout_test.go:86: rollout delay: 206855 requests, 0 failed map[]".
+# Lines read: "rollout_test.go:89: rollout delay: 206855 requests, 0 failed map[]".
 echo "| server | failed requests per rolling restart: median (range) | requests per run: median | failures by kind (all runs) |"
 echo "|---|---|---|---|"
 for name in delay retry-after no-delay retry-after-no-delay go-stdlib; do

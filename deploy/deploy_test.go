@@ -94,9 +94,10 @@ func TestChecksCatch(t *testing.T) {
 		{"preStop hook", []edit{{deploy, "          imagePullPolicy: IfNotPresent\n", "          imagePullPolicy: IfNotPresent\n          lifecycle:\n            preStop:\n              sleep:\n                seconds: 5\n"}}, "preStop"},
 
 		// The timing.
-		{"shutdown delay shorter than detection", []edit{{deploy, "-shutdown-delay=5s", "-shutdown-delay=3s"}}, "shutdown delay 3s is shorter"},
-		{"no shutdown delay", []edit{{deploy, "            - -shutdown-delay=5s\n", ""}}, "shutdown delay 0s is shorter"},
-		{"readiness needs 3 failures", []edit{{deploy, "failureThreshold: 1", "failureThreshold: 3"}}, "shutdown delay 5s is shorter"},
+		{"shutdown delay shorter than detection", []edit{{deploy, "-shutdown-delay=5s", "-shutdown-delay=3s"}}, "shutdown delay 3s is not longer"},
+		{"no shutdown delay", []edit{{deploy, "            - -shutdown-delay=5s\n", ""}}, "shutdown delay 0s is not longer"},
+		{"delay equal to detection + propagation", []edit{{deploy, "periodSeconds: 1\n            failureThreshold: 1", "periodSeconds: 2\n            failureThreshold: 1"}}, "shutdown delay 5s is not longer"},
+		{"readiness needs 3 failures", []edit{{deploy, "failureThreshold: 1", "failureThreshold: 3"}}, "shutdown delay 5s is not longer"},
 		{"readiness probe defaults", []edit{{deploy, "            periodSeconds: 1\n            failureThreshold: 1\n", ""}}, "readiness detection 31s"},
 		{"shutdown delay not under timeout", []edit{{deploy, "-timeout=15s", "-timeout=5s"}}, "must be shorter than -timeout"},
 		{"timeout too short for the longest request", []edit{{deploy, "-timeout=15s", "-timeout=10s"}}, "longest request"},
@@ -381,8 +382,8 @@ func checkTiming(opts seed.Options, pod podSpec, c container) []error {
 	var errs []error
 	if c.ReadinessProbe != nil {
 		detect := c.ReadinessProbe.detection()
-		if opts.ShutdownDelay < detect+propagation {
-			errs = append(errs, fmt.Errorf("shutdown delay %v is shorter than readiness detection %v (periodSeconds x failureThreshold + timeoutSeconds) + endpoint propagation %v", opts.ShutdownDelay, detect, propagation))
+		if opts.ShutdownDelay <= detect+propagation {
+			errs = append(errs, fmt.Errorf("shutdown delay %v is not longer than readiness detection %v (periodSeconds x failureThreshold + timeoutSeconds) + endpoint propagation %v", opts.ShutdownDelay, detect, propagation))
 		}
 	}
 	if opts.ShutdownDelay >= opts.Timeout {

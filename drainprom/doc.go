@@ -3,8 +3,8 @@
 // holds open, the phase of the shutdown and when each step happened, what
 // a forced shutdown cut, and how the cleanup went.
 //
-// It is the only part of drain that imports the Prometheus client; a
-// program that does not import drainprom does not compile it.
+// It is the only library package of drain that imports the Prometheus
+// client; a program that does not import drainprom does not compile it.
 //
 // Register a collector for the group, and serve the registry where
 // Prometheus scrapes, here on the demo's /metrics:
@@ -45,7 +45,7 @@
 // For each cleanup function that has run, labelled cleanup with its name:
 //
 //	drain_cleanup_duration_seconds{cleanup}  gauge    how long it ran
-//	drain_cleanup_failed{cleanup}            gauge    1 if it failed, else 0
+//	drain_cleanup_failed{cleanup}            gauge    1 if it failed, else 0 (summed over functions of one name)
 //
 // Servers, or cleanup functions, that share a name are added up into one
 // series.

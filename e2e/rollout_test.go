@@ -63,7 +63,8 @@ const (
 //
 // For comparisons (bench/rollout.sh), E2E_SERVER names another server
 // binary, which listens on $PORT, and E2E_CHECK_PATH the path of its
-// health check: the test then runs it alone, and asserts nothing.
+// health check: the test then runs it alone, and asserts no failure
+// count.
 func TestRollingRestartBehindHAProxy(t *testing.T) {
 	haproxy := needHAProxy(t)
 	type testCase struct {

@@ -24,8 +24,8 @@
 // while the requests in flight drain. -timeout bounds the whole shutdown,
 // delay included.
 //
-// A request still running when the shutdown is forced has its context
-// cancelled and is answered 503.
+// A request to / or /slow still running when the shutdown is forced has
+// its context cancelled and is answered 503; the streams just end.
 package seed
 
 import (
