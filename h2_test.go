@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -75,6 +76,23 @@ type h2Client struct {
 	fr     *http2.Framer
 	scheme string
 	next   uint32 // next stream ID
+}
+
+// startH2C serves handler over h2c on a loopback port, and connects an
+// HTTP/2 client to it.
+func startH2C(t *testing.T, handler http.Handler, log *slog.Logger) (*HTTP, *h2Client) {
+	t.Helper()
+	srv := &http.Server{Handler: handler, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	h := &HTTP{Server: srv, Logger: log}
+	addr, _ := startHTTP(t, h)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return h, newH2Client(t, nc, "http")
 }
 
 func newH2Client(t *testing.T, nc net.Conn, scheme string) *h2Client {
@@ -277,17 +295,7 @@ func TestHTTP2HandlerOutlivingItsStream(t *testing.T) {
 				close(started)
 				<-release // a write that ignores the request's context
 			})
-			srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
-			srv.Protocols.SetHTTP1(true)
-			srv.Protocols.SetUnencryptedHTTP2(true)
-			h := &HTTP{Server: srv, Logger: log}
-			addr, _ := startHTTP(t, h)
-			nc, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			c := newH2Client(t, nc, "http")
+			h, c := startH2C(t, mux, log)
 			id := c.get("/work")
 			<-started
 			tc.quit(c, id)
@@ -307,7 +315,7 @@ func TestHTTP2HandlerOutlivingItsStream(t *testing.T) {
 			if _, err := shutdown(t, h); err != nil {
 				t.Errorf("Shutdown once the handler returned: %v", err)
 			}
-			nc.Close()
+			c.nc.Close()
 			<-read
 		})
 	}
@@ -352,17 +360,7 @@ func TestIdleHTTP2GoesAwayWhileHTTP1Drains(t *testing.T) {
 // go away after its stream is answered, while the server still serves.
 func TestHTTP2GoAwayDuringDelay(t *testing.T) {
 	leakcheck(t)
-	srv := &http.Server{Handler: testMux(), Protocols: new(http.Protocols)}
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	h := &HTTP{Server: srv, Logger: nopLogger()}
-	addr, _ := startHTTP(t, h)
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	c := newH2Client(t, nc, "http")
+	h, c := startH2C(t, testMux(), nopLogger())
 	waitFor(t, "the HTTP/2 connection", func() bool { return h.Stats().HTTP2 == 1 })
 
 	h.PrepareShutdown()

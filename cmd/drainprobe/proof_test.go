@@ -72,11 +72,7 @@ func TestVerdicts(t *testing.T) {
 			if code != wantCode {
 				t.Fatalf("exit %d, want %d\n%s%s", code, wantCode, stdout, stderr)
 			}
-			v := report(t, stdout)
-			var got []string
-			for _, r := range v.Verdict.Reasons {
-				got = append(got, r.Code)
-			}
+			got := reasons(report(t, stdout))
 			for _, w := range tc.want {
 				if !slices.Contains(got, w) {
 					t.Errorf("reasons %v lack %q", got, w)
@@ -89,6 +85,15 @@ func TestVerdicts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reasons returns the codes of the verdict's reasons to fail.
+func reasons(v *view) []string {
+	var codes []string
+	for _, r := range v.Verdict.Reasons {
+		codes = append(codes, r.Code)
+	}
+	return codes
 }
 
 type buildError struct {
@@ -125,11 +130,7 @@ func TestWrapperServingAfterExit(t *testing.T) {
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFail, stdout, stderr)
 	}
-	v := report(t, stdout)
-	var got []string
-	for _, r := range v.Verdict.Reasons {
-		got = append(got, r.Code)
-	}
+	got := reasons(report(t, stdout))
 	if !slices.Contains(got, "served-after-exit") {
 		t.Errorf("reasons %v lack served-after-exit", got)
 	}
