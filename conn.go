@@ -76,8 +76,16 @@ var errTLSListener = errors.New("drain: the Listener hands out TLS connections: 
 	"give HTTP the plain listener, and the certificate in CertFile and KeyFile or in Server.TLSConfig " +
 	"(with autocert, Server.TLSConfig = manager.TLSConfig())")
 
-// stop makes the listener close, without losing what is queued.
+// stop makes the listener close, without losing what is queued. Until it
+// has closed, responses do not say "Connection: close", even after
+// PrepareShutdown, and requests are not rejected: a client told to
+// reconnect now would race the close, and a connection that completes in
+// the kernel between the last accept and the close is reset. The sweep
+// starts the drain, which says it again, and clients then reconnect to a
+// closed port, which refuses them cleanly.
 func (l *listener) stop() {
+	l.t.rejecting.Store(false)
+	l.t.closing.Store(false)
 	l.stopping.Store(true)
 	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
 		if d.SetDeadline(time.Now().Add(acceptFlushWindow)) == nil {
@@ -311,7 +319,7 @@ func (c *conn) end(r *request) {
 func (c *conn) ended() {
 	if c.running.Add(-1) == 0 && c.closed.Load() {
 		c.t.orphanDone(c)
-	} else if c.t.forcing.Load() || c.t.awaiting.Load() {
+	} else if c.t.eager.Load() {
 		c.t.signal()
 	}
 }

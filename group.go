@@ -501,7 +501,6 @@ func (r *run) drain(dctx context.Context) (forced bool) {
 	}
 	stopped, stopWatching := r.watchAccepting()
 	defer stopWatching()
-	accepting := len(r.servers)
 
 	done := make([]bool, len(r.servers))
 	var unfinished []int
@@ -522,10 +521,8 @@ func (r *run) drain(dctx context.Context) (forced bool) {
 				r.errs = append(r.errs, fmt.Errorf("drain: server %s: shutdown: %w", r.names[res.i], res.err))
 			}
 		case <-stopped:
-			if accepting--; accepting == 0 {
-				r.stoppedAccepting()
-				stopped = nil
-			}
+			r.stoppedAccepting()
+			stopped = nil
 		case res := <-r.served:
 			r.onServed(res, true)
 		case sig := <-r.sigc:
@@ -535,24 +532,20 @@ func (r *run) drain(dctx context.Context) (forced bool) {
 			progress.next()
 		}
 	}
-	if stopped != nil && r.allStoppedAccepting() {
-		// The servers finished before their news was forwarded.
-		r.stoppedAccepting()
-	}
-	if len(unfinished) == 0 {
-		return false
-	}
-	if cause := context.Cause(dctx); dctx.Err() != nil {
-		forced = true
-		r.errs = append(r.errs, cause)
-		r.log.Warn("drain: forcing shutdown", "cause", cause)
-	}
-	for _, i := range unfinished {
-		if err := protect(r.servers[i].Close); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
+	if len(unfinished) > 0 {
+		if cause := context.Cause(dctx); dctx.Err() != nil {
+			forced = true
+			r.errs = append(r.errs, cause)
+			r.log.Warn("drain: forcing shutdown", "cause", cause)
+		}
+		for _, i := range unfinished {
+			if err := protect(r.servers[i].Close); err != nil {
+				r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
+			}
 		}
 	}
 	if r.allStoppedAccepting() {
+		// The servers finished, or were closed, before the watch said so.
 		r.stoppedAccepting()
 	}
 	return forced
@@ -580,31 +573,28 @@ func (r *run) allStoppedAccepting() bool {
 	return true
 }
 
-// watchAccepting returns a channel that receives once for each server
-// when it stops accepting: at once for a server that cannot tell. The
-// watching ends when stop is called.
+// watchAccepting returns a channel that is closed once every server that
+// can tell has stopped accepting. The watching ends when stop is called.
 func (r *run) watchAccepting() (_ <-chan struct{}, stop func()) {
-	stopped := make(chan struct{}, len(r.servers))
+	all := make(chan struct{})
 	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, s := range r.servers {
-		a, ok := s.(AcceptingReporter)
-		if !ok {
-			stopped <- struct{}{}
-			continue
-		}
-		ch := a.NotAccepting()
-		wg.Go(func() {
-			select {
-			case <-ch:
-				stopped <- struct{}{}
-			case <-quit:
+	done := make(chan struct{})
+	go func() { // owned: stop waits for it
+		defer close(done)
+		for _, s := range r.servers {
+			if a, ok := s.(AcceptingReporter); ok {
+				select {
+				case <-a.NotAccepting():
+				case <-quit:
+					return
+				}
 			}
-		})
-	}
-	return stopped, func() {
+		}
+		close(all)
+	}()
+	return all, func() {
 		close(quit)
-		wg.Wait()
+		<-done
 	}
 }
 

@@ -413,7 +413,7 @@ func (h *HTTP) beginDrain() {
 	}
 	h.state = httpDraining
 	if h.RetryAfter == nil {
-		h.stopListening()
+		h.ln.stop()
 	}
 	go h.drainLoop() // owned: Close and Serve wait for done
 }
@@ -434,7 +434,7 @@ func (h *HTTP) drainLoop() {
 	forced := false
 	if h.RetryAfter != nil {
 		forced = h.rejectUntilIdle()
-		h.stopListening()
+		h.ln.stop()
 	}
 	// The drain proper begins once the listener is closed: see listener.
 	if !forced {
@@ -490,41 +490,16 @@ loop:
 	h.mu.Unlock()
 }
 
-// stopListening makes the listener close, without losing what is queued.
-// Until it has closed, responses do not say "Connection: close" (even
-// after PrepareShutdown): a client told to reconnect now would race the
-// close, and a connection that completes in the kernel between the last
-// accept and the close is reset. Once it has closed, the drain says it
-// again, and clients reconnect to a closed port, which refuses them
-// cleanly.
-func (h *HTTP) stopListening() {
-	h.t.rejecting.Store(false)
-	h.t.closing.Store(false)
-	h.ln.stop()
-}
-
 // rejectUntilIdle answers new requests with RetryAfter.Status until no
 // request is in flight, or until Close forces the drain, which it
 // reports. Handlers learn of the drain at once, so that long-lived
 // requests end.
 func (h *HTTP) rejectUntilIdle() (forced bool) {
-	t := h.t
-	t.announce()
-	t.awaiting.Store(true)
-	t.rejecting.Store(true)
-	defer t.awaiting.Store(false)
-	for {
-		// A request that slipped past the check is served, and then
-		// drained as usual.
-		if t.snapshot(nil).Requests == 0 {
-			return false
-		}
-		select {
-		case <-t.wakec: // a request ended, or a connection changed
-		case <-h.stopc:
-			return true
-		}
-	}
+	h.t.announce()
+	h.t.rejecting.Store(true)
+	// A request that slipped past the check is served, and then drained
+	// as usual.
+	return !h.t.await(func(s Stats) bool { return s.Requests == 0 }, h.stopc)
 }
 
 // force logs the requests still running, cancels their contexts, gives
@@ -572,14 +547,13 @@ const cancelLinger = 50 * time.Millisecond
 // shutdown cut.
 func (h *HTTP) Stats() Stats {
 	h.mu.Lock()
-	t := h.t
-	forced := Stats{ForcedRequests: h.forcedReqs, ForcedConns: h.forcedConn}
+	t, reqs, conns := h.t, h.forcedReqs, h.forcedConn
 	h.mu.Unlock()
-	if t == nil {
-		return forced
+	var s Stats
+	if t != nil {
+		s = t.snapshot(nil)
 	}
-	s := t.snapshot(nil)
-	s.ForcedRequests, s.ForcedConns = forced.ForcedRequests, forced.ForcedConns
+	s.ForcedRequests, s.ForcedConns = reqs, conns
 	return s
 }
 

@@ -70,9 +70,7 @@ func Events() []Event {
 type lifecycle struct {
 	mu    sync.Mutex
 	chans [numEvents]chan struct{}
-	times [numEvents]time.Time
-	last  Event // the last event that happened; meaningful if started
-	began bool
+	times [numEvents]time.Time // zero until the event happens
 }
 
 // done returns the channel closed when e happens; an unknown event's
@@ -103,10 +101,16 @@ func (l *lifecycle) when(e Event) time.Time {
 }
 
 // current returns the last event that happened, and false if none has.
+// Events happen in order, so it is the last one with a time.
 func (l *lifecycle) current() (Event, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.last, l.began
+	for e := numEvents - 1; e >= Serving; e-- {
+		if !l.times[e].IsZero() {
+			return e, true
+		}
+	}
+	return 0, false
 }
 
 // mark records that e happened at t, and that every earlier event that
@@ -126,6 +130,5 @@ func (l *lifecycle) mark(e Event, t time.Time) bool {
 			close(l.chans[i])
 		}
 	}
-	l.last, l.began = e, true
 	return true
 }

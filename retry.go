@@ -58,9 +58,6 @@ func (ra *RetryAfter) validate() error {
 
 // exempt reports whether r is served normally.
 func (ra *RetryAfter) exempt(r *http.Request) bool {
-	if ra == nil {
-		return true
-	}
 	if ra.Exempt != nil {
 		return ra.Exempt(r)
 	}

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -22,11 +23,9 @@ type tracker struct {
 
 	closing   atomic.Bool   // responses carry "Connection: close": the shutdown has begun
 	rejecting atomic.Bool   // new requests are answered RetryAfter.Status
-	awaiting  atomic.Bool   // the drain loop waits for requests to end: wake on each
 	draining  atomic.Bool   // quiet connections are closed
-	forcing   atomic.Bool   // the drain is being forced: wake on every change
-	drainc    chan struct{} // closed when the drain begins, or handlers are told to finish
-	announced bool          // drainc is closed; under mu
+	eager     atomic.Bool   // someone awaits every change (see await): wake on each
+	drainc    chan struct{} // closed, under mu, when handlers are told to finish
 	wakec     chan struct{} // wakes the drain loop; capacity 1
 
 	mu      sync.Mutex
@@ -110,7 +109,7 @@ func (t *tracker) remove(c *conn) {
 	t.mu.Unlock()
 	// The drain loop acts on the last connection and the last HTTP/1 one
 	// only; it need not wake for each of thousands of closes.
-	if t.draining.Load() && (wake || t.forcing.Load()) || t.awaiting.Load() {
+	if t.draining.Load() && wake || t.eager.Load() {
 		t.signal()
 	}
 }
@@ -121,7 +120,7 @@ func (t *tracker) orphanDone(c *conn) {
 	delete(t.orphans, c)
 	last := t.pendingLocked() == 0
 	t.mu.Unlock()
-	if t.draining.Load() && (last || t.forcing.Load()) || t.awaiting.Load() {
+	if t.draining.Load() && last || t.eager.Load() {
 		t.signal()
 	}
 }
@@ -236,8 +235,9 @@ func (t *tracker) announce() {
 
 func (t *tracker) announceLocked() {
 	t.closing.Store(true)
-	if !t.announced {
-		t.announced = true
+	select {
+	case <-t.drainc:
+	default:
 		close(t.drainc)
 	}
 }
@@ -409,16 +409,25 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 // awaitAnswers waits until no request is being served or answered (no
 // connection is active), or for d.
 func (t *tracker) awaitAnswers(d time.Duration) {
-	t.forcing.Store(true)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for s := t.snapshot(nil); s.Requests > 0 || s.Active > 0; s = t.snapshot(nil) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	t.await(func(s Stats) bool { return s.Requests == 0 && s.Active == 0 }, ctx.Done())
+}
+
+// await waits until done holds for what is open, or until stop is closed,
+// waking on every request that ends and every connection that changes.
+// It reports whether done held.
+func (t *tracker) await(done func(Stats) bool, stop <-chan struct{}) bool {
+	t.eager.Store(true)
+	defer t.eager.Store(false)
+	for !done(t.snapshot(nil)) {
 		select {
 		case <-t.wakec:
-		case <-timer.C:
-			return
+		case <-stop:
+			return false
 		}
 	}
+	return true
 }
 
 // closeAll closes every connection, hijacked ones included. Every pending

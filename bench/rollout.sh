@@ -38,7 +38,10 @@ for i in $(seq "$reps"); do
     "$tmp/e2e.test" -test.run Rolling -test.v -test.count 1 | grep 'rollout ' >>"$tmp/lines" || true
 done
 
-# Lines read: "rollout_test.go:89: rollout delay: 206855 requests, 0 failed map[]".
+# Lines read: "rollout_test.go:89: rollout delay: 206855 requests, 0 failed map[]":
+# field 4 is the requests, field 6 the failures, the map the failures by kind.
+# median: of numbers, one a line (the upper one of an even count).
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int(NR / 2) + 1] }'; }
 echo "| server | failed requests per rolling restart: median (range) | requests per run: median | failures by kind (all runs) |"
 echo "|---|---|---|---|"
 for name in delay retry-after no-delay retry-after-no-delay go-stdlib; do
@@ -50,25 +53,11 @@ for name in delay retry-after no-delay retry-after-no-delay go-stdlib; do
     retry-after-no-delay) label='drain, `-retry-after`, no delay' ;;
     go-stdlib) label='go-stdlib (`Server.Shutdown`)' ;;
   esac
-  grep -F " rollout $name: " "$tmp/lines" | awk -v label="$label" '
-    BEGIN { n = 0 }
-    {
-      for (i = 1; i <= NF; i++) {
-        if ($i == "requests,") req[n] = $(i-1)
-        if ($i == "failed") fail[n] = $(i-1)
-      }
-      if (match($0, /map\[.+\]/)) kinds = kinds (kinds == "" ? "" : ", ") substr($0, RSTART + 4, RLENGTH - 5)
-      n++
-    }
-    function median(a, n,   i, j, t, b) {
-      for (i = 0; i < n; i++) b[i] = a[i]
-      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
-      return b[int(n / 2)]
-    }
-    END {
-      if (n == 0) { print "| " label " | no run | | |"; exit }
-      lo = hi = fail[0]
-      for (i = 1; i < n; i++) { if (fail[i] < lo) lo = fail[i]; if (fail[i] > hi) hi = fail[i] }
-      printf "| %s | %d (%d-%d) | %d | %s |\n", label, median(fail, n), lo, hi, median(req, n), (kinds == "" ? "none" : kinds)
-    }'
+  if ! grep -F " rollout $name: " "$tmp/lines" >"$tmp/runs"; then
+    echo "| $label | no run | | |"
+    continue
+  fi
+  fails=$(awk '{ print $6 }' "$tmp/runs" | sort -n)
+  kinds=$(sed -n 's/.*map\[\(.\+\)\]$/\1/p' "$tmp/runs" | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $0 }')
+  echo "| $label | $(median <<<"$fails") ($(head -n 1 <<<"$fails")-$(tail -n 1 <<<"$fails")) | $(awk '{ print $4 }' "$tmp/runs" | median) | ${kinds:-none} |"
 done

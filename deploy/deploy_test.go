@@ -135,7 +135,7 @@ func TestChecksCatch(t *testing.T) {
 			for _, err := range errs {
 				t.Log(err)
 			}
-			if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), tt.want) }) {
+			if !mentions(errs, tt.want) {
 				t.Errorf("no problem mentions %q; got %v", tt.want, errs)
 			}
 		})
@@ -183,11 +183,16 @@ func TestCheckImage(t *testing.T) {
 			switch {
 			case tt.want == "" && len(errs) > 0:
 				t.Errorf("unexpected problems: %v", errs)
-			case tt.want != "" && !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), tt.want) }):
+			case tt.want != "" && !mentions(errs, tt.want):
 				t.Errorf("no problem mentions %q; got %v", tt.want, errs)
 			}
 		})
 	}
+}
+
+// mentions reports whether one of errs says want.
+func mentions(errs []error, want string) bool {
+	return slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), want) })
 }
 
 // readFiles reads deploy/Dockerfile and the manifests of
@@ -492,13 +497,13 @@ func selects(selector, labels map[string]string) bool {
 // lists every other manifest.
 func checkKustomization(m *manifests) []error {
 	var errs []error
-	for _, k := range m.kustomizations {
-		var want []string
-		for _, f := range m.files {
-			if f != "kustomization.yaml" && f != "kustomization.yml" {
-				want = append(want, f)
-			}
+	var want []string
+	for _, f := range m.files {
+		if f != "kustomization.yaml" && f != "kustomization.yml" {
+			want = append(want, f)
 		}
+	}
+	for _, k := range m.kustomizations {
 		got := slices.Sorted(slices.Values(k.Resources))
 		if !slices.Equal(got, want) {
 			errs = append(errs, fmt.Errorf("kustomization resources %v; want every manifest: %v", got, want))

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -135,9 +136,7 @@ func imageConfig(stage []instruction) (image, error) {
 			if err != nil {
 				return image{}, fmt.Errorf("line %d: ENV: %w", in.line, err)
 			}
-			for k, v := range env {
-				img.env[k] = v
-			}
+			maps.Copy(img.env, env)
 		}
 	}
 	return img, nil

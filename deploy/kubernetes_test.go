@@ -190,23 +190,21 @@ func (m *manifests) add(doc *yaml.Node) error {
 	}
 	switch head.Kind {
 	case "Deployment":
-		var d deployment
-		if err := doc.Decode(&d); err != nil {
-			return err
-		}
-		m.deployments = append(m.deployments, d)
+		return decodeTo(doc, &m.deployments)
 	case "Service":
-		var s service
-		if err := doc.Decode(&s); err != nil {
-			return err
-		}
-		m.services = append(m.services, s)
+		return decodeTo(doc, &m.services)
 	case "Kustomization":
-		var k kustomization
-		if err := doc.Decode(&k); err != nil {
-			return err
-		}
-		m.kustomizations = append(m.kustomizations, k)
+		return decodeTo(doc, &m.kustomizations)
 	}
+	return nil
+}
+
+// decodeTo decodes doc and appends it to list.
+func decodeTo[T any](doc *yaml.Node, list *[]T) error {
+	var v T
+	if err := doc.Decode(&v); err != nil {
+		return err
+	}
+	*list = append(*list, v)
 	return nil
 }

@@ -156,34 +156,40 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // shutdown cut. Servers of the same name are added up: the group does not
 // require distinct names, and a series must be unique.
 func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
+	// The series of each server, in the order they are sent: the metric,
+	// the labels after the server's name, and the value in its Stats.
+	series := []struct {
+		desc   *prometheus.Desc
+		typ    prometheus.ValueType
+		labels []string
+		value  func(drain.Stats) int
+	}{
+		{d.inFlight, prometheus.GaugeValue, nil, func(s drain.Stats) int { return s.Requests }},
+		{d.conns, prometheus.GaugeValue, []string{"new"}, func(s drain.Stats) int { return s.New }},
+		{d.conns, prometheus.GaugeValue, []string{"active"}, func(s drain.Stats) int { return s.Active }},
+		{d.conns, prometheus.GaugeValue, []string{"idle"}, func(s drain.Stats) int { return s.Idle }},
+		{d.conns, prometheus.GaugeValue, []string{"hijacked"}, func(s drain.Stats) int { return s.Hijacked }},
+		{d.http2Conns, prometheus.GaugeValue, nil, func(s drain.Stats) int { return s.HTTP2 }},
+		{d.forcedRequests, prometheus.CounterValue, nil, func(s drain.Stats) int { return s.ForcedRequests }},
+		{d.forcedConns, prometheus.CounterValue, nil, func(s drain.Stats) int { return s.ForcedConns }},
+	}
 	var names []string
-	sums := make(map[string]*drain.Stats)
+	sums := make(map[string][]int) // by server name, a value for each series
 	for _, s := range c.g.Stats() {
 		sum, ok := sums[s.Name]
 		if !ok {
-			sum = new(drain.Stats)
+			sum = make([]int, len(series))
 			sums[s.Name] = sum
 			names = append(names, s.Name)
 		}
-		sum.Requests += s.Requests
-		sum.New += s.New
-		sum.Active += s.Active
-		sum.Idle += s.Idle
-		sum.Hijacked += s.Hijacked
-		sum.HTTP2 += s.HTTP2
-		sum.ForcedRequests += s.ForcedRequests
-		sum.ForcedConns += s.ForcedConns
+		for i, se := range series {
+			sum[i] += se.value(s.Stats)
+		}
 	}
 	for _, name := range names {
-		s := sums[name]
-		send(ch, d.inFlight, prometheus.GaugeValue, s.Requests, name)
-		send(ch, d.conns, prometheus.GaugeValue, s.New, name, "new")
-		send(ch, d.conns, prometheus.GaugeValue, s.Active, name, "active")
-		send(ch, d.conns, prometheus.GaugeValue, s.Idle, name, "idle")
-		send(ch, d.conns, prometheus.GaugeValue, s.Hijacked, name, "hijacked")
-		send(ch, d.http2Conns, prometheus.GaugeValue, s.HTTP2, name)
-		send(ch, d.forcedRequests, prometheus.CounterValue, s.ForcedRequests, name)
-		send(ch, d.forcedConns, prometheus.CounterValue, s.ForcedConns, name)
+		for i, se := range series {
+			send(ch, se.desc, se.typ, sums[name][i], append([]string{name}, se.labels...)...)
+		}
 	}
 }
 

@@ -63,7 +63,9 @@ func startSeed(t *testing.T, args string) (*exec.Cmd, string) {
 	select {
 	case <-serving:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the seed did not start")
+		cmd.Process.Kill()
+		<-copied
+		t.Fatalf("the seed did not start:\n%s", logs.String())
 	}
 	return cmd, "127.0.0.1:" + port
 }

@@ -167,19 +167,9 @@ func (c *client) do(ctx context.Context, req []byte) exchange {
 
 // roundTrip writes the request and reads its response on c.nc.
 func (c *client) roundTrip(req []byte) (st step, status int, closes bool, err error) {
-	if _, err := c.nc.Write(req); err != nil {
-		return stepWrite, 0, false, err
-	}
-	var resp *http.Response
-	for {
-		resp, err = http.ReadResponse(c.br, nil)
-		if err != nil {
-			return stepHeader, 0, false, err
-		}
-		// Informational responses (103 Early Hints) precede the real one.
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
+	resp, st, err := c.send(req)
+	if err != nil {
+		return st, 0, false, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -187,4 +177,22 @@ func (c *client) roundTrip(req []byte) (st step, status int, closes bool, err er
 		return stepBody, resp.StatusCode, resp.Close, err
 	}
 	return stepHeader, resp.StatusCode, resp.Close, nil
+}
+
+// send writes the request on c.nc and reads its response's header,
+// leaving the body to be read. st is where err happened.
+func (c *client) send(req []byte) (resp *http.Response, st step, err error) {
+	if _, err = c.nc.Write(req); err != nil {
+		return nil, stepWrite, err
+	}
+	for {
+		resp, err = http.ReadResponse(c.br, nil)
+		if err != nil {
+			return nil, stepHeader, err
+		}
+		// Informational responses (103 Early Hints) precede the real one.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, stepHeader, nil
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -14,10 +13,9 @@ import (
 type held struct {
 	w *watcher // nil: closes are not watched
 
-	mu      sync.Mutex
-	conns   []net.Conn
-	closed  []time.Time // when each connection was seen closed; zero while open
-	nclosed atomic.Int64
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed []time.Time // when each connection was seen closed; zero while open
 }
 
 func (h *held) add(nc net.Conn) {
@@ -37,7 +35,6 @@ func (h *held) closedAt(i int, t time.Time) {
 	defer h.mu.Unlock()
 	if h.closed[i].IsZero() {
 		h.closed[i] = t
-		h.nclosed.Add(1)
 	}
 }
 
@@ -49,7 +46,17 @@ func (h *held) len() int {
 }
 
 // open returns the number of connections not yet seen closed.
-func (h *held) open() int { return h.len() - int(h.nclosed.Load()) }
+func (h *held) open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, t := range h.closed {
+		if t.IsZero() {
+			n++
+		}
+	}
+	return n
+}
 
 // closeTimes returns when the connections seen closed were, in order.
 func (h *held) closeTimes() []time.Time {

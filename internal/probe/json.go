@@ -215,14 +215,9 @@ type JSONTimeline struct {
 }
 
 // JSONBucket counts the requests that ended in one bucket of time, by
-// outcome.
+// outcome: the answered ones by status class, then the refused and lost.
 type JSONBucket struct {
-	C1xx    int `json:"1xx"`
-	C2xx    int `json:"2xx"`
-	C3xx    int `json:"3xx"`
-	C4xx    int `json:"4xx"`
-	C5xx    int `json:"5xx"`
-	Other   int `json:"other"`
+	JSONClasses
 	Refused int `json:"refused"`
 	Lost    int `json:"lost"`
 }
@@ -320,8 +315,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 	}
 	j.Timeline = JSONTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]JSONBucket, len(r.Timeline.Buckets))}
 	for i, b := range r.Timeline.Buckets {
-		s := b.Status
-		j.Timeline.Buckets[i] = JSONBucket{s[1], s[2], s[3], s[4], s[5], s[0], b.Refused, b.Lost}
+		j.Timeline.Buckets[i] = JSONBucket{classes(b), b.Refused, b.Lost}
 	}
 	recs := slices.Clone(r.Records)
 	slices.SortStableFunc(recs, func(a, b Record) int { return a.Done.Compare(b.Done) })

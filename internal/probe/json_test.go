@@ -54,16 +54,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := rep.Verdict(Criteria{})
-	b, err := rep.JSON(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	checkFields(t, "", m)
+	b, m := encode(t, rep)
 
 	get := func(path ...string) any {
 		var x any = m
@@ -121,15 +112,7 @@ func TestJSON(t *testing.T) {
 func TestJSONNoSignal(t *testing.T) {
 	t0 := time.Now()
 	rep := &Report{Addr: "127.0.0.1:80", Target: "127.0.0.1:80", Start: t0, End: t0.Add(time.Second)}
-	b, err := rep.JSON(rep.Verdict(Criteria{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	checkFields(t, "", m)
+	_, m := encode(t, rep)
 	times := m["times_ms"].(map[string]any)
 	if m["origin"] != "start" || m["exit"] != nil || m["signal"] != "" || times["start"] != 0.0 || times["signal"] != nil || times["exit"] != nil {
 		t.Errorf("origin %v, exit %v, signal %q, times %v; want the start as origin and nulls", m["origin"], m["exit"], m["signal"], times)
@@ -140,6 +123,22 @@ func TestJSONNoSignal(t *testing.T) {
 	if w := m["verdict"].(map[string]any)["warnings"].([]any); len(w) != 1 {
 		t.Errorf("warnings %v, want no-signal", w)
 	}
+}
+
+// encode encodes the report and its verdict, checks the JSON's field
+// names, and returns it, and it decoded as a map.
+func encode(t *testing.T, rep *Report) ([]byte, map[string]any) {
+	t.Helper()
+	b, err := rep.JSON(rep.Verdict(Criteria{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	checkFields(t, "", m)
+	return b, m
 }
 
 // checkFields checks the field names of the object m at path, and of the

@@ -244,27 +244,28 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
-func (d *driver) busy(ctx context.Context, i int) {
-	t := d.rec.tally(Busy)
+func (d *driver) busy(ctx context.Context, i int) { d.send(ctx, Busy, i, d.busyReq, true) }
+
+// slow sends slow request i on a connection of its own.
+func (d *driver) slow(ctx context.Context, i int) { d.send(ctx, Slow, i, d.slowReq, false) }
+
+// send sends req on a client of its own, number i of kind k: once, or
+// with repeat back to back, while ctx lasts, until a new connection is
+// refused.
+func (d *driver) send(ctx context.Context, k Kind, i int, req []byte, repeat bool) {
+	t := d.rec.tally(k)
 	defer t.merge()
 	c := newClient(d.addr, d.load.RequestTimeout)
 	defer c.close()
-	for ctx.Err() == nil {
-		x := c.do(ctx, d.busyReq)
-		rec := t.add(i, x, ctx.Err() != nil)
-		if rec.Outcome == Refused {
+	for {
+		if repeat && ctx.Err() != nil {
+			return
+		}
+		rec := t.add(i, c.do(ctx, req), ctx.Err() != nil)
+		if !repeat || rec.Outcome == Refused {
 			return
 		}
 	}
-}
-
-// slow sends slow request i on a connection of its own.
-func (d *driver) slow(ctx context.Context, i int) {
-	t := d.rec.tally(Slow)
-	defer t.merge()
-	c := newClient(d.addr, d.load.RequestTimeout)
-	defer c.close()
-	t.add(i, c.do(ctx, d.slowReq), ctx.Err() != nil)
 }
 
 // close closes every connection the driver still holds. The load must

@@ -21,11 +21,8 @@ type watched struct {
 	f   *os.File // the pidfd
 	rc  syscall.RawConn
 
-	done      chan struct{} // closed when the process has exited
-	exit      Exit          // set before done is closed
+	end       ending        // done once the process has exited
 	stopped   chan struct{} // closed when wait has returned
-	killed    chan struct{} // closed by the first Kill
-	killOnce  sync.Once
 	closeOnce sync.Once
 }
 
@@ -53,9 +50,8 @@ func watchPID(pid int) (*watched, error) {
 	}
 	w := &watched{
 		pid: pid, f: f, rc: rc,
-		done:    make(chan struct{}),
+		end:     newEnding(),
 		stopped: make(chan struct{}),
-		killed:  make(chan struct{}),
 	}
 	go w.wait() // owned: Close waits for stopped
 	return w, nil
@@ -69,14 +65,7 @@ func (w *watched) wait() {
 	if err != nil {
 		return // closed
 	}
-	e := Exit{At: time.Now(), Code: -1, Unknown: true}
-	select {
-	case <-w.killed:
-		e.Killed = true
-	default:
-	}
-	w.exit = e
-	close(w.done)
+	w.end.exited(Exit{At: time.Now(), Code: -1, Unknown: true})
 }
 
 // readable reports whether fd is readable now.
@@ -102,7 +91,7 @@ func (w *watched) Pid() int { return w.pid }
 // [ErrExited] if the process has exited.
 func (w *watched) Signal(sig os.Signal) error {
 	select {
-	case <-w.done:
+	case <-w.Done():
 		return fmt.Errorf("%w before the signal: process %d", ErrExited, w.pid)
 	default:
 	}
@@ -128,26 +117,20 @@ func (w *watched) Signal(sig os.Signal) error {
 // Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
 // then reports it.
 func (w *watched) Kill() error {
-	var err error
-	w.killOnce.Do(func() {
-		close(w.killed)
-		err = w.Signal(syscall.SIGKILL)
-		if errors.Is(err, ErrExited) {
-			err = nil
+	return w.end.kill(func() error {
+		if err := w.Signal(syscall.SIGKILL); !errors.Is(err, ErrExited) {
+			return err
 		}
+		return nil
 	})
-	return err
 }
 
 // Done returns a channel that is closed once the process has exited.
-func (w *watched) Done() <-chan struct{} { return w.done }
+func (w *watched) Done() <-chan struct{} { return w.end.done }
 
 // Exit describes how the process ended, as far as the probe knows. It may
 // be called only after Done is closed.
-func (w *watched) Exit() Exit {
-	<-w.done
-	return w.exit
-}
+func (w *watched) Exit() Exit { return w.end.exit() }
 
 // Close stops watching the process; it does not kill it. It may be called
 // more than once, and returns nil.

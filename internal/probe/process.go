@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -87,58 +86,8 @@ type Process struct {
 	port   int
 	out    *tail
 
-	done      chan struct{} // closed when the process has exited and been reaped
-	exit      Exit          // set before done is closed
-	killed    chan struct{} // closed by the first Kill
-	killOnce  sync.Once
+	end       ending      // done once the process has exited and been reaped
 	stopWatch func() bool // stops killing the process when ctx ends
-}
-
-// Exit describes how a process ended.
-type Exit struct {
-	// At is when waiting for the process returned.
-	At time.Time
-	// Code is the exit code, or -1 if a signal ended the process.
-	Code int
-	// Signal is the signal that ended the process, if one did.
-	Signal os.Signal
-	// Killed reports that the probe sent SIGKILL: the grace period after
-	// the signal expired, or the run was cut short.
-	Killed bool
-	// Err is the error waiting for the process returned, if it was not
-	// about the exit status.
-	Err error
-	// Unknown reports that how the process ended is unknown: it was not
-	// the probe's child ([Config.PID]), so only its exit was seen. Code is
-	// then -1 and Signal nil.
-	Unknown bool
-}
-
-// ShellCode returns the exit status as a shell reports it: the exit code,
-// or 128 plus the number of the signal that ended the process; -1 if it
-// is unknown.
-func (e Exit) ShellCode() int {
-	if s, ok := e.Signal.(syscall.Signal); ok && e.Code < 0 {
-		return 128 + int(s)
-	}
-	return e.Code
-}
-
-// String describes the exit: "0", "1", "143 (terminated)" or
-// "137 (killed by the probe)"; "exited" or "exited (killed by the probe)"
-// if the code is unknown.
-func (e Exit) String() string {
-	switch {
-	case e.Unknown && e.Killed:
-		return "exited (killed by the probe)"
-	case e.Unknown:
-		return "exited"
-	case e.Killed && e.Signal != nil:
-		return fmt.Sprintf("%d (killed by the probe)", e.ShellCode())
-	case e.Signal != nil:
-		return fmt.Sprintf("%d (%s)", e.ShellCode(), SignalName(e.Signal))
-	}
-	return strconv.Itoa(e.Code)
 }
 
 // Start starts the server described by c on a free loopback port and
@@ -187,16 +136,15 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 		addr:   net.JoinHostPort("127.0.0.1", ps),
 		port:   port,
 		out:    out,
-		done:   make(chan struct{}),
-		killed: make(chan struct{}),
+		end:    newEnding(),
 	}
 	go p.wait() // owned: Close waits for done
 	p.stopWatch = context.AfterFunc(ctx, func() { p.Kill() })
 
-	if err := c.readiness(p.addr).wait(ctx, p.done); err != nil {
+	if err := c.readiness(p.addr).wait(ctx, p.Done()); err != nil {
 		p.Close()
 		if errors.Is(err, errGone) {
-			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.exit, p.outputSuffix())
+			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.Exit(), p.outputSuffix())
 		}
 		return nil, fmt.Errorf("%w%s", err, p.outputSuffix())
 	}
@@ -237,13 +185,7 @@ func (p *Process) wait() {
 	if err != nil && !errors.As(err, &ee) {
 		e.Err = err
 	}
-	select {
-	case <-p.killed:
-		e.Killed = true
-	default:
-	}
-	p.exit = e
-	close(p.done)
+	p.end.exited(e)
 }
 
 // Addr returns the loopback address the server listens on, as host:port.
@@ -262,8 +204,8 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // [ErrExited] if the process has already exited.
 func (p *Process) Signal(sig os.Signal) error {
 	select {
-	case <-p.done:
-		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.exit, p.outputSuffix())
+	case <-p.Done():
+		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.Exit(), p.outputSuffix())
 	default:
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -275,28 +217,23 @@ func (p *Process) Signal(sig os.Signal) error {
 // Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
 // then reports it.
 func (p *Process) Kill() error {
-	var err error
-	p.killOnce.Do(func() {
-		close(p.killed)
-		err = p.cmd.Process.Kill()
-		if errors.Is(err, os.ErrProcessDone) {
-			err = nil
-		}
+	return p.end.kill(func() error {
+		err := p.cmd.Process.Kill()
 		killGroup(p.cmd.Process.Pid)
+		if errors.Is(err, os.ErrProcessDone) {
+			return nil
+		}
+		return err
 	})
-	return err
 }
 
 // Done returns a channel that is closed once the process has exited and
 // been reaped.
-func (p *Process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} { return p.end.done }
 
 // Exit describes how the process ended. It may be called only after Done
 // is closed.
-func (p *Process) Exit() Exit {
-	<-p.done
-	return p.exit
-}
+func (p *Process) Exit() Exit { return p.end.exit() }
 
 // Output returns the last few kilobytes the process wrote on its stdout
 // and stderr.
@@ -315,10 +252,10 @@ func (p *Process) outputSuffix() string {
 func (p *Process) Close() error {
 	p.stopWatch()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	default:
 		p.Kill()
-		<-p.done
+		<-p.Done()
 	}
 	killGroup(p.cmd.Process.Pid)
 	return nil

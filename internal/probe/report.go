@@ -143,9 +143,14 @@ func closedBefore(ts []time.Time, exit time.Time) int {
 	if exit.IsZero() {
 		return len(ts)
 	}
+	return countBefore(ts, exit.Add(-ExitMargin))
+}
+
+// countBefore counts the times before t.
+func countBefore(ts []time.Time, t time.Time) int {
 	n := 0
-	for _, t := range ts {
-		if t.Before(exit.Add(-ExitMargin)) {
+	for _, c := range ts {
+		if c.Before(t) {
 			n++
 		}
 	}
@@ -160,25 +165,6 @@ func (r *Report) Total() Counts {
 		c.add(k)
 	}
 	return c
-}
-
-// Kind returns the counts of one kind of request or stream.
-func (r *Report) Kind(k Kind) Counts {
-	switch k {
-	case Busy:
-		return r.Busy
-	case Slow:
-		return r.Slow
-	case Idle:
-		return r.Idle
-	case Silent:
-		return r.Silent
-	case WebSocket:
-		return r.WebSocket
-	case SSE:
-		return r.SSE
-	}
-	return Counts{}
 }
 
 // SlowCompleted returns the number of slow requests answered with a 2xx

@@ -8,10 +8,10 @@ import (
 )
 
 // signals are the signals a probe may send, by name without "SIG".
+// The ones every platform names are here; signal_unix.go adds the rest.
 var signals = map[string]syscall.Signal{
 	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
-	"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
-	"KILL": syscall.SIGKILL,
+	"HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL,
 }
 
 // ParseSignal returns the signal named name: "SIGTERM" or "TERM", in any

@@ -175,17 +175,8 @@ func (d *driver) openSSE(ctx context.Context) (*stream, exchange) {
 		nc.SetDeadline(longAgo)
 	}
 	defer c.detach() // the connection is the stream's, or closed
-	var resp *http.Response
-	_, err := nc.Write(d.sseReq)
-	x.st = stepWrite
-	for err == nil {
-		x.st = stepHeader
-		resp, err = http.ReadResponse(c.br, nil)
-		if err == nil && resp.StatusCode >= 200 {
-			break
-		}
-	}
-	x.done = time.Now()
+	resp, st, err := c.send(d.sseReq)
+	x.done, x.st = time.Now(), st
 	if err == nil {
 		x.status = resp.StatusCode
 		if resp.StatusCode/100 != 2 {

@@ -197,7 +197,8 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		return // something was in flight
 	}
 	after := quiet.Add(c.MaxExitLag)
-	idle, silent := openAfter(r.IdleClosed, r.IdleOpen, after), openAfter(r.SilentClosed, r.SilentOpen, after)
+	// Still open then: not seen closed before.
+	idle, silent := r.IdleOpen-countBefore(r.IdleClosed, after), r.SilentOpen-countBefore(r.SilentClosed, after)
 	if idle+silent == 0 {
 		return
 	}
@@ -210,18 +211,6 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 	}
 	fail(CodeHeldSockets, "%s still open %v after %s, and the process exited %s after the signal: it waited for connections that send nothing",
 		joinAnd(held...), c.MaxExitLag, since, FormatDuration(r.SignalToExit()))
-}
-
-// openAfter counts the connections of n whose close, in closed, was not
-// seen before t.
-func openAfter(closed []time.Time, n int, t time.Time) int {
-	before := 0
-	for _, c := range closed {
-		if c.Before(t) {
-			before++
-		}
-	}
-	return n - before
 }
 
 // lostReasons describes LostBy, the most frequent reason first.

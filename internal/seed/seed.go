@@ -90,13 +90,11 @@ func Run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seed: %v\n", err)
 		return 2
 	}
-	delay, timeout := &o.Delay, &o.Timeout
-	addr := &o.Addr
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		answerAfter(w, r, *delay, "Hello from drain!\n")
+		answerAfter(w, r, o.Delay, "Hello from drain!\n")
 	})
 	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "fast\n")
@@ -113,14 +111,14 @@ func Run(args []string, stderr io.Writer) int {
 	mux.HandleFunc("GET /ws", echo)
 
 	db := openDatabase(log)
-	g := &drain.Group{Timeout: *timeout, ShutdownDelay: o.ShutdownDelay, Logger: log}
+	g := &drain.Group{Timeout: o.Timeout, ShutdownDelay: o.ShutdownDelay, Logger: log}
 	g.Health().AddCheck("database", db.Ping)
 	g.Health().Mount(mux)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(drainprom.NewCollector(g), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	h := &drain.HTTP{Server: &http.Server{
-		Addr:              *addr,
+		Addr:              o.Addr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

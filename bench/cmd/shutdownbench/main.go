@@ -66,12 +66,14 @@ type server struct {
 // serverFlags collects the repeated -server flag.
 type serverFlags []server
 
-func (s *serverFlags) String() string {
-	names := make([]string, len(*s))
-	for i, sv := range *s {
+func (s *serverFlags) String() string { return strings.Join(names(*s), ",") }
+
+func names(servers []server) []string {
+	names := make([]string, len(servers))
+	for i, sv := range servers {
 		names[i] = sv.name
 	}
-	return strings.Join(names, ",")
+	return names
 }
 
 func (s *serverFlags) Set(v string) error {

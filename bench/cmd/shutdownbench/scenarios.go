@@ -30,7 +30,7 @@ var scenarios = []scenario{
 			count("refused", func(r *probe.Report) int { return r.Total().Refused }),
 			count("slow completed (of 3)", (*probe.Report).SlowCompleted),
 			exitCodes(),
-			millis("last response -> exit (ms)", func(r *probe.Report) (time.Duration, bool) { return r.LastResponseToExit() }),
+			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit),
 			millis("signal -> exit (ms)", signalToExit),
 			rate("probe: busy req/s before signal", func(r *probe.Report) float64 { return r.BusyRate }),
 		},
@@ -45,7 +45,7 @@ var scenarios = []scenario{
 		columns: []column{
 			count("slow completed (of 1)", (*probe.Report).SlowCompleted),
 			exitCodes(),
-			millis("last response -> exit (ms)", func(r *probe.Report) (time.Duration, bool) { return r.LastResponseToExit() }),
+			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit),
 			millis("signal -> exit (ms)", signalToExit),
 		},
 	},

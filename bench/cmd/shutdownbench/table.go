@@ -131,11 +131,7 @@ func thousands(v float64, prec int) string {
 // header describes the machine and the run.
 func header(reps int, servers []server, results [][][]trial) string {
 	var b strings.Builder
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = s.name
-	}
-	fmt.Fprintf(&b, "## Shutdown under SIGTERM: %s\n\n", strings.Join(names, " vs "))
+	fmt.Fprintf(&b, "## Shutdown under SIGTERM: %s\n\n", strings.Join(names(servers), " vs "))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), Linux %s; %s; %s. ",
 		runtime.NumCPU(), cpuModel(), kernel(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "%d runs of each scenario against each server, interleaved; each cell is the median, with the range in parentheses when the runs differ. ", reps)

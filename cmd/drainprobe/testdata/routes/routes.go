@@ -30,6 +30,12 @@ func Addr() string {
 	return ":" + DefaultPort
 }
 
+// Server returns a server of [Handler] on [Addr], whose connections have
+// 10 seconds to send a request's header.
+func Server() *http.Server {
+	return &http.Server{Addr: Addr(), Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
+}
+
 // Handler returns a new handler serving GET /fast and GET /slow.
 func Handler() http.Handler {
 	mux := http.NewServeMux()

@@ -16,9 +16,7 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/drain-go/drain"
 	"github.com/drain-go/drain/cmd/drainprobe/testdata/routes"
@@ -26,11 +24,7 @@ import (
 
 func main() {
 	var g drain.Group
-	g.Add(&drain.HTTP{Server: &http.Server{
-		Addr:              routes.Addr(),
-		Handler:           routes.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}})
+	g.Add(&drain.HTTP{Server: routes.Server()})
 	g.Cleanup("cache", func(ctx context.Context) error {
 		return errors.New("cache: flush on close: connection refused")
 	})

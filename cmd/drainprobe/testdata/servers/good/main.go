@@ -15,9 +15,7 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/drain-go/drain"
 	"github.com/drain-go/drain/cmd/drainprobe/testdata/routes"
@@ -25,10 +23,6 @@ import (
 
 func main() {
 	var g drain.Group
-	g.Add(&drain.HTTP{Server: &http.Server{
-		Addr:              routes.Addr(),
-		Handler:           routes.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}})
+	g.Add(&drain.HTTP{Server: routes.Server()})
 	os.Exit(drain.ExitCode(g.Run(context.Background())))
 }

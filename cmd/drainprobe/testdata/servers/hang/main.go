@@ -22,7 +22,6 @@ import (
 	"context"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,8 +38,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("hang: %v", err)
 	}
-	srv := &http.Server{Handler: routes.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	go routes.Server().Serve(ln)
 	log.Printf("hang: listening on %s", ln.Addr())
 
 	flushed := make(chan struct{})

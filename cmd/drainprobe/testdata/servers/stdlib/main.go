@@ -42,7 +42,7 @@ func main() {
 }
 
 func run() int {
-	srv := &http.Server{Addr: routes.Addr(), Handler: routes.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := routes.Server()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
