@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -165,37 +167,45 @@ func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
 //     accepting and drain in parallel, logging what they wait for while it
 //     lasts;
 //  4. if the shutdown outlasts Timeout, or a second signal arrives, it
-//     calls every unfinished server's Close, which cancels the handlers
-//     still running and closes their connections;
+//     calls Close, at once and in parallel, on every server that has not
+//     finished (whether or not its Shutdown has returned), which cancels
+//     the handlers still running and closes their connections. A server
+//     whose Serve, Shutdown or Close has still not returned 500ms later is
+//     abandoned: Run names it in the log and in its result, and goes on;
 //  5. it runs the cleanup functions, newest first;
 //  6. it returns nil if everything drained and cleaned up, or the joined
-//     errors: why a server failed, [ErrForced] if the drain was forced, and
-//     each cleanup function's error.
+//     errors: why a server failed, [ErrForced] if the drain was forced (and
+//     which servers were abandoned), and each cleanup function's error.
 //
 // Each step is an [Event], logged and observable with [Group.Happened].
-// Run returns only when all of this is done (a cleanup function or a
-// readiness check that ignores its context excepted), so returning from
-// main after it cannot cut a drain short. Pass its result to [ExitCode] for the process's exit code.
-// Run never exits the process itself.
+// Run returns only when all of this is done, so returning from main after
+// it cannot cut a drain short, and never later than Timeout +
+// CleanupReserve after the shutdown began (Timeout + 500ms if
+// CleanupReserve is shorter), plus 50ms for each cleanup function, and
+// 50ms for the readiness checks, that ignore their context: whatever a
+// server, a cleanup function or a readiness check does, Run keeps its
+// bound. Code that never returns is abandoned, not stopped (Go cannot stop
+// a goroutine), and goes on running until the process exits. Pass Run's
+// result to [ExitCode] for the process's exit code. Run never exits the
+// process itself.
 //
-// Run checks the configuration first and returns an error wrapping
-// [ErrInvalid] before starting anything if it is wrong. Run may be called
-// only once.
+// Run checks the configuration first and, if it is wrong, logs why and
+// returns an error wrapping [ErrInvalid] before starting anything. Run may
+// be called only once.
 func (g *Group) Run(ctx context.Context) error {
 	servers, err := g.start(ctx)
 	if err != nil {
+		g.logger().Error("drain: not started", "err", err)
 		return err
 	}
 	r := &run{
 		g:       g,
 		log:     g.logger(),
-		servers: servers,
-		names:   make([]string, len(servers)),
-		served:  make(chan result, len(servers)),
-		serving: len(servers),
+		members: make([]*member, len(servers)),
+		results: make(chan callResult, len(servers)*int(numCalls)),
 	}
 	for i, s := range servers {
-		r.names[i] = serverName(s, i)
+		r.members[i] = &member{s: s, name: serverName(s, i)}
 		if l, ok := s.(interface{ inheritLogger(*slog.Logger) }); ok {
 			l.inheritLogger(r.log)
 		}
@@ -215,12 +225,10 @@ func (g *Group) Run(ctx context.Context) error {
 		defer stop(r.sigc)
 	}
 
-	for i, s := range servers {
-		r.wg.Go(func() { r.served <- result{i, protect(s.Serve)} })
+	for i, m := range r.members {
+		r.call(i, callServe, m.s.Serve)
 	}
-	err = r.run(ctx)
-	r.wg.Wait()
-	return err
+	return r.run(ctx)
 }
 
 // start validates the configuration and marks the group as started.
@@ -252,12 +260,12 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 		}
 	}
 	for i, s := range g.servers {
-		if s == nil {
-			errs = append(errs, fmt.Errorf("server %d is nil", i))
+		if isNil(s) {
+			errs = append(errs, fmt.Errorf("server %d is nil (%T)", i, s))
 			continue
 		}
 		if v, ok := s.(interface{ validate() error }); ok {
-			if err := v.validate(); err != nil {
+			if err := protect(v.validate); err != nil {
 				errs = append(errs, fmt.Errorf("server %s: %w", serverName(s, i), err))
 			}
 		}
@@ -276,6 +284,19 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return g.servers, nil
+}
+
+// isNil reports whether s is nil, or a nil pointer (or map, func, chan or
+// slice) in a Server interface, whose methods would panic.
+func isNil(s Server) bool {
+	if s == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(s); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Happened returns a channel that is closed when the event e has happened.
@@ -339,10 +360,59 @@ func (g *Group) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// A result is what a server's Serve or Shutdown returned.
-type result struct {
-	i   int
-	err error
+// The calls Run makes to each server. Each is made at most once.
+type callKind int
+
+const (
+	callServe callKind = iota
+	callPrepare
+	callShutdown
+	callClose
+	numCalls
+)
+
+var callNames = [numCalls]string{"Serve", "PrepareShutdown", "Shutdown", "Close"}
+
+func (k callKind) String() string { return callNames[k] }
+
+// A callResult is what a call to a server returned.
+type callResult struct {
+	i    int // the server's index
+	kind callKind
+	err  error
+}
+
+// A member is one server of a running group, and what became of the calls
+// Run made to it.
+type member struct {
+	s       Server
+	name    string
+	running [numCalls]bool // called, and not returned yet
+	done    [numCalls]bool // returned
+	drained bool           // Shutdown returned nil
+}
+
+// finished reports whether the server is done with: it has stopped
+// serving, drained or been closed, and no call to it is still running.
+func (m *member) finished() bool {
+	return m.done[callServe] && (m.drained || m.done[callClose]) && !m.busy()
+}
+
+// busy reports whether a call to the server is still running.
+func (m *member) busy() bool {
+	return slices.Contains(m.running[:], true)
+}
+
+// runningCalls names the calls still running, for the log of an
+// abandoned server.
+func (m *member) runningCalls() string {
+	var names []string
+	for k, running := range m.running {
+		if running {
+			names = append(names, callKind(k).String())
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // A run holds the state of one call to Run. Only Run's goroutine touches
@@ -350,23 +420,37 @@ type result struct {
 type run struct {
 	g       *Group
 	log     *slog.Logger
-	servers []Server
-	names   []string
-	wg      sync.WaitGroup // Serve and Shutdown calls
+	members []*member
+	// results receives the result of every call made to a server. It has
+	// room for all of them, so that the goroutine of a call that returns
+	// after Run gave up on it still ends.
+	results chan callResult
 
 	began     time.Time      // the shutdown began
 	sigc      chan os.Signal // nil when no signal is watched
 	signalled bool           // a signal has arrived: the next one forces
-	force     context.CancelCauseFunc
+	// fctx ends when a second signal forces the shutdown; dctx, the
+	// budget of the delay and the drain, ends then or at the deadline.
+	force context.CancelCauseFunc
+	dctx  context.Context
+	errs  []error
+}
 
-	served  chan result // Serve returned
-	serving int         // servers whose Serve has not returned
-	errs    []error
+// call calls fn, a method of server i, in a goroutine of its own, and
+// sends its result to r.results. A call that never returns is abandoned
+// (see drain); r.results has room for its result all the same.
+func (r *run) call(i int, k callKind, fn func() error) {
+	m := r.members[i]
+	if m.running[k] || m.done[k] {
+		return
+	}
+	m.running[k] = true
+	go func() { r.results <- callResult{i, k, protect(fn)} }()
 }
 
 func (r *run) run(ctx context.Context) error {
 	r.mark(Serving, time.Now())
-	r.log.Info("drain: running", "event", Serving, "servers", len(r.servers))
+	r.log.Info("drain: running", "event", Serving, "servers", len(r.members))
 
 	// Serve until something asks for a shutdown.
 	var why []any
@@ -377,43 +461,52 @@ func (r *run) run(ctx context.Context) error {
 		why = []any{"signal", sig.String()}
 	case <-ctx.Done():
 		why = []any{"reason", "context done", "cause", context.Cause(ctx)}
-	case res := <-r.served:
-		r.onServed(res, false)
+	case res := <-r.results: // only Serve calls are running
+		r.handle(res, false)
 		failed = true
-		why = []any{"reason", "server failed", "server", r.names[res.i]}
+		why = []any{"reason", "server failed", "server", r.members[res.i].name}
 	}
 
 	began := time.Now()
 	r.began = began
 	timeout := cmp.Or(r.g.Timeout, DefaultTimeout)
 	deadline := began.Add(timeout)
-	r.mark(ShutdownInitiated, began)
 	delay := r.g.ShutdownDelay
 	if failed {
 		delay = 0 // a broken group serves no better for waiting
 	}
 	r.log.Info("drain: shutdown began", append(why, "event", ShutdownInitiated, "delay", delay, "timeout", timeout)...)
-	r.logOpen(slog.LevelInfo, "drain: open", nil)
+	r.logOpen("drain: open")
 
-	// The budget covers the delay and the drain; a second signal ends it.
-	bctx, cancel := r.budget(ctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
+	// One budget covers the delay and the drain; a second signal ends it,
+	// and the cleanup's.
+	fctx, force := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer force(nil)
+	r.force = force
+	dctx, cancel := context.WithDeadlineCause(fctx, deadline, fmt.Errorf("%w: timeout %v expired", ErrForced, timeout))
 	defer cancel()
+	r.dctx = dctx
+
 	if delay > 0 {
 		// Without a delay there is nothing to prepare: telling clients
 		// to reconnect before the listener closes would send them into
-		// its closing.
+		// its closing. The event follows the preparation, so that
+		// whoever waits for it finds the servers prepared.
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
 		r.prepare()
-		r.delay(bctx, delay)
+		ended := r.serveOn(timer.C, func() bool { return !r.preparing() })
+		r.mark(ShutdownInitiated, began)
+		if !ended {
+			r.serveOn(timer.C, nil)
+		}
+	} else {
+		r.mark(ShutdownInitiated, began)
 	}
 	r.mark(DelayElapsed, time.Now())
 	r.log.Info("drain: delay elapsed, draining", "event", DelayElapsed, "elapsed", r.elapsed())
 
-	forced := r.drain(bctx)
-
-	// Every Serve returns promptly once its server has drained or closed.
-	for r.serving > 0 {
-		r.onServed(<-r.served, true)
-	}
+	forced := r.drain()
 	r.stoppedAccepting() // if a server never said so
 	r.mark(Drained, time.Now())
 	r.log.Info("drain: drained", "event", Drained, "elapsed", r.elapsed(), "forced", forced)
@@ -428,7 +521,9 @@ func (r *run) run(ctx context.Context) error {
 	if latest := deadline.Add(reserve); cleanupDeadline.After(latest) {
 		cleanupDeadline = latest
 	}
-	r.runCleanups(ctx, cleanupDeadline)
+	cctx, cancelCleanup := context.WithDeadlineCause(fctx, cleanupDeadline, errors.New("drain: cleanup budget ended"))
+	defer cancelCleanup()
+	r.runCleanups(cctx)
 	r.mark(CleanupDone, time.Now())
 	r.g.mu.Lock()
 	health := r.g.health
@@ -459,96 +554,142 @@ func (r *run) elapsed() time.Duration { return time.Since(r.began).Round(time.Mi
 
 // prepare tells the servers that can hear it that the shutdown has begun.
 func (r *run) prepare() {
-	for i, s := range r.servers {
-		p, ok := s.(ShutdownPreparer)
-		if !ok {
-			continue
-		}
-		if err := protect(func() error { p.PrepareShutdown(); return nil }); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("drain: server %s: prepare shutdown: %w", r.names[i], err))
+	for i, m := range r.members {
+		if p, ok := m.s.(ShutdownPreparer); ok {
+			r.call(i, callPrepare, func() error { p.PrepareShutdown(); return nil })
 		}
 	}
 }
 
-// delay serves on for d, unless a server fails or a second signal forces
-// the shutdown (which ends bctx).
-func (r *run) delay(bctx context.Context, d time.Duration) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
+// preparing reports whether a PrepareShutdown call is still running.
+func (r *run) preparing() bool {
+	return slices.ContainsFunc(r.members, func(m *member) bool { return m.running[callPrepare] })
+}
+
+// serveOn serves on during the shutdown delay until stop fires or until
+// holds. It returns true, ending the delay, if a server fails or a second
+// signal forces the shutdown.
+func (r *run) serveOn(stop <-chan time.Time, until func() bool) (ended bool) {
+	for until == nil || !until() {
 		select {
-		case <-timer.C:
-			return
-		case <-bctx.Done():
-			return
-		case res := <-r.served:
-			r.onServed(res, false)
-			r.log.Warn("drain: server failed during the shutdown delay; draining now", "server", r.names[res.i])
-			return
+		case <-stop:
+			return true
+		case <-r.dctx.Done():
+			return true
+		case res := <-r.results:
+			r.handle(res, false)
+			if res.kind == callServe {
+				r.log.Warn("drain: server failed during the shutdown delay; draining now", "server", r.members[res.i].name)
+				return true
+			}
 		case sig := <-r.sigc:
 			r.onSignal(sig)
 		}
 	}
+	return false
 }
 
-// drain shuts every server down in parallel and forces those that have not
-// finished when dctx ends: at the deadline, or when a second signal
-// arrives. It reports whether it had to force.
-func (r *run) drain(dctx context.Context) (forced bool) {
-	shut := make(chan result, len(r.servers))
-	for i, s := range r.servers {
-		r.wg.Go(func() { shut <- result{i, protect(func() error { return s.Shutdown(dctx) })} })
+// closeWait is how long Run waits, once it has closed the servers that
+// had not finished at the deadline, for their Serve, Shutdown and Close to
+// return, before it abandons them.
+const closeWait = 500 * time.Millisecond
+
+// drain shuts every server down in parallel. When r.dctx ends (at the
+// deadline, or when a second signal arrives), it closes every server that
+// has not finished, each on its own, and abandons those whose calls have
+// not returned closeWait later. It reports whether it had to force.
+func (r *run) drain() (forced bool) {
+	for i, m := range r.members {
+		r.call(i, callShutdown, func() error { return m.s.Shutdown(r.dctx) })
 	}
 	stopped, stopWatching := r.watchAccepting()
 	defer stopWatching()
 
-	done := make([]bool, len(r.servers))
-	var unfinished []int
 	progress := newProgress()
 	defer progress.stop()
-	for pending := len(r.servers); pending > 0; {
+	deadline := r.dctx.Done()
+	var abandon <-chan time.Time
+	for !r.allFinished() {
 		select {
-		case res := <-shut:
-			pending--
-			switch {
-			case res.err == nil:
-				done[res.i] = true
-				r.log.Info("drain: server drained", "server", r.names[res.i], "elapsed", r.elapsed())
-			case dctx.Err() != nil:
-				unfinished = append(unfinished, res.i)
-			default:
-				unfinished = append(unfinished, res.i)
-				r.errs = append(r.errs, fmt.Errorf("drain: server %s: shutdown: %w", r.names[res.i], res.err))
+		case res := <-r.results:
+			r.handle(res, true)
+		case <-deadline:
+			deadline = nil
+			forced = true
+			cause := context.Cause(r.dctx)
+			r.errs = append(r.errs, cause)
+			r.log.Warn("drain: forcing shutdown", "cause", cause)
+			for i, m := range r.members {
+				if !m.finished() {
+					r.call(i, callClose, m.s.Close)
+				}
 			}
+			t := time.NewTimer(closeWait)
+			defer t.Stop()
+			abandon = t.C
+		case <-abandon:
+			r.abandon()
+			return forced
 		case <-stopped:
 			r.stoppedAccepting()
 			stopped = nil
-		case res := <-r.served:
-			r.onServed(res, true)
 		case sig := <-r.sigc:
 			r.onSignal(sig)
 		case <-progress.c():
-			r.logOpen(slog.LevelInfo, "drain: waiting", done, "elapsed", r.elapsed())
+			r.logOpen("drain: waiting", "elapsed", r.elapsed())
 			progress.next()
 		}
 	}
-	if len(unfinished) > 0 {
-		if cause := context.Cause(dctx); dctx.Err() != nil {
-			forced = true
-			r.errs = append(r.errs, cause)
-			r.log.Warn("drain: forcing shutdown", "cause", cause)
-		}
-		for _, i := range unfinished {
-			if err := protect(r.servers[i].Close); err != nil {
-				r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", r.names[i], err))
-			}
-		}
-	}
-	if r.allStoppedAccepting() {
-		// The servers finished, or were closed, before the watch said so.
-		r.stoppedAccepting()
-	}
 	return forced
+}
+
+// allFinished reports whether every server is done with.
+func (r *run) allFinished() bool {
+	return !slices.ContainsFunc(r.members, func(m *member) bool { return !m.finished() })
+}
+
+// abandon gives up on the servers whose calls are still running after
+// they were closed: it names them in the log and in Run's result.
+func (r *run) abandon() {
+	for _, m := range r.members {
+		if !m.busy() {
+			continue
+		}
+		calls := m.runningCalls()
+		r.errs = append(r.errs, fmt.Errorf("%w: server %s abandoned: %s still running %v after Close was called", ErrForced, m.name, calls, closeWait))
+		r.log.Error("drain: server abandoned, still running", "server", m.name, "calls", calls, "after_close", closeWait)
+	}
+}
+
+// handle records what a call to a server returned. A Shutdown that fails
+// (not for want of time) is followed by Close at once.
+func (r *run) handle(res callResult, shuttingDown bool) {
+	m := r.members[res.i]
+	m.running[res.kind] = false
+	m.done[res.kind] = true
+	switch res.kind {
+	case callServe:
+		r.onServed(m, res.err, shuttingDown)
+	case callPrepare:
+		if res.err != nil {
+			r.errs = append(r.errs, fmt.Errorf("drain: server %s: prepare shutdown: %w", m.name, res.err))
+		}
+	case callShutdown:
+		switch {
+		case res.err == nil:
+			m.drained = true
+			r.log.Info("drain: server drained", "server", m.name, "elapsed", r.elapsed())
+		case r.dctx.Err() != nil:
+			// Out of time: Close is called, or about to be.
+		default:
+			r.errs = append(r.errs, fmt.Errorf("drain: server %s: shutdown: %w", m.name, res.err))
+			r.call(res.i, callClose, m.s.Close)
+		}
+	case callClose:
+		if res.err != nil {
+			r.errs = append(r.errs, fmt.Errorf("drain: server %s: close: %w", m.name, res.err))
+		}
+	}
 }
 
 // stoppedAccepting records and logs the StoppedAccepting event, once.
@@ -558,36 +699,28 @@ func (r *run) stoppedAccepting() {
 	}
 }
 
-// allStoppedAccepting reports whether every server that can tell has
-// stopped accepting.
-func (r *run) allStoppedAccepting() bool {
-	for _, s := range r.servers {
-		if a, ok := s.(AcceptingReporter); ok {
-			select {
-			case <-a.NotAccepting():
-			default:
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // watchAccepting returns a channel that is closed once every server that
 // can tell has stopped accepting. The watching ends when stop is called.
 func (r *run) watchAccepting() (_ <-chan struct{}, stop func()) {
+	var chans []<-chan struct{}
+	for _, m := range r.members {
+		if a, ok := m.s.(AcceptingReporter); ok {
+			var ch <-chan struct{}
+			if protect(func() error { ch = a.NotAccepting(); return nil }) == nil {
+				chans = append(chans, ch)
+			}
+		}
+	}
 	all := make(chan struct{})
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() { // owned: stop waits for it
 		defer close(done)
-		for _, s := range r.servers {
-			if a, ok := s.(AcceptingReporter); ok {
-				select {
-				case <-a.NotAccepting():
-				case <-quit:
-					return
-				}
+		for _, ch := range chans {
+			select {
+			case <-ch:
+			case <-quit:
+				return
 			}
 		}
 		close(all)
@@ -598,19 +731,14 @@ func (r *run) watchAccepting() (_ <-chan struct{}, stop func()) {
 	}
 }
 
-// runCleanups runs the cleanup functions, newest first, each with a context
-// that ends at deadline or when a second signal forces the shutdown.
-func (r *run) runCleanups(ctx context.Context, deadline time.Time) {
+// runCleanups runs the cleanup functions, newest first, each with cctx,
+// which ends at the cleanup's deadline or when a second signal forces the
+// shutdown.
+func (r *run) runCleanups(cctx context.Context) {
 	r.g.mu.Lock()
 	r.g.state = groupCleaning
 	cleanups := r.g.cleanups
 	r.g.mu.Unlock()
-	if len(cleanups) == 0 {
-		return
-	}
-
-	cctx, cancel := r.budget(ctx, deadline, errors.New("drain: cleanup budget ended"))
-	defer cancel()
 
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		c := cleanups[i]
@@ -674,20 +802,6 @@ func protect(fn func() error) (err error) {
 	return fn()
 }
 
-// budget returns a context that carries ctx's values, and ends with cause
-// at deadline, or at once if a second signal forces the shutdown (see
-// onSignal); cancel releases it.
-func (r *run) budget(ctx context.Context, deadline time.Time, cause error) (_ context.Context, cancel func()) {
-	forceCtx, force := context.WithCancelCause(context.WithoutCancel(ctx))
-	bctx, cancelDeadline := context.WithDeadlineCause(forceCtx, deadline, cause)
-	r.force = force
-	return bctx, func() {
-		r.force = nil
-		cancelDeadline()
-		force(nil)
-	}
-}
-
 // onSignal handles a signal that arrives during the shutdown: the first
 // only arms the next one, which forces the shutdown unless the group
 // ignores second signals.
@@ -698,37 +812,36 @@ func (r *run) onSignal(sig os.Signal) {
 		r.log.Info("drain: signal during shutdown; another one forces it", "signal", sig.String())
 	case r.g.IgnoreSecondSignal:
 		r.log.Info("drain: signal ignored, still draining", "signal", sig.String())
-	case r.force != nil:
+	default:
 		r.log.Warn("drain: second signal, forcing shutdown", "signal", sig.String())
 		r.force(fmt.Errorf("%w: second signal %v", ErrForced, sig))
 	}
 }
 
-// onServed records a Serve result. Serve returning before the shutdown
-// began is a failure even when its error is nil.
-func (r *run) onServed(res result, shuttingDown bool) {
-	r.serving--
+// onServed records that a server's Serve returned. Serve returning before
+// the shutdown began is a failure even when its error is nil.
+func (r *run) onServed(m *member, err error, shuttingDown bool) {
 	switch {
-	case res.err != nil:
-		r.errs = append(r.errs, fmt.Errorf("drain: server %s: %w", r.names[res.i], res.err))
-		r.log.Error("drain: server failed", "server", r.names[res.i], "err", res.err)
+	case err != nil:
+		r.errs = append(r.errs, fmt.Errorf("drain: server %s: %w", m.name, err))
+		r.log.Error("drain: server failed", "server", m.name, "err", err)
 	case !shuttingDown:
-		r.errs = append(r.errs, fmt.Errorf("drain: server %s stopped serving before shutdown", r.names[res.i]))
-		r.log.Error("drain: server stopped serving before shutdown", "server", r.names[res.i])
+		r.errs = append(r.errs, fmt.Errorf("drain: server %s stopped serving before shutdown", m.name))
+		r.log.Error("drain: server stopped serving before shutdown", "server", m.name)
 	}
 }
 
-// logOpen logs, for each server that is not done, what it holds open.
-func (r *run) logOpen(level slog.Level, msg string, done []bool, attrs ...any) {
-	for i, s := range r.servers {
-		if done != nil && done[i] {
+// logOpen logs, for each server that has not drained, what it holds open.
+func (r *run) logOpen(msg string, attrs ...any) {
+	for _, m := range r.members {
+		if m.drained {
 			continue
 		}
-		open := slog.Any("", s) // a slog.LogValuer's attributes, inlined
-		if _, ok := s.(slog.LogValuer); !ok {
+		open := slog.Any("", m.s) // a slog.LogValuer's attributes, inlined
+		if _, ok := m.s.(slog.LogValuer); !ok {
 			open = slog.String("state", "draining")
 		}
-		r.log.Log(context.Background(), level, msg, append([]any{"server", r.names[i], open}, attrs...)...)
+		r.log.Info(msg, append([]any{"server", m.name, open}, attrs...)...)
 	}
 }
 
@@ -736,7 +849,8 @@ func (r *run) logOpen(level slog.Level, msg string, done []bool, attrs ...any) {
 // position in the group.
 func serverName(s Server, i int) string {
 	if st, ok := s.(fmt.Stringer); ok {
-		if name := st.String(); name != "" {
+		var name string
+		if protect(func() error { name = st.String(); return nil }) == nil && name != "" {
 			return name
 		}
 	}

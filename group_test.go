@@ -212,18 +212,27 @@ func TestConfigErrors(t *testing.T) {
 		{"negative reserve", func(g *Group) { g.CleanupReserve = -1 }, "negative CleanupReserve"},
 		{"nil signal", func(g *Group) { g.Signals = []os.Signal{nil} }, "signal 0 in Signals is nil"},
 		{"nil server", func(g *Group) { g.Add(nil) }, "server 1 is nil"},
+		{"nil *HTTP", func(g *Group) { g.Add((*HTTP)(nil)) }, "server 1 is nil (*drain.HTTP)"},
+		{"listener without address", func(g *Group) {
+			g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: addrless{}})
+		}, "Listener (drain.addrless) has a nil Addr"},
 		{"nil HTTP server", func(g *Group) { g.Add(&HTTP{Name: "api"}) }, "server api: Server is nil"},
 		{"nil handler", func(g *Group) { g.Add(&HTTP{Name: "api", Server: &http.Server{}}) }, "Server.Handler is nil"},
 		{"cleanup without function", func(g *Group) { g.Cleanup("db", nil) }, `cleanup 0 ("db") has no function`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake("fake")
-			g := &Group{Logger: nopLogger()}
+			log, logs := testLogger(t)
+			g := &Group{Logger: log}
 			g.Add(f)
 			tc.setup(g)
 			err := g.Run(context.Background())
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run: %v; want ErrInvalid saying %q", err, tc.want)
+			}
+			// os.Exit(drain.ExitCode(g.Run(ctx))) must not exit 1 in silence.
+			if logged := strings.ReplaceAll(logs(), `\"`, `"`); !strings.Contains(logged, "level=ERROR") || !strings.Contains(logged, tc.want) {
+				t.Errorf("the group's logger was not told why Run failed:\n%s", logs())
 			}
 			if f.Calls() != "" {
 				t.Errorf("the group started anyway: %s", f.Calls())
@@ -572,5 +581,79 @@ func TestCleanupDuringCleanupReported(t *testing.T) {
 	err := wait()
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `Cleanup("late")`) {
 		t.Errorf("Run = %v, want ErrInvalid naming the late cleanup", err)
+	}
+}
+
+// addrless is a broken listener: its Addr is nil.
+type addrless struct{ net.Listener }
+
+func (addrless) Addr() net.Addr { return nil }
+
+// A stubborn server ignores everything: its Serve, Shutdown and Close
+// return only when the test ends.
+type stubborn struct {
+	release chan struct{}
+	calls   chan string
+}
+
+func newStubborn(t *testing.T) *stubborn {
+	s := &stubborn{release: make(chan struct{}), calls: make(chan string, 3)}
+	t.Cleanup(func() { close(s.release) }) // before leakcheck's check
+	return s
+}
+
+func (s *stubborn) String() string { return "stubborn" }
+func (s *stubborn) Serve() error   { s.calls <- "serve"; <-s.release; return nil }
+func (s *stubborn) Close() error   { s.calls <- "close"; <-s.release; return nil }
+func (s *stubborn) Shutdown(context.Context) error {
+	s.calls <- "shutdown"
+	<-s.release
+	return nil
+}
+
+// Whatever a server, a cleanup function and a readiness check do, Run
+// keeps its bound: at the deadline each unfinished server is closed on
+// its own, a server whose calls do not return is abandoned and named, and
+// stuck user code does not hold Run.
+func TestBoundHoldsWhateverServersDo(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	stuck := newStubborn(t)
+	h, addr := stuckServer(t)
+	g := &Group{Logger: log, Timeout: 300 * time.Millisecond, CleanupReserve: 200 * time.Millisecond}
+	send := fakeSignals(g)
+	g.Add(stuck)
+	g.Add(h)
+	release := stuck.release
+	g.Cleanup("stuck", func(context.Context) error { <-release; return nil })
+	checking := make(chan struct{})
+	g.Health().AddCheck("stuck", func(context.Context) error { close(checking); <-release; return nil })
+	wait := runGroup(t, g, context.Background())
+	sendStuck(t, h, addr)
+	go probeHealth(t, g.Health().Readyz(), "GET", "/readyz")
+	<-checking
+	start := time.Now()
+	send(syscall.SIGTERM)
+	err := wait()
+	took := time.Since(start)
+
+	if !errors.Is(err, ErrForced) || !strings.Contains(err.Error(), "server stubborn abandoned: Serve, Shutdown, Close still running") {
+		t.Errorf("Run: %v; want ErrForced naming the abandoned server and its calls", err)
+	}
+	if !strings.Contains(err.Error(), `cleanup "stuck": abandoned`) {
+		t.Errorf("Run: %v; want the stuck cleanup abandoned", err)
+	}
+	// Timeout, then the wait for the closed servers (it covers the
+	// reserve here), the stuck cleanup's and the check's 50ms each.
+	if bound := 300*time.Millisecond + closeWait + 2*cleanupLinger; took > bound+3*time.Second {
+		t.Errorf("Run took %v, far past its bound of %v", took, bound)
+	}
+	for _, want := range []string{"server abandoned, still running", "server=stubborn", "request still running at forced close"} {
+		if !strings.Contains(logs(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs())
+		}
+	}
+	if s := h.Stats(); s.ForcedRequests != 1 {
+		t.Errorf("the HTTP server was not closed while the stubborn one hung: %+v", s)
 	}
 }

@@ -131,10 +131,15 @@ const (
 // String returns the server's name: Name, or the address it serves on.
 func (h *HTTP) String() string {
 	switch {
+	case h == nil:
+		return "<nil>"
 	case h.Name != "":
 		return h.Name
 	case h.Listener != nil:
-		return h.Listener.Addr().String()
+		if addr := h.Listener.Addr(); addr != nil {
+			return addr.String()
+		}
+		return fmt.Sprintf("%T", h.Listener)
 	case h.Server != nil && h.Server.Addr != "":
 		return h.Server.Addr
 	case h.useTLS():
@@ -149,6 +154,9 @@ func (h *HTTP) validate() error {
 		errs = append(errs, errors.New("Server is nil"))
 	} else if h.Server.Handler == nil {
 		errs = append(errs, errors.New("Server.Handler is nil (to serve http.DefaultServeMux, set it explicitly)"))
+	}
+	if h.Listener != nil && h.Listener.Addr() == nil {
+		errs = append(errs, fmt.Errorf("Listener (%T) has a nil Addr", h.Listener))
 	}
 	if h.IdleGrace < 0 {
 		errs = append(errs, fmt.Errorf("negative IdleGrace %v", h.IdleGrace))
@@ -222,7 +230,10 @@ func (h *HTTP) start() (*listener, error) {
 	case httpNew:
 	case httpServing, httpDraining, httpForcing:
 		return nil, errors.New("drain: HTTP.Serve called twice")
-	default:
+	default: // shut down before it started: Serve owns the Listener all the same
+		if h.Listener != nil {
+			h.Listener.Close()
+		}
 		return nil, nil
 	}
 	fail := func(err error) (*listener, error) {

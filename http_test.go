@@ -492,14 +492,24 @@ func TestDrainingEndsEventStream(t *testing.T) {
 	}
 }
 
+// Serve after Shutdown returns nil at once, and closes the Listener it
+// was given, which it owns, as net/http's Serve does.
 func TestShutdownBeforeServe(t *testing.T) {
 	leakcheck(t)
-	h := &HTTP{Server: &http.Server{Handler: testMux(), Addr: "127.0.0.1:0"}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln}
 	if err := h.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	if err := h.Serve(); err != nil {
 		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("Serve after Shutdown left its Listener open: the port accepts connections nobody answers")
 	}
 	if err := h.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
