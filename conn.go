@@ -154,11 +154,18 @@ type conn struct {
 	t   *tracker
 	tls bool
 
-	state atomic.Uint32 // an http.ConnState
-	since atomic.Int64  // tracker clock when the conn became new or idle
-	rx    atomic.Bool   // bytes arrived since then
-	proto atomic.Uint32
-	sniff int // bytes of h2Preface seen; only the reading goroutine uses it
+	state    atomic.Uint32 // an http.ConnState
+	since    atomic.Int64  // tracker clock when the conn became new or idle
+	rx       atomic.Bool   // bytes arrived since then: a request is arriving
+	hdrStart atomic.Int64  // tracker clock of the first of them, if it came during the drain
+	proto    atomic.Uint32
+	sniff    int // bytes of h2Preface seen; only the reading goroutine uses it
+
+	// The read deadline the server (or a handler) asked for, which the
+	// drain overrides while it cuts a stalled request header (see cut).
+	dmu     sync.Mutex
+	wantRD  time.Time
+	cutting atomic.Bool // written under dmu
 
 	cur     atomic.Pointer[request] // the HTTP/1 request being served
 	mu      sync.Mutex              // guards reqs
@@ -177,10 +184,20 @@ func (c *conn) Read(p []byte) (int, error) {
 	if n > 0 {
 		if !c.rx.Load() {
 			c.rx.Store(true)
+			if c.t.draining.Load() {
+				c.hdrStart.Store(c.t.now())
+			}
 		}
 		if !c.tls && c.proto.Load() == protoUnknown {
 			c.sniffPreface(p[:n])
 		}
+	}
+	if err != nil && c.cutting.Load() {
+		// A stalled header, cut: the server would answer the part it
+		// read with a 400, which a client that merely reused a
+		// keep-alive connection could not retry. Closed now, the
+		// connection ends without an answer.
+		c.Conn.Close()
 	}
 	return n, err
 }
@@ -204,6 +221,29 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.t.remove(c)
 	return err
+}
+
+// SetReadDeadline records the deadline the server asks for, and sets it
+// unless the drain is cutting a stalled request header.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.wantRD = t
+	if c.cutting.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline together.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.wantRD = t
+	if c.cutting.Load() {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 // NetConn returns the connection c wraps, as [crypto/tls.Conn.NetConn] does.

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,10 @@ import (
 // DefaultIdleGrace is how long a keep-alive connection must have been quiet
 // before a draining server closes it. See [HTTP.IdleGrace].
 const DefaultIdleGrace = 250 * time.Millisecond
+
+// DefaultHeaderGrace is how long a request header that has begun to arrive
+// may take to arrive in full during a drain. See [HTTP.HeaderGrace].
+const DefaultHeaderGrace = 500 * time.Millisecond
 
 // HTTP serves an [net/http.Server] so that it can drain without losing a
 // request, in every state a connection can be in when the drain begins:
@@ -84,13 +89,22 @@ type HTTP struct {
 	// begins is closed at once.
 	//
 	// A connection whose client has begun to send a request is not quiet:
-	// it is served. One that stalls half-way holds the drain until the
-	// Server gives up on it, or the shutdown is forced: set the Server's
-	// ReadHeaderTimeout (a first request) and IdleTimeout (the next ones).
-	// On a new TLS connection drain cannot tell the handshake from the
-	// request, so there a request stalled half-way for IdleGrace may be
-	// cut.
+	// HeaderGrace applies to it.
 	IdleGrace time.Duration
+
+	// HeaderGrace is how long, during the drain, a request header that
+	// has begun to arrive may take to arrive in full, counted from its
+	// first byte or from the start of the drain, whichever is later. A
+	// request whose header is complete is served to the end, however
+	// long its body or its handler takes; one whose header is still
+	// incomplete then (a client that stalled half-way, or trickles a byte
+	// at a time) was never accepted, and its connection is closed. A
+	// normal client sends its header at once, so only a client that
+	// stalls is cut; without this bound it would hold the drain until the
+	// Server's ReadHeaderTimeout, or until the shutdown is forced. On a
+	// new TLS connection the handshake counts as part of the header.
+	// Defaults to [DefaultHeaderGrace].
+	HeaderGrace time.Duration
 
 	// RetryAfter, if set, makes the drain keep the listener open while
 	// the requests in flight finish, and answer new requests with
@@ -160,6 +174,9 @@ func (h *HTTP) validate() error {
 	}
 	if h.IdleGrace < 0 {
 		errs = append(errs, fmt.Errorf("negative IdleGrace %v", h.IdleGrace))
+	}
+	if h.HeaderGrace < 0 {
+		errs = append(errs, fmt.Errorf("negative HeaderGrace %v", h.HeaderGrace))
 	}
 	if (h.CertFile == "") != (h.KeyFile == "") {
 		errs = append(errs, errors.New("CertFile and KeyFile must be set together"))
@@ -269,12 +286,8 @@ func (h *HTTP) start() (*listener, error) {
 		}
 	}
 
-	grace := h.IdleGrace
-	if grace == 0 {
-		grace = DefaultIdleGrace
-	}
 	h2c := !useTLS && srv.Protocols != nil && srv.Protocols.UnencryptedHTTP2()
-	t := newTracker(grace, h2c)
+	t := newTracker(cmp.Or(h.IdleGrace, DefaultIdleGrace), cmp.Or(h.HeaderGrace, DefaultHeaderGrace), h2c)
 	h.t = t
 	if h.prepared {
 		t.closing.Store(true)

@@ -17,9 +17,10 @@ import (
 // connection's own fields; the tracker's mutex is taken when a connection
 // opens or closes, changes protocol, or while draining.
 type tracker struct {
-	grace time.Duration // how long a connection must be quiet to be closed
-	h2c   bool          // plain connections may speak HTTP/2
-	epoch time.Time     // zero of the tracker clock
+	grace       time.Duration // how long a connection must be quiet to be closed
+	headerGrace time.Duration // how long a request header begun may take to arrive
+	h2c         bool          // plain connections may speak HTTP/2
+	epoch       time.Time     // zero of the tracker clock
 
 	closing   atomic.Bool   // responses carry "Connection: close": the shutdown has begun
 	rejecting atomic.Bool   // new requests are answered RetryAfter.Status
@@ -34,17 +35,19 @@ type tracker struct {
 	http1   int                // conns that are or may become HTTP/1 (not HTTP/2, not hijacked)
 	cands   []*conn            // conns that may be quiet: checked by the drain loop
 	fresh   bool               // cands has grown since closeQuiet last ran
+	began   int64              // tracker clock when the drain began
 }
 
-func newTracker(grace time.Duration, h2c bool) *tracker {
+func newTracker(grace, headerGrace time.Duration, h2c bool) *tracker {
 	return &tracker{
-		grace:   grace,
-		h2c:     h2c,
-		epoch:   time.Now(),
-		drainc:  make(chan struct{}),
-		wakec:   make(chan struct{}, 1),
-		conns:   make(map[*conn]struct{}),
-		orphans: make(map[*conn]struct{}),
+		grace:       grace,
+		headerGrace: headerGrace,
+		h2c:         h2c,
+		epoch:       time.Now(),
+		drainc:      make(chan struct{}),
+		wakec:       make(chan struct{}, 1),
+		conns:       make(map[*conn]struct{}),
+		orphans:     make(map[*conn]struct{}),
 	}
 }
 
@@ -161,8 +164,12 @@ func (t *tracker) connState(nc net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateActive:
 		c.state.Store(uint32(st))
+		if c.cutting.Load() {
+			c.uncut() // the header was complete after all
+		}
 	case http.StateIdle:
 		c.rx.Store(false)
+		c.hdrStart.Store(0)
 		c.since.Store(t.now())
 		c.state.Store(uint32(st))
 		if t.draining.Load() {
@@ -213,6 +220,7 @@ func (t *tracker) startDrain() {
 		return
 	}
 	t.draining.Store(true)
+	t.began = t.now()
 	t.announceLocked()
 	for c := range t.conns {
 		if st := http.ConnState(c.state.Load()); (st == http.StateNew || st == http.StateIdle) && !c.cand {
@@ -243,11 +251,12 @@ func (t *tracker) announceLocked() {
 }
 
 // closeQuiet closes the candidates that are quiet (new or idle, with
-// nothing received, for at least the grace period) by expiring them. A
-// client about to reuse a keep-alive connection sends its request well
-// within that time, gets its answer with "Connection: close" and goes away;
-// only a connection nobody is using is closed under the client. closeQuiet
-// returns how long until the next candidate may be quiet, or 0 if there is
+// nothing received, for at least the grace period) by expiring them, and
+// cuts those whose request header is overdue. A client about to reuse a
+// keep-alive connection sends its request well within the grace period,
+// gets its answer with "Connection: close" and goes away; only a
+// connection nobody is using is closed under the client. closeQuiet
+// returns how long until the next candidate may be due, or 0 if there is
 // none.
 func (t *tracker) closeQuiet() (next time.Duration) {
 	soonest := func(d time.Duration) {
@@ -255,34 +264,43 @@ func (t *tracker) closeQuiet() (next time.Duration) {
 			next = d
 		}
 	}
-	var due []*conn
+	type dueConn struct {
+		c *conn
+		v verdict
+	}
+	var due []dueConn
 	now := t.now()
 	t.mu.Lock()
 	t.fresh = false
 	keep := t.cands[:0]
 	for _, c := range t.cands {
-		wait, ok := c.quietFor(now, t.grace)
+		wait, v := t.check(c, now)
 		switch {
-		case !ok || c.gone:
-			c.cand = false // busy; it comes back when it turns idle
-		case wait <= 0:
-			c.cand = false
-			due = append(due, c)
-		default:
+		case v == busy || c.gone:
+			c.cand = false // it comes back when it turns idle
+		case v == notYet:
 			keep = append(keep, c)
 			soonest(wait)
+		default:
+			c.cand = false
+			due = append(due, dueConn{c, v})
 		}
 	}
 	clear(t.cands[len(keep):])
 	t.cands = keep
 	t.mu.Unlock()
 
-	for _, c := range due {
+	for _, d := range due {
+		c := d.c
+		if d.v == stalled {
+			c.cut()
+			continue
+		}
 		// The last look, in this order: bytes waiting in the kernel, then
 		// bytes read meanwhile, then the state. A request that began to
 		// arrive is served, not cut.
 		if !hasPendingBytes(c.Conn) {
-			if wait, ok := c.quietFor(t.now(), t.grace); ok && wait <= 0 {
+			if _, v := t.check(c, t.now()); v == quiet {
 				c.expire()
 			}
 		}
@@ -292,16 +310,55 @@ func (t *tracker) closeQuiet() (next time.Duration) {
 		// Back to the candidates: each is checked again after the grace
 		// period if the server has not closed it by then.
 		t.mu.Lock()
-		for _, c := range due {
-			if !c.cand && !c.gone {
-				c.cand = true
-				t.cands = append(t.cands, c)
+		for _, d := range due {
+			if !d.c.cand && !d.c.gone {
+				d.c.cand = true
+				t.cands = append(t.cands, d.c)
 			}
 		}
 		t.mu.Unlock()
 		soonest(t.grace)
 	}
 	return next
+}
+
+// A verdict is what the drain does with a connection it checks.
+type verdict int
+
+const (
+	busy    verdict = iota // serving a request, hijacked, or HTTP/2: not to be closed
+	notYet                 // to be checked again later
+	quiet                  // quiet for the grace period: closed
+	stalled                // its request header is overdue: cut
+)
+
+// check tells what to do with c now, and for notYet, how long until it
+// may be due.
+//
+// A connection that has received bytes while waiting for a request is
+// receiving one. It is served if the request header arrives in full
+// within headerGrace, counted from its first byte or from the start of
+// the drain, whichever is later; otherwise it is cut. A normal client
+// sends its header at once; one that stalls half-way or trickles it a
+// byte at a time would hold the drain until the server's own timeouts.
+// On a new TLS connection the bytes may be the handshake: it is held to
+// the same bound, handshake and header together.
+func (t *tracker) check(c *conn, now int64) (time.Duration, verdict) {
+	st := http.ConnState(c.state.Load())
+	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 || c.proto.Load() == protoHTTP2 {
+		return 0, busy
+	}
+	if c.rx.Load() {
+		start := max(c.hdrStart.Load(), t.began)
+		if wait := time.Duration(start + int64(t.headerGrace) - now); wait > 0 {
+			return wait, notYet
+		}
+		return 0, stalled
+	}
+	if wait := time.Duration(c.since.Load() + int64(t.grace) - now); wait > 0 {
+		return wait, notYet
+	}
+	return 0, quiet
 }
 
 // aLongTimeAgo is a deadline that has passed.
@@ -317,31 +374,34 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (c *conn) expire() {
 	c.Conn.SetReadDeadline(aLongTimeAgo)
 	if c.rx.Load() {
-		c.Conn.SetReadDeadline(time.Time{})
+		c.dmu.Lock()
+		if !c.cutting.Load() {
+			c.Conn.SetReadDeadline(c.wantRD)
+		}
+		c.dmu.Unlock()
 	}
 }
 
-// quietFor tells how long until c has been quiet for grace (<= 0: it has),
-// or !ok if c is busy: serving a request, hijacked, receiving the start of
-// a request, or speaking HTTP/2 (whose connections are told to go away by
-// GOAWAY, and close themselves).
-func (c *conn) quietFor(now int64, grace time.Duration) (wait time.Duration, ok bool) {
-	st := http.ConnState(c.state.Load())
-	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 || c.proto.Load() == protoHTTP2 {
-		return 0, false
+// cut makes the server's read of a stalled request header fail, so that
+// it closes the connection, as expire does, but for good: until the header
+// is complete, deadlines the server sets are held back (see
+// SetReadDeadline). If the header completes after all, in the moment
+// before the read fails, the connection turns active and uncut gives the
+// server back its deadline: the request is served.
+func (c *conn) cut() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.cutting.Store(true)
+	c.Conn.SetReadDeadline(aLongTimeAgo)
+}
+
+func (c *conn) uncut() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.cutting.Load() {
+		c.cutting.Store(false)
+		c.Conn.SetReadDeadline(c.wantRD)
 	}
-	if c.rx.Load() {
-		// A connection that received bytes while waiting for a request
-		// is receiving one: it is busy until the server has read it, or
-		// given up on it. But bytes on a new TLS connection may be its
-		// handshake: for those, quiet starts over.
-		if !c.tls || st != http.StateNew {
-			return 0, false
-		}
-		c.rx.Store(false)
-		c.since.Store(now)
-	}
-	return time.Duration(c.since.Load() + int64(grace) - now), true
 }
 
 // counts returns what the drain waits for (see pendingLocked) and the

@@ -39,7 +39,7 @@ func gone(t *tracker, c *conn) bool {
 // nor while the server reads it.
 func TestCloseQuietSparesRequestsBegun(t *testing.T) {
 	leakcheck(t)
-	tr := newTracker(time.Nanosecond, false)
+	tr := newTracker(time.Nanosecond, time.Hour, false)
 	quietSrv, _ := connPair(t)
 	quiet := tr.add(quietSrv, false)
 	served := make(chan error, 1)
@@ -68,7 +68,7 @@ func TestCloseQuietSparesRequestsBegun(t *testing.T) {
 	if _, err := busy.Read(buf); err != nil {
 		t.Fatalf("a connection with a request waiting in the kernel was expired: %v", err)
 	}
-	for range 2 { // however long it has been, it is receiving a request
+	for range 2 { // within HeaderGrace, it is receiving a request
 		time.Sleep(time.Millisecond)
 		tr.closeQuiet()
 	}
