@@ -1,7 +1,6 @@
 package drain
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,129 +10,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// A listener wraps the net.Listener an HTTP serves on, to track the
-// connections it accepts, and to stop accepting without resetting the
-// connections already queued in the kernel: closing a listening socket
-// resets them, under clients that believe they are connected and may have
-// sent a request already. A stopping listener hands them to the server
-// instead (see sweepClose), which answers them with "Connection: close".
-//
-// The drain proper (closing quiet connections) only begins once the
-// listener is closed, so that clients told to close reconnect to a closed
-// port and are refused, rather than queue up behind it. "Connection: close"
-// can begin earlier: during a Group's ShutdownDelay, and in retry-after
-// mode while the listener stays open.
-type listener struct {
-	net.Listener
-	t        *tracker
-	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
-	stopping atomic.Bool
-
-	mu       sync.Mutex
-	swept    []*conn // accepted by sweepClose, not yet returned by Accept
-	isClosed bool
-	closeErr error
-	closed   chan struct{} // closed by Close
-}
-
-// Accept is called by the server's accept loop only.
-func (l *listener) Accept() (net.Conn, error) {
-	for {
-		l.mu.Lock()
-		if len(l.swept) > 0 {
-			c := l.swept[0]
-			l.swept = l.swept[1:]
-			l.mu.Unlock()
-			return c, nil
-		}
-		closed := l.isClosed
-		l.mu.Unlock()
-		if closed {
-			return nil, net.ErrClosed
-		}
-
-		nc, err := l.Listener.Accept()
-		if err == nil {
-			if _, ok := nc.(*tls.Conn); ok {
-				// net/http must see the *tls.Conn itself, and drain must
-				// see the connection under it.
-				nc.Close()
-				return nil, errTLSListener
-			}
-			return l.t.add(nc, l.tls), nil
-		}
-		if !l.stopping.Load() {
-			return nil, err
-		}
-		l.sweep()
-	}
-}
-
-// errTLSListener is what Serve fails with when its Listener hands out TLS
-// connections.
-var errTLSListener = errors.New("drain: the Listener hands out TLS connections: " +
-	"give HTTP the plain listener, and the certificate in CertFile and KeyFile or in Server.TLSConfig " +
-	"(with autocert, Server.TLSConfig = manager.TLSConfig())")
-
-// stop makes the listener close, without losing what is queued. Until it
-// has closed, responses do not say "Connection: close", even after
-// PrepareShutdown, and requests are not rejected: a client told to
-// reconnect now would race the close, and a connection that completes in
-// the kernel between the last accept and the close is reset. The sweep
-// starts the drain, which says it again, and clients then reconnect to a
-// closed port, which refuses them cleanly.
-func (l *listener) stop() {
-	l.t.rejecting.Store(false)
-	l.t.closing.Store(false)
-	l.stopping.Store(true)
-	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
-		if d.SetDeadline(time.Now().Add(acceptFlushWindow)) == nil {
-			return // the blocked Accept returns at the deadline and sweeps
-		}
-	}
-	l.Close()
-}
-
-// sweep closes the listener, keeping the connections it had queued for
-// Accept to return.
-func (l *listener) sweep() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.isClosed {
-		return
-	}
-	// The swept connections are tracked at once, so that the drain does
-	// not end before Accept has handed them out, and it starts before
-	// they are served, so that they are answered with "Connection: close".
-	for _, nc := range sweepClose(l.Listener) {
-		l.swept = append(l.swept, l.t.add(nc, l.tls))
-	}
-	l.t.startDrain()
-	l.markClosed(nil)
-}
-
-// Close closes the listener, and any connection swept but not yet served.
-func (l *listener) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.isClosed {
-		l.markClosed(l.Listener.Close())
-	}
-	for _, c := range l.swept {
-		c.Close()
-	}
-	l.swept = nil
-	return l.closeErr
-}
-
-// markClosed records the close. l.mu must be held.
-func (l *listener) markClosed(err error) {
-	l.isClosed = true
-	l.closeErr = err
-	close(l.closed)
-	l.t.signal()
-}
 
 // Connection protocols, as far as the tracker knows them.
 const (
@@ -159,7 +35,8 @@ type conn struct {
 	rx       atomic.Bool   // bytes arrived since then: a request is arriving
 	hdrStart atomic.Int64  // tracker clock of the first of them, if it came during the drain
 	proto    atomic.Uint32
-	sniff    int // bytes of h2Preface seen; only the reading goroutine uses it
+	sniff    int         // bytes of h2Preface seen; only the reading goroutine uses it
+	last     atomic.Bool // accepted from the queue of a stopping listener: one response, then close
 
 	// The read deadline the server (or a handler) asked for, which the
 	// drain overrides while it cuts a stalled request header (see cut).
@@ -201,6 +78,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// closing reports whether the response being written must say
+// "Connection: close": the shutdown has begun, or c came out of the queue
+// of a listener that was stopping.
+func (c *conn) closing() bool { return c.t.closing.Load() || c.last.Load() }
 
 // sniffPreface tells an h2c connection from an HTTP/1 one by its first
 // bytes. Only called for plain connections on a server that accepts h2c.

@@ -31,24 +31,24 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ProtoMajor != 1 {
-		if h.t.closing.Load() {
+		if c.closing() {
 			w.Header().Set("Connection", "close")
 		}
 		req := newRequest(h.t, r)
 		c.begin(&req)
 		defer c.end(&req)
 		h.next.ServeHTTP(w, r)
-		if h.t.closing.Load() {
+		if c.closing() {
 			// For a response not yet sent: a handler that wrote nothing.
 			w.Header().Set("Connection", "close")
 		}
 		return
 	}
-	rw := &responseWriter{ResponseWriter: w, t: h.t, req: newRequest(h.t, r)}
+	rw := &responseWriter{ResponseWriter: w, c: c, req: newRequest(h.t, r)}
 	c.beginHTTP1(&rw.req)
 	defer c.endHTTP1()
 	h.next.ServeHTTP(rw, r)
-	if !rw.wrote && !rw.hijacked && h.t.closing.Load() {
+	if !rw.wrote && !rw.hijacked && c.closing() {
 		// A handler that wrote nothing: net/http writes the header once
 		// it returns.
 		rw.ResponseWriter.Header().Set("Connection", "close")
@@ -62,7 +62,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them, and Unwrap for http.ResponseController.
 type responseWriter struct {
 	http.ResponseWriter
-	t        *tracker
+	c        *conn
 	wrote    bool    // the header is written
 	hijacked bool    // the handler took the connection over
 	req      request // allocated with the writer: one allocation per request
@@ -74,7 +74,7 @@ func (w *responseWriter) header() {
 		return
 	}
 	w.wrote = true
-	if w.t.closing.Load() {
+	if w.c.closing() {
 		w.ResponseWriter.Header().Set("Connection", "close")
 	}
 }

@@ -224,7 +224,12 @@ func (h *HTTP) Serve() error {
 	if ln == nil || err != nil {
 		return err
 	}
-	h.logger().Info("drain: serving", "server", h.String(), "addr", ln.Addr().String(), "tls", ln.tls)
+	log := h.logger()
+	log.Info("drain: serving", "server", h.String(), "addr", ln.Addr().String(), "tls", ln.tls)
+	if ln.sock == nil {
+		log.Warn("drain: the Listener hides its socket: connections waiting in the kernel's accept queue when it stops may be reset; see HTTP.Listener",
+			"server", h.String(), "listener", fmt.Sprintf("%T", ln.Listener))
+	}
 	if ln.tls {
 		err = h.Server.ServeTLS(ln, h.CertFile, h.KeyFile)
 	} else {
@@ -280,8 +285,13 @@ func (h *HTTP) start() (*listener, error) {
 				addr = ":https"
 			}
 		}
+		// Plain TCP, not MPTCP (Go's default on Linux kernels that have
+		// it): only a plain TCP socket can keep new connections out while
+		// its queue is flushed (see listener.stop).
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
 		var err error
-		if inner, err = net.Listen("tcp", addr); err != nil {
+		if inner, err = lc.Listen(context.Background(), "tcp", addr); err != nil {
 			return fail(err)
 		}
 	}
@@ -292,7 +302,7 @@ func (h *HTTP) start() (*listener, error) {
 	if h.prepared {
 		t.closing.Store(true)
 	}
-	h.ln = &listener{Listener: inner, t: t, tls: useTLS, closed: h.notAcceptingLocked()}
+	h.ln = newListener(inner, t, useTLS, h.notAcceptingLocked())
 	h.stopc = make(chan struct{})
 	h.done = make(chan struct{})
 	h.state = httpServing
@@ -460,10 +470,11 @@ func (h *HTTP) drainLoop() {
 		forced = h.rejectUntilIdle()
 		h.ln.stop()
 	}
-	// The drain proper begins once the listener is closed: see listener.
+	// The drain proper begins once no new connection can arrive: see
+	// listener.
 	if !forced {
 		select {
-		case <-h.ln.closed:
+		case <-h.ln.stopped:
 		case <-h.stopc:
 			forced = true
 		}
@@ -480,14 +491,17 @@ loop:
 			}
 		}
 		conns, http1 := t.counts()
-		if http1 == 0 && shutdownDone == nil {
+		// Until the listener has closed, connections may still come out
+		// of its queue; and net/http's Shutdown would close it at once.
+		lnClosed := h.ln.isDone()
+		if http1 == 0 && lnClosed && shutdownDone == nil {
 			shutdownDone = make(chan struct{})
 			go func() {
 				defer close(shutdownDone)
 				h.Server.Shutdown(sctx)
 			}()
 		}
-		if conns == 0 {
+		if conns == 0 && lnClosed {
 			break
 		}
 		select {

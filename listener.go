@@ -1,0 +1,220 @@
+package drain
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A listener wraps the net.Listener an HTTP serves on, to track the
+// connections it accepts, and to stop accepting without resetting the
+// connections already queued in the kernel: closing a listening socket
+// resets them, under clients that believe they are connected and may have
+// sent a request already.
+//
+// To stop, it first keeps new connections out where the kernel allows
+// (a TCP socket on Linux drops new connection requests, which their
+// clients retry, to be refused once the socket is closed), then goes on
+// accepting until no connection is queued, and closes. It accepts through
+// the Listener it was given, so that a wrapper (a connection limit, the
+// PROXY protocol) sees every connection; it looks under wrappers for the
+// socket itself, to know what is queued (see socketOf).
+//
+// The drain proper (closing quiet connections) begins once no new
+// connection can arrive, so that clients told to close reconnect to a
+// closed port and are refused, rather than queue up behind it.
+// "Connection: close" can begin earlier: during a Group's ShutdownDelay,
+// and in retry-after mode while the listener stays open.
+type listener struct {
+	net.Listener
+	sock     syscall.RawConn // the socket under Listener; nil if it is hidden
+	t        *tracker
+	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
+	stopping atomic.Bool
+
+	mu        sync.Mutex
+	isStopped bool
+	isClosed  bool
+	closeErr  error
+	flush     *time.Timer   // closes the listener at the end of acceptFlushWindow
+	stopped   chan struct{} // closed when no new connection can arrive
+	closed    chan struct{} // closed by Close
+}
+
+func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *listener {
+	l := &listener{Listener: ln, t: t, tls: tls, stopped: stopped, closed: make(chan struct{})}
+	if s := socketOf(ln); s != nil {
+		l.sock, _ = s.SyscallConn()
+	}
+	return l
+}
+
+// Accept is called by the server's accept loop only.
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		if l.stopping.Load() {
+			if queued, known := pending(l.sock); known && !queued {
+				l.Close()
+				return nil, net.ErrClosed
+			}
+		}
+		nc, err := l.Listener.Accept()
+		if err == nil {
+			if _, ok := nc.(*tls.Conn); ok {
+				// net/http must see the *tls.Conn itself, and drain must
+				// see the connection under it.
+				nc.Close()
+				return nil, errTLSListener
+			}
+			c := l.t.add(nc, l.tls)
+			if l.stopping.Load() {
+				c.last.Store(true)
+			}
+			return c, nil
+		}
+		if !l.stopping.Load() {
+			return nil, err
+		}
+		// Stopping: the socket was closed, or its deadline passed (see
+		// stop). Where the queue can be seen, go back to see whether
+		// anything is left in it.
+		if _, known := pending(l.sock); !known {
+			l.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// errTLSListener is what Serve fails with when its Listener hands out TLS
+// connections.
+var errTLSListener = errors.New("drain: the Listener hands out TLS connections: " +
+	"give HTTP the plain listener, and the certificate in CertFile and KeyFile or in Server.TLSConfig " +
+	"(with autocert, Server.TLSConfig = manager.TLSConfig())")
+
+// stop makes the listener stop accepting, without losing what is queued.
+// Until no new connection can arrive, responses do not say
+// "Connection: close", even after PrepareShutdown, and requests are not
+// rejected: a client told to reconnect now would race the close. Once it
+// has stopped, the drain begins and says it again.
+func (l *listener) stop() {
+	l.t.rejecting.Store(false)
+	l.t.closing.Store(false)
+	l.stopping.Store(true)
+	if l.sock != nil && keepOutNew(l.sock) {
+		l.markStopped()
+	}
+	if queued, known := pending(l.sock); known {
+		if !queued {
+			l.Close()
+			return
+		}
+		// Accept takes what is queued, and closes once none is left.
+		// The drain begins meanwhile, even where new connections cannot
+		// be kept out: what holds the queue back (a connection limit in
+		// a wrapper) lets go only as connections close.
+		l.markStopped()
+		return
+	}
+	if acceptFlushWindow > 0 && l.sock != nil {
+		// Accept takes what comes for a moment, and the listener closes.
+		l.mu.Lock()
+		l.flush = time.AfterFunc(acceptFlushWindow, func() { l.Close() })
+		l.mu.Unlock()
+		return
+	}
+	l.Close()
+}
+
+// markStopped records that no new connection can arrive, and wakes the
+// drain.
+func (l *listener) markStopped() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.isStopped {
+		l.isStopped = true
+		close(l.stopped)
+	}
+	l.t.signal()
+}
+
+// isDone reports whether the listener is closed.
+func (l *listener) isDone() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.isClosed
+}
+
+// Close closes the listener.
+func (l *listener) Close() error {
+	l.mu.Lock()
+	if l.flush != nil {
+		l.flush.Stop()
+	}
+	if !l.isClosed {
+		l.isClosed = true
+		l.closeErr = l.Listener.Close()
+		close(l.closed)
+	}
+	err := l.closeErr
+	l.mu.Unlock()
+	l.markStopped()
+	return err
+}
+
+// socketOf returns the socket under ln: ln itself if it gives access to
+// its file descriptor (a *net.TCPListener or *net.UnixListener does), or
+// the socket under the listener it wraps. A wrapper is seen through if it
+// keeps the listener it wraps in an exported field of type net.Listener,
+// as wrappers that embed one do (netutil.LimitListener, go-proxyproto's
+// Listener), or if it has a method Unwrap() net.Listener. It returns nil if
+// there is no such socket, or no way to reach it.
+func socketOf(ln net.Listener) syscall.Conn {
+	for range 16 { // wrappers of wrappers, and no cycle
+		if ln == nil {
+			return nil
+		}
+		if s, ok := ln.(syscall.Conn); ok {
+			return s
+		}
+		ln = unwrapListener(ln)
+	}
+	return nil
+}
+
+var listenerType = reflect.TypeFor[net.Listener]()
+
+// unwrapListener returns the listener ln wraps, or nil.
+func unwrapListener(ln net.Listener) net.Listener {
+	if u, ok := ln.(interface{ Unwrap() net.Listener }); ok {
+		return u.Unwrap()
+	}
+	v := reflect.ValueOf(ln)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	var inner net.Listener
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); !f.IsExported() || f.Type != listenerType {
+			continue
+		}
+		if inner != nil {
+			return nil // two: which one accepts is not for drain to guess
+		}
+		inner, _ = v.Field(i).Interface().(net.Listener)
+		if inner == nil {
+			return nil
+		}
+	}
+	return inner
+}

@@ -1,0 +1,235 @@
+package drain
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// A countingListener is the wrapper users write: it embeds the listener.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// An opaqueListener keeps the listener it wraps to itself.
+type opaqueListener struct{ ln net.Listener }
+
+func (l opaqueListener) Accept() (net.Conn, error) { return l.ln.Accept() }
+func (l opaqueListener) Close() error              { return l.ln.Close() }
+func (l opaqueListener) Addr() net.Addr            { return l.ln.Addr() }
+
+// An unwrapListener keeps it to itself too, but says which it is.
+type unwrappingListener struct{ opaqueListener }
+
+func (l unwrappingListener) Unwrap() net.Listener { return l.ln }
+
+// listenTCP listens on loopback with plain TCP, or with Go's default,
+// which is MPTCP where the kernel has it.
+func listenTCP(t *testing.T, mptcp bool) net.Listener {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(mptcp)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func TestSocketOf(t *testing.T) {
+	ln := listenTCP(t, false)
+	defer ln.Close()
+	limited := netutil.LimitListener(ln, 1)
+	for _, tc := range []struct {
+		name string
+		ln   net.Listener
+		want bool
+	}{
+		{"socket", ln, true},
+		{"netutil.LimitListener", limited, true},
+		{"a wrapper embedding it", &countingListener{Listener: ln}, true},
+		{"a wrapper of a wrapper", &countingListener{Listener: limited}, true},
+		{"a PROXY-protocol-like listener with a Listener field", &struct {
+			Listener net.Listener
+			opaqueListener
+		}{Listener: ln}, true},
+		{"a wrapper with Unwrap", unwrappingListener{opaqueListener{ln}}, true},
+		{"an opaque wrapper", opaqueListener{ln}, false},
+		{"two listeners: ambiguous", &struct {
+			A, B net.Listener
+			opaqueListener
+		}{A: ln, B: ln}, false},
+		{"nil field", &countingListener{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := socketOf(tc.ln) != nil; got != tc.want {
+				t.Errorf("socketOf(%T) found a socket: %v, want %v", tc.ln, got, tc.want)
+			}
+		})
+	}
+}
+
+// Behind the common wrappers no connection queued in the kernel is reset
+// when the server stops: here a connection limit holds ten clients in the
+// queue, each with its request sent, while one slow request runs. Each is
+// answered, with "Connection: close", through the wrapper.
+func TestWrappedListenerQueueAnswered(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the accept queue can be seen on Linux only")
+	}
+	leakcheck(t)
+	wrappers := []struct {
+		name string
+		wrap func(net.Listener) net.Listener
+	}{
+		{"netutil.LimitListener", func(ln net.Listener) net.Listener { return netutil.LimitListener(ln, 1) }},
+		{"a counting wrapper around it", func(ln net.Listener) net.Listener {
+			return &countingListener{Listener: netutil.LimitListener(ln, 1)}
+		}},
+	}
+	for _, w := range wrappers {
+		for _, mptcp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/mptcp=%v", w.name, mptcp), func(t *testing.T) {
+				testWrappedQueue(t, w.wrap(listenTCP(t, mptcp)))
+			})
+		}
+	}
+}
+
+func testWrappedQueue(t *testing.T, ln net.Listener) {
+	log, logs := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln, Logger: log}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	defer h.Close()
+	addr := ln.Addr().String()
+
+	slow, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slowDone := make(chan error, 1)
+	go func() {
+		r, err := slow.do("GET", "/slow?ms=300")
+		if err == nil && (r.status != http.StatusOK || !r.close) {
+			err = fmt.Errorf("%+v; want 200 with Connection: close", r)
+		}
+		slowDone <- err
+	}()
+	waitFor(t, "the slow request", func() bool { return h.Stats().Requests == 1 })
+
+	const queued = 10
+	clients := make([]*rawClient, queued)
+	for i := range clients {
+		c, err := dialRaw(addr) // completes in the kernel; the limit holds Accept back
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /fast HTTP/1.1\r\nHost: test\r\n\r\n")
+		clients[i] = c
+	}
+	shut := make(chan error, 1)
+	go func() { _, err := shutdown(t, h); shut <- err }()
+
+	for i, c := range clients {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Errorf("queued connection %d: %v", i, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !resp.Close {
+			t.Errorf("queued connection %d: %d, close=%v; want 200 with Connection: close", i, resp.StatusCode, resp.Close)
+		}
+	}
+	if err := <-slowDone; err != nil {
+		t.Errorf("the slow request: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after the drain")
+	}
+	if strings.Contains(logs(), "hides its socket") {
+		t.Errorf("warned of a hidden socket behind %T:\n%s", ln, logs())
+	}
+}
+
+// A listener drain cannot see through is served all the same, and drain
+// says at start, naming its type, what it cannot promise.
+func TestOpaqueListenerWarned(t *testing.T) {
+	leakcheck(t)
+	log, logs := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: opaqueListener{loopback(t)}, Logger: log}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	waitFor(t, "the warning", func() bool { return strings.Contains(logs(), "hides its socket") })
+	if !strings.Contains(logs(), "listener=drain.opaqueListener") {
+		t.Errorf("the warning does not name the listener's type:\n%s", logs())
+	}
+	if _, err := shutdown(t, h); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// On Linux, a plain TCP socket keeps new connections out from the moment
+// the listener stops: a client connecting then is refused once the
+// socket closes, never accepted by the kernel and then reset.
+func TestStoppedListenerKeepsNewConnsOut(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	leakcheck(t)
+	ln := listenTCP(t, false)
+	defer ln.Close()
+	sc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !keepOutNew(sc) {
+		t.Fatal("keepOutNew failed on a plain TCP socket")
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 300*time.Millisecond); err == nil {
+		t.Fatal("a connection completed after keepOutNew")
+	}
+	if q, known := pending(sc); !known || q {
+		t.Errorf("pending = %v, %v; want an empty queue, seen", q, known)
+	}
+	mp := listenTCP(t, true)
+	defer mp.Close()
+	msc, _ := mp.(*net.TCPListener).SyscallConn()
+	c, err := net.Dial("tcp", mp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the queued connection", func() bool { q, _ := pending(msc); return q })
+}
