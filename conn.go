@@ -27,8 +27,9 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // when it has been quiet, and whether the client has sent anything since.
 type conn struct {
 	net.Conn
-	t   *tracker
-	tls bool
+	sock syscall.Conn // the socket under Conn, if it can be reached
+	t    *tracker
+	tls  bool
 
 	state    atomic.Uint32 // an http.ConnState
 	since    atomic.Int64  // tracker clock when the conn became new or idle
@@ -37,6 +38,13 @@ type conn struct {
 	proto    atomic.Uint32
 	sniff    int         // bytes of h2Preface seen; only the reading goroutine uses it
 	last     atomic.Bool // accepted from the queue of a stopping listener: one response, then close
+	// HTTP/2 only, for the drain to tell when net/http is done writing
+	// (see tracker.check).
+	idleAway  atomic.Bool  // the last stream closed while net/http shuts down
+	wroteAway atomic.Bool  // a write began after net/http's Shutdown did
+	wrote     atomic.Bool  // a write has completed since the conn last turned idle
+	writing   atomic.Int32 // writes in progress
+	lastWrite atomic.Int64 // tracker clock when the last write ended
 
 	// The read deadline the server (or a handler) asked for, which the
 	// drain overrides while it cuts a stalled request header (see cut).
@@ -103,6 +111,27 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.t.remove(c)
 	return err
+}
+
+// Write notes, on an HTTP/2 connection, what the drain needs to know to
+// close it once net/http is done writing to it (see tracker.check).
+func (c *conn) Write(p []byte) (int, error) {
+	if c.proto.Load() != protoHTTP2 {
+		return c.Conn.Write(p)
+	}
+	after := c.t.goaway.Load()
+	c.writing.Add(1)
+	n, err := c.Conn.Write(p)
+	c.lastWrite.Store(c.t.now())
+	c.writing.Add(-1)
+	c.wrote.Store(true)
+	if after {
+		c.wroteAway.Store(true)
+		if http.ConnState(c.state.Load()) == http.StateIdle {
+			c.t.consider(c)
+		}
+	}
+	return n, err
 }
 
 // SetReadDeadline records the deadline the server asks for, and sets it

@@ -11,14 +11,20 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -376,3 +382,179 @@ func TestHTTP2GoAwayDuringDelay(t *testing.T) {
 		t.Error("the server stopped accepting during the delay")
 	}
 }
+
+// Idle HTTP/2 connections of real clients (Go's, which do not close a
+// connection on GOAWAY) do not hold the drain: each is closed once it has
+// been sent GOAWAY and has no stream open, instead of the second net/http
+// waits for the client to close it. The request in flight is answered in
+// full.
+func TestIdleHTTP2DoesNotHoldExit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"TLS", true}, {"h2c", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck(t)
+			log, _ := testLogger(t)
+			srv := &http.Server{Handler: testMux(), Protocols: new(http.Protocols)}
+			srv.Protocols.SetHTTP1(true)
+			h := &HTTP{Server: srv, Logger: log}
+			client := new(http.Protocols)
+			scheme := "http"
+			if tc.tls {
+				_, h.CertFile, h.KeyFile = testCert(t)
+				srv.Protocols.SetHTTP2(true)
+				client.SetHTTP2(true)
+				scheme = "https"
+			} else {
+				srv.Protocols.SetUnencryptedHTTP2(true)
+				client.SetUnencryptedHTTP2(true)
+			}
+			addr, served := startHTTP(t, h)
+			base := scheme + "://" + addr
+			newClient := func() *http.Client {
+				tr := &http.Transport{Protocols: client, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+				t.Cleanup(tr.CloseIdleConnections)
+				return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+			}
+			get := func(c *http.Client, path string) error {
+				resp, err := c.Get(base + path)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				switch {
+				case err != nil:
+					return err
+				case resp.ProtoMajor != 2:
+					return fmt.Errorf("%s: want HTTP/2", resp.Proto)
+				case resp.StatusCode != http.StatusOK || len(body) == 0:
+					return fmt.Errorf("%d %q", resp.StatusCode, body)
+				}
+				return nil
+			}
+			const idle = 4
+			for range idle { // one connection each, then idle
+				if err := get(newClient(), "/fast"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			slow := newClient()
+			answered := make(chan time.Time, 1)
+			go func() {
+				if err := get(slow, "/slow?ms=300"); err != nil {
+					t.Errorf("the request in flight: %v", err)
+				}
+				answered <- time.Now()
+			}()
+			waitFor(t, "the connections", func() bool {
+				s := h.Stats()
+				return s.HTTP2 == idle+1 && s.Requests == 1
+			})
+			if _, err := shutdown(t, h); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			done := time.Now()
+			if err := served(); err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			last := <-answered
+			// net/http alone closes them a second after its GOAWAY; the
+			// drain, about a millisecond after the last response.
+			if lag := done.Sub(last); lag > 700*time.Millisecond {
+				t.Errorf("the drain ended %v after the last response: idle HTTP/2 connections held it", lag)
+			}
+		})
+	}
+}
+
+// Under load (HTTP/2 clients sending requests back to back on shared
+// connections, as h2load does), every request the server began to serve is
+// answered in full: the drain closes an HTTP/2 connection only once it has
+// no stream open and its GOAWAY is sent. Requests the clients send later
+// are refused or retried elsewhere, never cut.
+func TestHTTP2LoadNothingCut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"TLS", true}, {"h2c", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck(t)
+			var began atomic.Int64
+			mux := http.NewServeMux()
+			mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+				began.Add(1)
+				time.Sleep(time.Duration(mrand.IntN(3)) * time.Millisecond)
+				io.WriteString(w, strings.Repeat("x", 100+mrand.IntN(20000)))
+			})
+			srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
+			h := &HTTP{Server: srv, Logger: nopLogger()}
+			client := new(http.Protocols)
+			scheme := "http"
+			if tc.tls {
+				_, h.CertFile, h.KeyFile = testCert(t)
+				srv.Protocols.SetHTTP2(true)
+				client.SetHTTP2(true)
+				scheme = "https"
+			} else {
+				srv.Protocols.SetUnencryptedHTTP2(true)
+				client.SetUnencryptedHTTP2(true)
+			}
+			addr, served := startHTTP(t, h)
+			url := scheme + "://" + addr + "/work"
+
+			var answered, failed atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 { // connections
+				tr := &http.Transport{Protocols: client, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+				defer tr.CloseIdleConnections()
+				c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+				for range 8 { // streams on each
+					wg.Go(func() {
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							resp, err := c.Get(url)
+							if err != nil {
+								failed.Add(1)
+								if isRefused(err) {
+									return // the listener has closed
+								}
+								t.Logf("request: %v", err)
+								continue
+							}
+							body, err := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							if err != nil || resp.StatusCode != http.StatusOK || len(body) < 100 {
+								t.Logf("response: %d, %d bytes, %v", resp.StatusCode, len(body), err)
+								failed.Add(1)
+								continue
+							}
+							answered.Add(1)
+						}
+					})
+				}
+			}
+			waitFor(t, "load", func() bool { return answered.Load() > 200 })
+			if _, err := shutdown(t, h); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := served(); err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			close(stop)
+			wg.Wait()
+			if a, b := answered.Load(), began.Load(); a != b {
+				t.Errorf("the server began %d requests and %d were answered in full (%d client errors): the drain cut %d", b, a, failed.Load(), b-a)
+			}
+		})
+	}
+}
+
+// isRefused reports whether err is a refused connection.
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

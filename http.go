@@ -498,6 +498,7 @@ loop:
 			shutdownDone = make(chan struct{})
 			go func() {
 				defer close(shutdownDone)
+				t.goingAway() // first: see goingAway
 				h.Server.Shutdown(sctx)
 			}()
 		}

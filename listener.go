@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,7 +47,7 @@ type listener struct {
 
 func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *listener {
 	l := &listener{Listener: ln, t: t, tls: tls, stopped: stopped, closed: make(chan struct{})}
-	if s := socketOf(ln); s != nil {
+	if s := listenerSocket(ln); s != nil {
 		l.sock, _ = s.SyscallConn()
 	}
 	return l
@@ -164,57 +163,4 @@ func (l *listener) Close() error {
 	l.mu.Unlock()
 	l.markStopped()
 	return err
-}
-
-// socketOf returns the socket under ln: ln itself if it gives access to
-// its file descriptor (a *net.TCPListener or *net.UnixListener does), or
-// the socket under the listener it wraps. A wrapper is seen through if it
-// keeps the listener it wraps in an exported field of type net.Listener,
-// as wrappers that embed one do (netutil.LimitListener, go-proxyproto's
-// Listener), or if it has a method Unwrap() net.Listener. It returns nil if
-// there is no such socket, or no way to reach it.
-func socketOf(ln net.Listener) syscall.Conn {
-	for range 16 { // wrappers of wrappers, and no cycle
-		if ln == nil {
-			return nil
-		}
-		if s, ok := ln.(syscall.Conn); ok {
-			return s
-		}
-		ln = unwrapListener(ln)
-	}
-	return nil
-}
-
-var listenerType = reflect.TypeFor[net.Listener]()
-
-// unwrapListener returns the listener ln wraps, or nil.
-func unwrapListener(ln net.Listener) net.Listener {
-	if u, ok := ln.(interface{ Unwrap() net.Listener }); ok {
-		return u.Unwrap()
-	}
-	v := reflect.ValueOf(ln)
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return nil
-		}
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct {
-		return nil
-	}
-	var inner net.Listener
-	for i := range v.NumField() {
-		if f := v.Type().Field(i); !f.IsExported() || f.Type != listenerType {
-			continue
-		}
-		if inner != nil {
-			return nil // two: which one accepts is not for drain to guess
-		}
-		inner, _ = v.Field(i).Interface().(net.Listener)
-		if inner == nil {
-			return nil
-		}
-	}
-	return inner
 }

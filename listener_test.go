@@ -53,7 +53,7 @@ func listenTCP(t *testing.T, mptcp bool) net.Listener {
 	return ln
 }
 
-func TestSocketOf(t *testing.T) {
+func TestListenerSocket(t *testing.T) {
 	ln := listenTCP(t, false)
 	defer ln.Close()
 	limited := netutil.LimitListener(ln, 1)
@@ -79,8 +79,8 @@ func TestSocketOf(t *testing.T) {
 		{"nil field", &countingListener{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := socketOf(tc.ln) != nil; got != tc.want {
-				t.Errorf("socketOf(%T) found a socket: %v, want %v", tc.ln, got, tc.want)
+			if got := listenerSocket(tc.ln) != nil; got != tc.want {
+				t.Errorf("listenerSocket(%T) found a socket: %v, want %v", tc.ln, got, tc.want)
 			}
 		})
 	}

@@ -2,17 +2,13 @@
 
 package drain
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // hasPendingBytes reports whether bytes from the client wait in the
-// kernel, not yet read by the server: the client has begun to send a
+// kernel under sc, not yet read by the server: the client has begun to send a
 // request, so the connection must not be closed as idle.
-func hasPendingBytes(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+func hasPendingBytes(sc syscall.Conn) bool {
+	if sc == nil {
 		return false
 	}
 	rc, err := sc.SyscallConn()

@@ -25,6 +25,7 @@ type tracker struct {
 	closing   atomic.Bool   // responses carry "Connection: close": the shutdown has begun
 	rejecting atomic.Bool   // new requests are answered RetryAfter.Status
 	draining  atomic.Bool   // quiet connections are closed
+	goaway    atomic.Bool   // net/http's Shutdown has begun: HTTP/2 connections are sent GOAWAY
 	eager     atomic.Bool   // someone awaits every change (see await): wake on each
 	drainc    chan struct{} // closed, under mu, when handlers are told to finish
 	wakec     chan struct{} // wakes the drain loop; capacity 1
@@ -68,7 +69,7 @@ func (t *tracker) signal() {
 }
 
 func (t *tracker) add(nc net.Conn, tls bool) *conn {
-	c := &conn{Conn: nc, t: t, tls: tls}
+	c := &conn{Conn: nc, sock: connSocket(nc), t: t, tls: tls}
 	c.since.Store(t.now())
 	if !tls && !t.h2c {
 		c.proto.Store(protoHTTP1)
@@ -169,9 +170,13 @@ func (t *tracker) connState(nc net.Conn, st http.ConnState) {
 		}
 	case http.StateIdle:
 		c.rx.Store(false)
+		c.wrote.Store(false)
 		c.hdrStart.Store(0)
 		c.since.Store(t.now())
 		c.state.Store(uint32(st))
+		if t.goaway.Load() && c.proto.Load() == protoHTTP2 {
+			c.idleAway.Store(true)
+		}
 		if t.draining.Load() {
 			t.consider(c)
 		}
@@ -202,6 +207,22 @@ func (t *tracker) consider(c *conn) {
 	}
 	t.mu.Unlock()
 	t.signal()
+}
+
+// goingAway is called just before net/http's Shutdown, which sends GOAWAY
+// to every HTTP/2 connection. net/http then waits a second for the client
+// to close a connection that has no stream left (golang.org/issue/18701:
+// so that a close does not reset the connection before the client has
+// read its GOAWAY); the drain closes it at once, which sends the GOAWAY and
+// then FIN in order, since nothing the client sent is left unread (see
+// check and closeQuiet).
+//
+// The GOAWAY is certain once the connection's last stream closes after
+// this (net/http, shutting down, sends it in the same step), and on a
+// connection idle already, once the server writes to it: the first thing
+// it writes then is its GOAWAY.
+func (t *tracker) goingAway() {
+	t.goaway.Store(true)
 }
 
 // hasFresh reports whether candidates were added since closeQuiet last ran.
@@ -296,10 +317,14 @@ func (t *tracker) closeQuiet() (next time.Duration) {
 			c.cut()
 			continue
 		}
+		if c.proto.Load() == protoHTTP2 {
+			c.goAway()
+			continue
+		}
 		// The last look, in this order: bytes waiting in the kernel, then
 		// bytes read meanwhile, then the state. A request that began to
 		// arrive is served, not cut.
-		if !hasPendingBytes(c.Conn) {
+		if !hasPendingBytes(c.sock) {
 			if _, v := t.check(c, t.now()); v == quiet {
 				c.expire()
 			}
@@ -322,6 +347,11 @@ func (t *tracker) closeQuiet() (next time.Duration) {
 	return next
 }
 
+// goAwaySettle is how long writes must have stopped on an HTTP/2
+// connection idle since before net/http's Shutdown began, for its GOAWAY to
+// be sent (see check).
+const goAwaySettle = 50 * time.Millisecond
+
 // A verdict is what the drain does with a connection it checks.
 type verdict int
 
@@ -343,9 +373,44 @@ const (
 // byte at a time would hold the drain until the server's own timeouts.
 // On a new TLS connection the bytes may be the handshake: it is held to
 // the same bound, handshake and header together.
+//
+// An HTTP/2 connection is closed once it has no stream open, net/http has
+// sent it GOAWAY, and net/http is done writing to it: the client then has
+// every response, and knows that no stream it opens later will be served,
+// so that it retries it elsewhere. net/http itself would wait a second
+// more for the client to close it (see goingAway). The drain cannot read
+// what net/http writes (under TLS, it sees ciphertext), but it knows when
+// net/http writes:
+//
+//   - When the last stream of a connection closes while net/http shuts
+//     down, net/http sends GOAWAY (if it has not yet) in the same step, and
+//     writes it out with the end of the response in one write, the next:
+//     once it is done, so is net/http.
+//   - A connection with no stream open when net/http's Shutdown began gets
+//     its GOAWAY as soon as net/http gets to it, and then nothing more.
+//     Whatever else net/http was writing then (acknowledging a client's
+//     PING, say), the GOAWAY is written by the time writes have stopped
+//     for goAwaySettle.
+//
+// So does a connection whose last write the drain did not see: net/http
+// writes a large end of a response at once, before the stream closes.
 func (t *tracker) check(c *conn, now int64) (time.Duration, verdict) {
 	st := http.ConnState(c.state.Load())
-	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 || c.proto.Load() == protoHTTP2 {
+	if c.proto.Load() == protoHTTP2 {
+		switch {
+		case st != http.StateIdle || c.running.Load() > 0 || c.writing.Load() > 0:
+			return 0, busy
+		case c.idleAway.Load() && c.wrote.Load():
+			return 0, quiet
+		case c.idleAway.Load() || c.wroteAway.Load():
+			if wait := time.Duration(max(c.lastWrite.Load(), c.since.Load()) + int64(goAwaySettle) - now); wait > 0 {
+				return wait, notYet
+			}
+			return 0, quiet
+		}
+		return 0, busy // until net/http writes to it after its Shutdown began
+	}
+	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 {
 		return 0, busy
 	}
 	if c.rx.Load() {
@@ -371,15 +436,34 @@ var aLongTimeAgo = time.Unix(1, 0)
 // 40µs each, 400ms for 10,000 idle connections. And a read that has
 // already returned the first bytes of a request cannot fail any more: the
 // expiry is undone if the server got any, so the request is served.
+//
+// An HTTP/2 connection that has sent GOAWAY serves no new stream: there is
+// nothing to undo.
 func (c *conn) expire() {
 	c.Conn.SetReadDeadline(aLongTimeAgo)
-	if c.rx.Load() {
+	if c.rx.Load() && c.proto.Load() != protoHTTP2 {
 		c.dmu.Lock()
 		if !c.cutting.Load() {
 			c.Conn.SetReadDeadline(c.wantRD)
 		}
 		c.dmu.Unlock()
 	}
+}
+
+// goAway ends an HTTP/2 connection that has sent GOAWAY and has nothing
+// more to send: it half-closes it, so that the client reads every
+// response, then the end of the connection, and closes it, which ends
+// net/http's side. Closing it outright instead would reset it under a
+// client still reading its last response and sending flow-control updates
+// as it goes, which a client takes for a broken connection, losing the
+// response. A client that does not close is closed by net/http a second
+// after the GOAWAY. Where the socket cannot be reached, the connection is
+// closed as a quiet one is.
+func (c *conn) goAway() {
+	if cw, ok := c.sock.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		return
+	}
+	c.expire()
 }
 
 // cut makes the server's read of a stalled request header fail, so that

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,7 +53,7 @@ func TestCloseQuietSparesRequestsBegun(t *testing.T) {
 	busy := tr.add(busySrv, false)
 
 	io.WriteString(busyClient, "GET / HTTP/1.1\r\n")
-	waitFor(t, "the request bytes", func() bool { return hasPendingBytes(busySrv) })
+	waitFor(t, "the request bytes", func() bool { return hasPendingBytes(busySrv.(syscall.Conn)) })
 	time.Sleep(time.Millisecond) // longer than the grace period
 	tr.startDrain()
 	tr.closeQuiet()
