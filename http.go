@@ -308,19 +308,22 @@ func (h *HTTP) start() (*listener, error) {
 	h.state = httpServing
 
 	srv.Handler = handler{t: t, next: srv.Handler, retry: h.RetryAfter}
+	// The Server's own hooks see what they would without drain: the
+	// Listener, and the connections it hands out (or the *tls.Conn around
+	// one).
 	if userState := srv.ConnState; userState != nil {
 		srv.ConnState = func(nc net.Conn, st http.ConnState) {
 			t.connState(nc, st)
-			userState(nc, st)
+			userState(userConn(nc), st)
 		}
 	} else {
 		srv.ConnState = t.connState
 	}
 	userBase := srv.BaseContext
-	srv.BaseContext = func(l net.Listener) context.Context {
+	srv.BaseContext = func(net.Listener) context.Context {
 		ctx := context.Background()
 		if userBase != nil {
-			if uctx := userBase(l); uctx != nil {
+			if uctx := userBase(inner); uctx != nil {
 				ctx = uctx
 			}
 		}
@@ -330,10 +333,10 @@ func (h *HTTP) start() (*listener, error) {
 		h.mu.Unlock()
 		return withDraining(ctx, t.drainc)
 	}
-	userConn := srv.ConnContext
+	userContext := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, nc net.Conn) context.Context {
-		if userConn != nil {
-			ctx = userConn(ctx, nc)
+		if userContext != nil {
+			ctx = userContext(ctx, userConn(nc))
 		}
 		if c := connOf(nc); c != nil {
 			ctx = context.WithValue(ctx, connKey{}, c)
@@ -341,6 +344,16 @@ func (h *HTTP) start() (*listener, error) {
 		return ctx
 	}
 	return h.ln, nil
+}
+
+// userConn returns the connection a Server's hook would see without drain:
+// the Listener's own, under drain's, or the *tls.Conn around drain's (from
+// which NetConn leads to drain's, and NetConn again to the Listener's).
+func userConn(nc net.Conn) net.Conn {
+	if c, ok := nc.(*conn); ok {
+		return c.Conn
+	}
+	return nc
 }
 
 // finish marks the server done. h.mu must be held.

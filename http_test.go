@@ -618,26 +618,64 @@ func TestResponseWriterKeepsInterfaces(t *testing.T) {
 	}
 }
 
-// Hooks the Server already had keep working.
+// Hooks the Server already had keep working, and see what they would
+// without drain: the Listener, and its connections, which code that sets
+// TCP options or reads PROXY headers type-asserts. A handler that hijacks
+// its connection reaches the Listener's through NetConn, as through a
+// *tls.Conn.
 func TestServerHooksChained(t *testing.T) {
 	leakcheck(t)
 	log, _ := testLogger(t)
 	type key struct{}
 	type connKey struct{}
 	var states sync.Map
+	var wrongConn, wrongListener atomic.Value
 	mux := http.NewServeMux()
 	values := make(chan [2]any, 1)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		values <- [2]any{r.Context().Value(key{}), r.Context().Value(connKey{})}
 	})
+	hijacked := make(chan string, 1)
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		nc, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			hijacked <- err.Error()
+			return
+		}
+		defer nc.Close()
+		if _, ok := nc.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn); !ok {
+			hijacked <- fmt.Sprintf("NetConn of the hijacked %T is not a *net.TCPConn", nc)
+			return
+		}
+		hijacked <- ""
+	})
+	ln := loopback(t)
 	srv := &http.Server{
-		Handler:     mux,
-		ConnState:   func(c net.Conn, s http.ConnState) { states.Store(s, true) },
-		BaseContext: func(net.Listener) context.Context { return context.WithValue(context.Background(), key{}, "base") },
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, "yes") },
+		Handler: mux,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if _, ok := c.(*net.TCPConn); !ok {
+				wrongConn.Store(fmt.Sprintf("ConnState got %T", c))
+			}
+			states.Store(s, true)
+		},
+		BaseContext: func(l net.Listener) context.Context {
+			if l != ln {
+				wrongListener.Store(fmt.Sprintf("BaseContext got %T", l))
+			}
+			return context.WithValue(context.Background(), key{}, "base")
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if _, ok := c.(*net.TCPConn); !ok {
+				wrongConn.Store(fmt.Sprintf("ConnContext got %T", c))
+			}
+			return context.WithValue(ctx, connKey{}, "yes")
+		},
 	}
-	h := &HTTP{Server: srv, Logger: log}
-	addr, _ := startHTTP(t, h)
+	h := &HTTP{Server: srv, Logger: log, Listener: ln}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	defer func() { h.Close(); <-served }()
+	addr := ln.Addr().String()
 	c, err := dialRaw(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -648,6 +686,20 @@ func TestServerHooksChained(t *testing.T) {
 	c.Close()
 	if v := <-values; v[0] != "base" || v[1] != "yes" {
 		t.Errorf("context values %v; want the user's BaseContext and ConnContext", v)
+	}
+	hc, err := dialRaw(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	fmt.Fprintf(hc, "GET /hijack HTTP/1.1\r\nHost: test\r\n\r\n")
+	if msg := <-hijacked; msg != "" {
+		t.Error(msg)
+	}
+	for _, v := range []*atomic.Value{&wrongConn, &wrongListener} {
+		if msg := v.Load(); msg != nil {
+			t.Errorf("%s, want what the Server would get without drain", msg)
+		}
 	}
 	if _, err := shutdown(t, h); err != nil {
 		t.Fatal(err)
