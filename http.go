@@ -37,10 +37,13 @@ const DefaultHeaderGrace = 500 * time.Millisecond
 //   - hijacked (WebSockets and other protocols): counted until the handler
 //     closes it; handlers learn of the drain from [Draining] and are
 //     closed by force if the shutdown is forced;
+//   - receiving a request header: served if the header arrives in full
+//     within HeaderGrace; otherwise closed, as stalled;
 //   - HTTP/2, over TLS or h2c: streams in flight finish, and the client is
-//     told to go away (GOAWAY) so that it opens no new stream. For h2c,
-//     enable it with Server.Protocols; golang.org/x/net/http2/h2c's
-//     handler hijacks its connections, which then only end when forced.
+//     told to go away (GOAWAY) so that it opens no new stream; then the
+//     connection is half-closed. For h2c, enable it with
+//     Server.Protocols; golang.org/x/net/http2/h2c's handler hijacks its
+//     connections, which then only end when forced.
 //
 // The drain ends the moment the last connection closes: it waits for
 // events, it does not poll.
@@ -63,12 +66,34 @@ type HTTP struct {
 	Name string
 
 	// Listener, if set, is the listener to serve on: a Unix socket, a
-	// socket inherited from systemd or a parent process, or one opened
-	// with special options. Serve takes it over and closes it when it
-	// returns. It must hand out plain connections: for TLS, set CertFile
-	// and KeyFile or Server.TLSConfig, not a tls.NewListener. By default
-	// HTTP listens on Server.Addr over TCP (":http", or ":https" with TLS,
-	// if Addr is empty).
+	// socket inherited from systemd or a parent process, one opened with
+	// special options, or one wrapped (netutil.LimitListener, a
+	// PROXY-protocol listener, a listener of your own). Serve takes it
+	// over and closes it when it returns. It must hand out plain
+	// connections: for TLS, set CertFile and KeyFile or Server.TLSConfig,
+	// not a tls.NewListener. By default HTTP listens on Server.Addr over
+	// TCP (":http", or ":https" with TLS, if Addr is empty).
+	//
+	// To stop without resetting the connections waiting in the kernel's
+	// accept queue, drain reaches the socket under the Listener: the
+	// Listener itself if it has a SyscallConn method (a *net.TCPListener
+	// or *net.UnixListener does), or the socket under the listener it
+	// wraps, found through a method Unwrap() net.Listener or an exported
+	// field of type net.Listener (as wrappers that embed one have). It
+	// goes on accepting through the Listener, wrappers included, until the
+	// queue is empty. On Linux a plain TCP socket also keeps new
+	// connections out while it does: their clients retry, to be refused
+	// once the socket is closed. An MPTCP socket (Go's default for
+	// net.Listen on Linux kernels that enable MPTCP) and a Unix socket
+	// cannot, so that a connection completing in the microseconds between
+	// the last look at the queue and the close may be reset; HTTP itself
+	// listens with plain TCP. A Listener whose socket cannot be reached is
+	// closed at once, and drain says so in a warning when Serve starts.
+	//
+	// The Server's ConnState, ConnContext and BaseContext hooks see the
+	// Listener and its connections as they would without drain; a handler
+	// that hijacks a connection gets drain's, whose NetConn method returns
+	// the Listener's (as a *tls.Conn's does).
 	Listener net.Listener
 
 	// CertFile and KeyFile, if set, make the server speak TLS with the
@@ -170,7 +195,7 @@ func (h *HTTP) validate() error {
 		errs = append(errs, errors.New("Server.Handler is nil (to serve http.DefaultServeMux, set it explicitly)"))
 	}
 	if h.Listener != nil && h.Listener.Addr() == nil {
-		errs = append(errs, fmt.Errorf("Listener (%T) has a nil Addr", h.Listener))
+		errs = append(errs, fmt.Errorf("the Listener (%T) has a nil Addr", h.Listener))
 	}
 	if h.IdleGrace < 0 {
 		errs = append(errs, fmt.Errorf("negative IdleGrace %v", h.IdleGrace))
@@ -478,6 +503,9 @@ func (h *HTTP) drainLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	settleTimer := time.NewTimer(time.Hour) // see listener.settle
+	settleTimer.Stop()
+	defer settleTimer.Stop()
 	forced := false
 	if h.RetryAfter != nil {
 		forced = h.rejectUntilIdle()
@@ -515,6 +543,12 @@ loop:
 				h.Server.Shutdown(sctx)
 			}()
 		}
+		if conns == 0 && !lnClosed && h.ln.stopping.Load() {
+			// It wakes this loop if it closes; otherwise, look again.
+			if retry := h.ln.settle(); retry > 0 {
+				settleTimer.Reset(retry)
+			}
+		}
 		if conns == 0 && lnClosed {
 			break
 		}
@@ -523,6 +557,7 @@ loop:
 			quietDue = t.hasFresh()
 		case <-timer.C:
 			quietDue = true
+		case <-settleTimer.C:
 		case <-h.stopc:
 			forced = true
 			break loop

@@ -32,12 +32,15 @@ import (
 type listener struct {
 	net.Listener
 	sock     syscall.RawConn // the socket under Listener; nil if it is hidden
+	port     int             // its TCP port, or 0
 	t        *tracker
 	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
 	stopping atomic.Bool
 
 	mu        sync.Mutex
 	isStopped bool
+	keptOut   bool      // keepOutNew worked: no new connection can complete
+	stoppedAt time.Time // stop was called
 	isClosed  bool
 	closeErr  error
 	flush     *time.Timer   // closes the listener at the end of acceptFlushWindow
@@ -50,17 +53,18 @@ func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *
 	if s := listenerSocket(ln); s != nil {
 		l.sock, _ = s.SyscallConn()
 	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		l.port = a.Port
+	}
 	return l
 }
 
 // Accept is called by the server's accept loop only.
 func (l *listener) Accept() (net.Conn, error) {
 	for {
-		if l.stopping.Load() {
-			if queued, known := pending(l.sock); known && !queued {
-				l.Close()
-				return nil, net.ErrClosed
-			}
+		if l.stopping.Load() && l.flushed() {
+			l.Close()
+			return nil, net.ErrClosed
 		}
 		nc, err := l.Listener.Accept()
 		if err == nil {
@@ -103,12 +107,18 @@ var errTLSListener = errors.New("drain: the Listener hands out TLS connections: 
 func (l *listener) stop() {
 	l.t.rejecting.Store(false)
 	l.t.closing.Store(false)
+	l.mu.Lock()
+	l.stoppedAt = time.Now()
+	l.mu.Unlock()
 	l.stopping.Store(true)
 	if l.sock != nil && keepOutNew(l.sock) {
+		l.mu.Lock()
+		l.keptOut = true
+		l.mu.Unlock()
 		l.markStopped()
 	}
-	if queued, known := pending(l.sock); known {
-		if !queued {
+	if _, known := pending(l.sock); known {
+		if l.flushed() {
 			l.Close()
 			return
 		}
@@ -128,6 +138,58 @@ func (l *listener) stop() {
 	}
 	l.Close()
 }
+
+// flushed reports whether the listener, stopping, can close without
+// resetting a connection: nothing waits in its accept queue and, where new
+// connections are kept out, no handshake is under way, which would
+// complete into the queue within a round trip (see handshakes). It is
+// false where the queue cannot be seen.
+func (l *listener) flushed() bool {
+	queued, known := pending(l.sock)
+	if !known || queued {
+		return false
+	}
+	l.mu.Lock()
+	keptOut := l.keptOut
+	l.mu.Unlock()
+	if keptOut && l.port != 0 {
+		if n, known := handshakes(l.port); known && n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// settle is called when the drain has nothing else left and the listener
+// is still open. It closes it, unless a connection waits in its queue
+// (Accept takes it first, which wakes the drain), or handshakes are under
+// way that may yet complete: then it returns how long to wait before
+// calling it again. It waits for them handshakeWait at most, counted from
+// the stop: a handshake that never completes (its client gone) cannot
+// hold the drain.
+func (l *listener) settle() (retry time.Duration) {
+	if queued, known := pending(l.sock); known && queued {
+		return 0
+	}
+	if !l.flushed() {
+		l.mu.Lock()
+		left := handshakeWait - time.Since(l.stoppedAt)
+		l.mu.Unlock()
+		if left > 0 {
+			return min(left, handshakeRetry)
+		}
+	}
+	l.Close()
+	return 0
+}
+
+// handshakeWait bounds how long a stopping listener that keeps new
+// connections out waits for the handshakes under way; handshakeRetry is
+// how often it looks again meanwhile, when nothing else wakes the drain.
+const (
+	handshakeWait  = 200 * time.Millisecond
+	handshakeRetry = 5 * time.Millisecond
+)
 
 // markStopped records that no new connection can arrive, and wakes the
 // drain.

@@ -3,6 +3,8 @@
 package drain
 
 import (
+	"encoding/binary"
+	"errors"
 	"syscall"
 	"unsafe"
 )
@@ -76,3 +78,81 @@ func pending(rc syscall.RawConn) (queued, known bool) {
 
 // pollIn is POLLIN: for a listening socket, a connection can be accepted.
 const pollIn = 0x1
+
+// handshakes returns the number of connections to port still in their
+// handshake (SYN_RECV), and whether it could tell. It asks the kernel
+// through sock_diag, which lists the connection requests of every
+// listening socket of the network namespace; those of port are counted. A
+// listener that keeps new connections out (keepOutNew) closes only once
+// none is left, so that the close resets no client that believes it is
+// connected: a handshake under way completes into the accept queue within
+// a round trip, and is accepted and served.
+func handshakes(port int) (n int, known bool) {
+	total := 0
+	for _, family := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
+		k, err := diagSynRecv(family, uint16(port))
+		if err != nil {
+			return 0, false
+		}
+		total += k
+	}
+	return total, true
+}
+
+// diagSynRecv counts the TCP sockets of family in SYN_RECV whose local
+// port is port.
+func diagSynRecv(family uint8, port uint16) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.NETLINK_INET_DIAG)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(fd)
+
+	// A netlink header, then struct inet_diag_req_v2: family, protocol,
+	// extensions, padding, the states wanted, and a socket id (unused in
+	// a dump: every socket in the states is listed).
+	const reqLen = syscall.SizeofNlMsghdr + 56
+	req := make([]byte, reqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], reqLen)
+	ne.PutUint16(req[4:], sockDiagByFamily)
+	ne.PutUint16(req[6:], syscall.NLM_F_REQUEST|syscall.NLM_F_DUMP)
+	body := req[syscall.SizeofNlMsghdr:]
+	body[0] = family
+	body[1] = syscall.IPPROTO_TCP
+	ne.PutUint32(body[4:], 1<<tcpSynRecv)
+	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+		return 0, err
+	}
+
+	n := 0
+	buf := make([]byte, 32<<10)
+	for {
+		got, _, err := syscall.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return 0, err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:got])
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case syscall.NLMSG_DONE:
+				return n, nil
+			case syscall.NLMSG_ERROR:
+				return 0, errors.New("sock_diag: error reply")
+			}
+			// struct inet_diag_msg: family, state, timer, retrans, then
+			// the socket id, whose source port comes first, big-endian.
+			if len(m.Data) >= 6 && binary.BigEndian.Uint16(m.Data[4:6]) == port {
+				n++
+			}
+		}
+	}
+}
+
+const (
+	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
+	tcpSynRecv       = 3  // TCP_SYN_RECV
+)

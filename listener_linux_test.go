@@ -1,0 +1,51 @@
+package drain
+
+import (
+	"net"
+	"syscall"
+	"testing"
+)
+
+// dropACKs makes ln's socket drop the segments that complete handshakes
+// (ACK without SYN), so that connections stay in SYN_RECV.
+func dropACKs(t *testing.T, ln net.Listener) {
+	t.Helper()
+	rc, err := ln.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := []syscall.SockFilter{
+		{Code: syscall.BPF_LD | syscall.BPF_B | syscall.BPF_ABS, K: 13},
+		{Code: syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K, K: 0x12},
+		{Code: syscall.BPF_JMP | syscall.BPF_JEQ | syscall.BPF_K, K: 0x10, Jf: 1}, // ACK alone?
+		{Code: syscall.BPF_RET | syscall.BPF_K, K: 0},
+		{Code: syscall.BPF_RET | syscall.BPF_K, K: 0xffffffff},
+	}
+	var aerr error
+	rc.Control(func(fd uintptr) {
+		//lint:ignore SA1019 see keepOutNew
+		aerr = syscall.AttachLsf(int(fd), prog)
+	})
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+}
+
+// sock_diag counts the handshakes under way on a listener: here one whose
+// completing ACK the listener drops.
+func TestHandshakesCounted(t *testing.T) {
+	leakcheck(t)
+	ln := listenTCP(t, false)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if n, known := handshakes(port); !known || n != 0 {
+		t.Fatalf("handshakes = %d, %v before any connection; want 0, known", n, known)
+	}
+	dropACKs(t, ln)
+	c, err := net.Dial("tcp", ln.Addr().String()) // the client's side completes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the handshake to be seen", func() bool { n, _ := handshakes(port); return n == 1 })
+}
