@@ -34,7 +34,7 @@ import (
 
 // testCert returns a self-signed certificate for 127.0.0.1, and the paths
 // of its PEM files.
-func testCert(t *testing.T) (cert tls.Certificate, certFile, keyFile string) {
+func testCert(t testing.TB) (cert tls.Certificate, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

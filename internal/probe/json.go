@@ -94,6 +94,8 @@ type JSONLoad struct {
 	Idle          int     `json:"idle"`
 	IdlePath      string  `json:"idle_path"`
 	Silent        int     `json:"silent"`
+	SilentSend    string  `json:"silent_send,omitempty"`
+	SilentEveryMs float64 `json:"silent_every_ms,omitempty"`
 	WebSockets    int     `json:"websockets"`
 	WebSocketPath string  `json:"websocket_path"`
 	SSE           int     `json:"sse"`
@@ -262,6 +264,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 			Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
 			Slow: l.Slow, SlowPath: l.SlowPath, SlowMethod: l.SlowMethod,
 			Idle: l.Idle, IdlePath: l.IdlePath, Silent: l.Silent,
+			SilentSend: l.SilentSend, SilentEveryMs: round(ms(l.SilentEvery)),
 			WebSockets: l.WebSockets, WebSocketPath: l.WebSocketPath,
 			SSE: l.SSE, SSEPath: l.SSEPath,
 			WarmupMs: round(ms(r.Warmup)),

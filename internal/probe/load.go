@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -55,8 +56,18 @@ type Load struct {
 	IdlePath string
 
 	// Silent is the number of connections opened before the load starts
-	// that send nothing, as browsers preconnect.
+	// that send nothing, as browsers preconnect, or, with SilentSend, the
+	// start of a request that never ends.
 	Silent int
+	// SilentSend, if set, is what each silent socket sends once connected,
+	// and then nothing more: the start of a request header, as a client
+	// that stalled half-way sends. With SilentEvery, it sends it a byte at
+	// a time, one every SilentEvery, and then a header line that never
+	// ends, as a client that trickles its request does.
+	SilentSend string
+	// SilentEvery is how often a trickling silent socket sends a byte;
+	// 0 sends SilentSend at once.
+	SilentEvery time.Duration
 
 	// WebSockets is the number of WebSocket streams opened on
 	// WebSocketPath after the idle connections and the silent sockets,
@@ -130,6 +141,12 @@ func (l Load) validate() error {
 			errs = append(errs, fmt.Errorf("negative %s %d", f.name, f.n))
 		}
 	}
+	switch {
+	case l.SilentEvery < 0:
+		errs = append(errs, fmt.Errorf("negative SilentEvery %v", l.SilentEvery))
+	case l.SilentEvery > 0 && l.SilentSend == "":
+		errs = append(errs, errors.New("SilentEvery without SilentSend: a trickle needs something to send"))
+	}
 	for _, f := range []struct{ name, method string }{{"BusyMethod", l.BusyMethod}, {"SlowMethod", l.SlowMethod}} {
 		if f.method != http.MethodGet && f.method != http.MethodPost {
 			errs = append(errs, fmt.Errorf("%s %q: want GET or POST", f.name, f.method))
@@ -169,6 +186,7 @@ type driver struct {
 
 	idle, silent held
 	streams      streams
+	trickles     sync.WaitGroup // the silent sockets that trickle; they end with the load
 	// exited is set once the process has exited: the streams still open
 	// then are lost, not aborted.
 	exited atomic.Bool
@@ -213,7 +231,34 @@ func (d *driver) openSilent(ctx context.Context) {
 			return
 		}
 		d.silent.add(nc)
+		switch {
+		case d.load.SilentEvery > 0:
+			d.trickles.Go(func() { trickle(ctx, nc, d.load.SilentSend, d.load.SilentEvery) })
+		case d.load.SilentSend != "":
+			io.WriteString(nc, d.load.SilentSend)
+		}
 	})
+}
+
+// trickle sends s on nc a byte every interval, then a header line that
+// never ends, until ctx ends or a write fails.
+func trickle(ctx context.Context, nc net.Conn, s string, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		b := byte('x')
+		if i < len(s) {
+			b = s[i]
+		}
+		if _, err := nc.Write([]byte{b}); err != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // each calls fn(i) for i in [0, n), on at most DialConcurrency goroutines,
@@ -271,6 +316,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req []byte, repeat boo
 // close closes every connection the driver still holds. The load must
 // have stopped.
 func (d *driver) close() {
+	d.trickles.Wait()
 	d.idle.closeAll()
 	d.silent.closeAll()
 	d.streams.closeAll()

@@ -3,10 +3,13 @@ package probe
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRequest checks the requests the probe builds by parsing them as a
@@ -43,6 +46,8 @@ func TestLoadValidate(t *testing.T) {
 		{"relative path", Load{SSEPath: "events"}, `SSEPath: path "events" does not begin with /`},
 		{"space in path", Load{BusyPath: "/a b"}, "holds a space"},
 		{"CRLF in path", Load{SlowPath: "/a\r\nX: y"}, "control character"},
+		{"negative trickle", Load{SilentSend: "G", SilentEvery: -1}, "negative SilentEvery"},
+		{"trickle of nothing", Load{SilentEvery: 1}, "SilentEvery without SilentSend"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,5 +112,38 @@ func TestParseTarget(t *testing.T) {
 		if err != nil || addr != tt.addr || host != tt.host {
 			t.Errorf("parseTarget(%q) = %q, %q, %v; want %q, %q", tt.target, addr, host, err, tt.addr, tt.host)
 		}
+	}
+}
+
+// Silent sockets send the start of a request and stop, or trickle it a
+// byte at a time.
+func TestSilentSend(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		every time.Duration
+		want  string
+	}{{"stalled", 0, "GET / HTTP/1.1\r\n"}, {"trickling", time.Millisecond, "GET / HTTP/1.1\r\nxx"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			load := Load{Silent: 1, SilentSend: "GET / HTTP/1.1\r\n", SilentEvery: tt.every}.withDefaults()
+			d := newDriver(ln.Addr().String(), "test", load, newRecorder(0), nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			d.openSilent(ctx)
+			defer func() { cancel(); d.close() }()
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			got := make([]byte, len(tt.want))
+			sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(sc, got); err != nil || string(got) != tt.want {
+				t.Errorf("the server read %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }

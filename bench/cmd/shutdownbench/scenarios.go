@@ -62,6 +62,12 @@ var scenarios = []scenario{
 			count("sockets open at signal", func(r *probe.Report) int { return r.SilentOpen }),
 		},
 	},
+	badClients("stalled1", "1 client that sent half a request header and stalled, 1 s before SIGTERM, nothing else open", 1, stalledHeader, 0, 0),
+	badClients("stalled100", "100 clients that each sent half a request header and stalled, 1 s before SIGTERM, nothing else open", 100, stalledHeader, 0, 0),
+	badClients("trickle1", "1 client trickling a request header a byte a second, from 1 s before SIGTERM, nothing else open", 1, stalledHeader, time.Second, 0),
+	badClients("trickle100", "100 clients trickling request headers a byte a second, from 1 s before SIGTERM, nothing else open", 100, stalledHeader, time.Second, 0),
+	badClients("stalled100+slow", "100 stalled clients as in stalled100, and 3 GET /slow?ms=2000 in flight at SIGTERM", 100, stalledHeader, 0, 3),
+	badClients("trickle100+slow", "100 trickling clients as in trickle100, and 3 GET /slow?ms=2000 in flight at SIGTERM", 100, stalledHeader, time.Second, 3),
 	{
 		name:  "idle10k",
 		about: "10,000 idle keep-alive connections, each answered once on /fast and then quiet for 1 s before SIGTERM",
@@ -76,6 +82,33 @@ var scenarios = []scenario{
 			count("lost", func(r *probe.Report) int { return r.Total().Lost }),
 		},
 	},
+}
+
+// stalledHeader is the start of a request header that never ends.
+const stalledHeader = "GET /fast HTTP/1.1\r\nHost: bench\r\nUser-Agent: stal"
+
+// badClients is a scenario of n clients that begin a request header and
+// do not finish it: they send send at once, or a byte every every, and
+// with slow requests of 2 s in flight at the signal or none.
+func badClients(name, about string, n int, send string, every time.Duration, slow int) scenario {
+	s := scenario{
+		name:  name,
+		about: about,
+		cfg: probe.Config{
+			Load:   probe.Load{Silent: n, SilentSend: send, SilentEvery: every, Slow: slow, SlowPath: "/slow?ms=2000"},
+			Warmup: time.Second,
+		},
+		columns: []column{
+			exitCodes(),
+			millis("signal -> exit (ms)", signalToExit),
+		},
+	}
+	if slow > 0 {
+		s.columns = append(s.columns,
+			count(fmt.Sprintf("slow completed (of %d)", slow), (*probe.Report).SlowCompleted),
+			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit))
+	}
+	return s
 }
 
 func scenarioNames() []string {
