@@ -46,11 +46,18 @@
 //     not stop the others; their errors are joined into Run's result and
 //     each one's name and duration is logged;
 //  6. if the drain outlasts [Group.Timeout] (10 seconds by default), or a
-//     second signal arrives, it cancels the contexts of the handlers still
+//     second signal arrives, it closes every server that has not finished,
+//     each on its own: it cancels the contexts of the handlers still
 //     running, logs each of their requests (method, path, age, client),
-//     closes every connection, hijacked ones included, still runs the
-//     cleanup functions with [Group.CleanupReserve], and returns an error
-//     wrapping [ErrForced], for which [ExitCode] is 1.
+//     and closes every connection, hijacked ones included. A server whose
+//     Serve, Shutdown or Close still has not returned 500ms later is
+//     abandoned and named. Run still runs the cleanup functions with
+//     [Group.CleanupReserve], and returns an error wrapping [ErrForced],
+//     for which [ExitCode] is 1.
+//
+// Whatever a server, a cleanup function or a readiness check does, Run
+// returns within Timeout + CleanupReserve of the signal (see [Group.Run]
+// for the small waits it adds for code that ignores its context).
 //
 // # Connections
 //
@@ -65,18 +72,30 @@
 //     "Connection: close" and goes away. net/http's Shutdown closes such a
 //     connection at once, losing one request per busy keep-alive
 //     connection, and drops a request that arrives on one after it began.
-//     A client that stalls half-way through a request holds the drain until
-//     the server gives up on it: set Server.ReadHeaderTimeout and
-//     Server.IdleTimeout.
 //   - New (connected, nothing sent yet, as browsers preconnect): closed as
 //     soon as it has been quiet for IdleGrace. net/http's Shutdown waits 5
 //     seconds for these.
+//   - Receiving a request header (new or idle, some of the header in):
+//     served if the header arrives in full within [HTTP.HeaderGrace]
+//     (500ms) of its first byte or of the drain's start, whichever is
+//     later, as any normal client's does; otherwise the client has stalled
+//     half-way, or trickles its header a byte at a time, and its
+//     connection is closed without an answer. Without this bound such a
+//     client would hold the drain until the Server's ReadHeaderTimeout,
+//     which most servers do not set, or until the shutdown is forced.
 //   - Hijacked (WebSockets, other upgraded protocols): counted until the
 //     handler closes it; net/http forgets them. Handlers learn that the drain
 //     began from [Draining] and can say goodbye (a WebSocket close with
 //     status 1001) and finish. A forced shutdown closes them.
 //   - HTTP/2, over TLS or h2c: streams in flight finish and the client is
-//     told to go away (GOAWAY), so it opens no new stream.
+//     told to go away (GOAWAY), so it opens no new stream; once it has no
+//     stream open and net/http is done writing to it, the connection is
+//     half-closed, so that the client reads its last response and closes
+//     it. net/http alone waits a second for the client to close it.
+//
+// The listener stops without resetting the connections queued in the
+// kernel, also behind wrappers such as a connection limit or the PROXY
+// protocol; see [HTTP.Listener].
 //
 // Long polls and server-sent events select on [Draining] to end early and
 // cleanly. Request contexts are not cancelled when the drain begins, only

@@ -54,7 +54,7 @@ func (s streamEnder) RoundTrip(req *http.Request) (*http.Response, error) {
 type endingBody struct {
 	body   io.ReadCloser
 	mu     sync.Mutex
-	ended  bool          // draining fired: reads return io.EOF
+	ended  bool // draining fired: reads return io.EOF
 	close  sync.Once
 	closed chan struct{} // closed by Close
 	done   chan struct{} // closed when the watching goroutine returns
