@@ -478,6 +478,9 @@ func (h *HTTP) beginDrain() {
 	switch h.state {
 	case httpNew:
 		h.finish() // never served: nothing to drain
+		if h.Server != nil {
+			runShutdownHooks(h.Server)
+		}
 		return
 	case httpServing:
 	default:
@@ -564,6 +567,9 @@ loop:
 		}
 	}
 	if forced {
+		if shutdownDone == nil {
+			runShutdownHooks(h.Server) // forced before net/http's Shutdown could run
+		}
 		h.force()
 	}
 	if shutdownDone != nil {
@@ -575,6 +581,17 @@ loop:
 	h.mu.Lock()
 	h.finish()
 	h.mu.Unlock()
+}
+
+// runShutdownHooks runs srv's Shutdown out of time at once, for what it
+// does first: it runs the functions registered with RegisterOnShutdown,
+// which users expect at every shutdown, as net/http runs them even before
+// Serve. The drain calls the Shutdown proper once no HTTP/1 connection is
+// left (see drainLoop); this is for the shutdowns that never get there.
+func runShutdownHooks(srv *http.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv.Shutdown(ctx)
 }
 
 // rejectUntilIdle answers new requests with RetryAfter.Status until no

@@ -824,3 +824,47 @@ func TestLoggedRequestIsACopy(t *testing.T) {
 		t.Errorf("the log does not show the request as it began:\n%s", logs())
 	}
 }
+
+// net/http's own promises about Shutdown and Close hold through drain:
+// Close may be called twice, functions registered with RegisterOnShutdown
+// run at every shutdown, graceful or forced, and Shutdown after Close
+// reports the forced drain.
+func TestNetHTTPShutdownProperties(t *testing.T) {
+	leakcheck(t)
+	for _, tc := range []struct {
+		name   string
+		forced bool // Close instead of Shutdown, with a request in flight
+	}{{"graceful", false}, {"forced", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			log, _ := testLogger(t)
+			mux := testMux()
+			mux.HandleFunc("/stuck", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+			h := &HTTP{Server: &http.Server{Handler: mux}, Logger: log}
+			hooked := make(chan struct{})
+			h.Server.RegisterOnShutdown(func() { close(hooked) })
+			addr, served := startHTTP(t, h)
+			if tc.forced {
+				sendStuck(t, h, addr)
+				if err := h.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				if err := h.Close(); err != nil {
+					t.Errorf("Close again: %v", err)
+				}
+				if _, err := shutdown(t, h); !errors.Is(err, ErrForced) {
+					t.Errorf("Shutdown after Close: %v, want ErrForced", err)
+				}
+			} else if _, err := shutdown(t, h); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			select {
+			case <-hooked:
+			case <-time.After(10 * time.Second):
+				t.Error("the function registered with RegisterOnShutdown did not run")
+			}
+			if err := served(); err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+}
