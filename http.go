@@ -546,7 +546,7 @@ loop:
 				h.Server.Shutdown(sctx)
 			}()
 		}
-		if conns == 0 && !lnClosed && h.ln.stopping.Load() {
+		if !lnClosed && h.ln.stopping.Load() {
 			// It wakes this loop if it closes; otherwise, look again.
 			if retry := h.ln.settle(); retry > 0 {
 				settleTimer.Reset(retry)

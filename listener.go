@@ -22,7 +22,7 @@ import (
 // accepting until no connection is queued, and closes. It accepts through
 // the Listener it was given, so that a wrapper (a connection limit, the
 // PROXY protocol) sees every connection; it looks under wrappers for the
-// socket itself, to know what is queued (see socketOf).
+// socket itself, to know what is queued (see listenerSocket).
 //
 // The drain proper (closing quiet connections) begins once no new
 // connection can arrive, so that clients told to close reconnect to a
@@ -83,9 +83,8 @@ func (l *listener) Accept() (net.Conn, error) {
 		if !l.stopping.Load() {
 			return nil, err
 		}
-		// Stopping: the socket was closed, or its deadline passed (see
-		// stop). Where the queue can be seen, go back to see whether
-		// anything is left in it.
+		// Stopping: the listener was closed. Where the queue can be seen,
+		// go back to see whether anything is left in it.
 		if _, known := pending(l.sock); !known {
 			l.Close()
 			return nil, net.ErrClosed
@@ -160,13 +159,13 @@ func (l *listener) flushed() bool {
 	return true
 }
 
-// settle is called when the drain has nothing else left and the listener
-// is still open. It closes it, unless a connection waits in its queue
-// (Accept takes it first, which wakes the drain), or handshakes are under
-// way that may yet complete: then it returns how long to wait before
-// calling it again. It waits for them handshakeWait at most, counted from
-// the stop: a handshake that never completes (its client gone) cannot
-// hold the drain.
+// settle is called by the drain while the listener, stopping, is still
+// open. It closes it once nothing waits in its queue and no handshake is
+// under way, or once handshakes have been under way for handshakeWait since
+// the stop: a handshake that never completes (its client gone) cannot hold
+// the drain. It returns how long to wait before calling it again, or 0 if
+// the listener closed or a connection waits in its queue, which Accept
+// takes (and closes the listener when it is the last).
 func (l *listener) settle() (retry time.Duration) {
 	if queued, known := pending(l.sock); known && queued {
 		return 0

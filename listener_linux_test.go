@@ -4,6 +4,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // dropACKs makes ln's socket drop the segments that complete handshakes
@@ -48,4 +49,49 @@ func TestHandshakesCounted(t *testing.T) {
 	}
 	defer c.Close()
 	waitFor(t, "the handshake to be seen", func() bool { n, _ := handshakes(port); return n == 1 })
+}
+
+// A stopping listener waits for a handshake under way, but not for ever:
+// it closes handshakeWait after the stop, whatever the drain is waiting for
+// otherwise.
+func TestSettleBoundsHandshakeWait(t *testing.T) {
+	leakcheck(t)
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dropACKs(t, ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	waitFor(t, "the handshake", func() bool { n, _ := handshakes(port); return n == 1 })
+
+	l := newListener(ln, newTracker(time.Second, time.Second, false), false, make(chan struct{}))
+	start := time.Now()
+	l.stop()
+	if l.isDone() {
+		t.Fatal("the listener closed with a handshake under way")
+	}
+	if !isClosed(l.stopped) {
+		t.Error("a listener keeping new connections out is not marked stopped")
+	}
+	for {
+		retry := l.settle()
+		if retry == 0 {
+			break
+		}
+		time.Sleep(retry)
+	}
+	if !l.isDone() {
+		t.Fatal("settle returned 0 and the listener is open, with nothing queued")
+	}
+	if took := time.Since(start); took < handshakeWait {
+		t.Errorf("closed %v after the stop, before handshakeWait (%v), with the handshake under way", took, handshakeWait)
+	}
 }
