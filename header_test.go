@@ -250,3 +250,31 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// On a new TLS connection the handshake counts as part of the header: a
+// client that stalls in the middle of its handshake is cut too.
+func TestStalledTLSHandshakeCut(t *testing.T) {
+	leakcheck(t)
+	log, _ := testLogger(t)
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Logger: log, HeaderGrace: 200 * time.Millisecond}
+	_, h.CertFile, h.KeyFile = testCert(t)
+	addr, served := startHTTP(t, h)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first bytes of a ClientHello record: a handshake begun, then
+	// nothing more.
+	c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01})
+	waitFor(t, "the handshake to begin arriving", func() bool {
+		cn := onlyConn(h)
+		return cn != nil && cn.rx.Load()
+	})
+	if _, err := shutdown(t, h); err != nil {
+		t.Errorf("Shutdown: %v; want the stalled handshake cut", err)
+	}
+	if err := served(); err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

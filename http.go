@@ -535,8 +535,9 @@ loop:
 			}
 		}
 		conns, http1 := t.counts()
-		// Until the listener has closed, connections may still come out
-		// of its queue; and net/http's Shutdown would close it at once.
+		// net/http's Shutdown drops the request of any connection that
+		// comes out of the listener after it began: it waits for the
+		// listener to close.
 		lnClosed := h.ln.isDone()
 		if http1 == 0 && lnClosed && shutdownDone == nil {
 			shutdownDone = make(chan struct{})
@@ -548,7 +549,7 @@ loop:
 		}
 		if !lnClosed && h.ln.stopping.Load() {
 			// It wakes this loop if it closes; otherwise, look again.
-			if retry := h.ln.settle(); retry > 0 {
+			if retry := h.ln.settle(conns == 0); retry > 0 {
 				settleTimer.Reset(retry)
 			}
 		}
@@ -567,6 +568,7 @@ loop:
 		}
 	}
 	if forced {
+		h.ln.closeNow() // before net/http's Shutdown, which waits for it
 		if shutdownDone == nil {
 			runShutdownHooks(h.Server) // forced before net/http's Shutdown could run
 		}
@@ -610,7 +612,7 @@ func (h *HTTP) rejectUntilIdle() (forced bool) {
 // their handlers a moment to answer (a 503 rather than a reset), and closes
 // every connection.
 func (h *HTTP) force() {
-	h.ln.Close()
+	h.ln.closeNow()
 	log := h.logger()
 	var running []*request
 	h.t.snapshot(func(r *request) { running = append(running, r) })

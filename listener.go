@@ -32,7 +32,7 @@ import (
 type listener struct {
 	net.Listener
 	sock     syscall.RawConn // the socket under Listener; nil if it is hidden
-	port     int             // its TCP port, or 0
+	tcpAddr  *net.TCPAddr    // its address, if TCP
 	t        *tracker
 	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
 	stopping atomic.Bool
@@ -53,9 +53,7 @@ func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *
 	if s := listenerSocket(ln); s != nil {
 		l.sock, _ = s.SyscallConn()
 	}
-	if a, ok := ln.Addr().(*net.TCPAddr); ok {
-		l.port = a.Port
-	}
+	l.tcpAddr, _ = ln.Addr().(*net.TCPAddr)
 	return l
 }
 
@@ -63,7 +61,7 @@ func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *
 func (l *listener) Accept() (net.Conn, error) {
 	for {
 		if l.stopping.Load() && l.flushed() {
-			l.Close()
+			l.closeNow()
 			return nil, net.ErrClosed
 		}
 		nc, err := l.Listener.Accept()
@@ -86,7 +84,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		// Stopping: the listener was closed. Where the queue can be seen,
 		// go back to see whether anything is left in it.
 		if _, known := pending(l.sock); !known {
-			l.Close()
+			l.closeNow()
 			return nil, net.ErrClosed
 		}
 	}
@@ -106,88 +104,86 @@ var errTLSListener = errors.New("drain: the Listener hands out TLS connections: 
 func (l *listener) stop() {
 	l.t.rejecting.Store(false)
 	l.t.closing.Store(false)
+	keptOut := l.sock != nil && keepOutNew(l.sock)
 	l.mu.Lock()
 	l.stoppedAt = time.Now()
+	l.keptOut = keptOut
 	l.mu.Unlock()
 	l.stopping.Store(true)
-	if l.sock != nil && keepOutNew(l.sock) {
-		l.mu.Lock()
-		l.keptOut = true
-		l.mu.Unlock()
+	if keptOut {
 		l.markStopped()
 	}
 	if _, known := pending(l.sock); known {
 		if l.flushed() {
-			l.Close()
+			l.closeNow()
 			return
 		}
-		// Accept takes what is queued, and closes once none is left.
-		// The drain begins meanwhile, even where new connections cannot
-		// be kept out: what holds the queue back (a connection limit in
-		// a wrapper) lets go only as connections close.
+		// Accept takes what is queued, and the listener closes once
+		// nothing is (see settle). The drain begins meanwhile, even where
+		// new connections cannot be kept out: what holds the queue back
+		// (a connection limit in a wrapper) lets go only as connections
+		// close.
 		l.markStopped()
 		return
 	}
 	if acceptFlushWindow > 0 && l.sock != nil {
 		// Accept takes what comes for a moment, and the listener closes.
 		l.mu.Lock()
-		l.flush = time.AfterFunc(acceptFlushWindow, func() { l.Close() })
+		l.flush = time.AfterFunc(acceptFlushWindow, func() { l.closeNow() })
 		l.mu.Unlock()
 		return
 	}
-	l.Close()
+	l.closeNow()
 }
 
 // flushed reports whether the listener, stopping, can close without
-// resetting a connection: nothing waits in its accept queue and, where new
-// connections are kept out, no handshake is under way, which would
-// complete into the queue within a round trip (see handshakes). It is
-// false where the queue cannot be seen.
+// resetting a connection: nothing waits in its accept queue, and, where
+// new connections are kept out, the handshakes that were under way at the
+// stop have had handshakeWait to complete into the queue. It is false
+// where the queue cannot be seen.
 func (l *listener) flushed() bool {
-	queued, known := pending(l.sock)
-	if !known || queued {
+	if queued, known := pending(l.sock); !known || queued {
 		return false
 	}
 	l.mu.Lock()
-	keptOut := l.keptOut
-	l.mu.Unlock()
-	if keptOut && l.port != 0 {
-		if n, known := handshakes(l.port); known && n > 0 {
-			return false
-		}
-	}
-	return true
+	defer l.mu.Unlock()
+	return !l.keptOut || time.Since(l.stoppedAt) >= handshakeWait
 }
 
 // settle is called by the drain while the listener, stopping, is still
-// open. It closes it once nothing waits in its queue and no handshake is
-// under way, or once handshakes have been under way for handshakeWait since
-// the stop: a handshake that never completes (its client gone) cannot hold
-// the drain. It returns how long to wait before calling it again, or 0 if
-// the listener closed or a connection waits in its queue, which Accept
-// takes (and closes the listener when it is the last).
-func (l *listener) settle() (retry time.Duration) {
+// open. It closes it once flushed: at once if the drain has nothing else
+// to wait for, or once no handshake is under way (see handshakes), or at
+// the latest handshakeWait after the stop. It returns how long until it
+// should be called again, or 0 if it closed, or if a connection waits in
+// the queue, which Accept takes, closing the listener once it is flushed.
+func (l *listener) settle(nothingElse bool) (retry time.Duration) {
 	if queued, known := pending(l.sock); known && queued {
 		return 0
 	}
-	if !l.flushed() {
-		l.mu.Lock()
-		left := handshakeWait - time.Since(l.stoppedAt)
-		l.mu.Unlock()
-		if left > 0 {
-			return min(left, handshakeRetry)
+	if !nothingElse && !l.flushed() {
+		if l.tcpAddr == nil {
+			return handshakeWait // the queue cannot be seen: Accept closes it
+		}
+		if n, known := handshakes(l.tcpAddr); !known || n > 0 {
+			l.mu.Lock()
+			left := handshakeWait - time.Since(l.stoppedAt)
+			l.mu.Unlock()
+			return min(max(left, time.Millisecond), handshakeRetry)
 		}
 	}
-	l.Close()
+	l.closeNow()
 	return 0
 }
 
-// handshakeWait bounds how long a stopping listener that keeps new
-// connections out waits for the handshakes under way; handshakeRetry is
-// how often it looks again meanwhile, when nothing else wakes the drain.
+// handshakeWait is how long at most a stopping listener that keeps new
+// connections out stays open for the handshakes under way when it
+// stopped to complete and be accepted: they take a round trip, on
+// loopback microseconds, a few milliseconds on a busy machine. Closing the
+// socket earlier would reset a client that already believes it is
+// connected. handshakeRetry is how often the drain looks meanwhile.
 const (
 	handshakeWait  = 200 * time.Millisecond
-	handshakeRetry = 5 * time.Millisecond
+	handshakeRetry = 10 * time.Millisecond
 )
 
 // markStopped records that no new connection can arrive, and wakes the
@@ -209,8 +205,21 @@ func (l *listener) isDone() bool {
 	return l.isClosed
 }
 
-// Close closes the listener.
+// Close is how net/http closes the listener, in its Shutdown and Close.
+// While the listener is stopping, it does not close it at once, which would
+// reset the connections queued or completing their handshake: it closes
+// once settle does. The drain closes it itself with closeNow.
 func (l *listener) Close() error {
+	if l.stopping.Load() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.closeErr
+	}
+	return l.closeNow()
+}
+
+// closeNow closes the listener.
+func (l *listener) closeNow() error {
 	l.mu.Lock()
 	if l.flush != nil {
 		l.flush.Stop()

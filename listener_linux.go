@@ -5,6 +5,7 @@ package drain
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"syscall"
 	"unsafe"
 )
@@ -79,18 +80,21 @@ func pending(rc syscall.RawConn) (queued, known bool) {
 // pollIn is POLLIN: for a listening socket, a connection can be accepted.
 const pollIn = 0x1
 
-// handshakes returns the number of connections to port still in their
-// handshake (SYN_RECV), and whether it could tell. It asks the kernel
-// through sock_diag, which lists the connection requests of every
-// listening socket of the network namespace; those of port are counted. A
-// listener that keeps new connections out (keepOutNew) closes only once
-// none is left, so that the close resets no client that believes it is
-// connected: a handshake under way completes into the accept queue within
-// a round trip, and is accepted and served.
-func handshakes(port int) (n int, known bool) {
+// handshakes returns the number of connections to addr's port still in
+// their handshake (SYN_RECV), and whether it could tell. It asks the
+// kernel through sock_diag, which lists the connection requests of every
+// listening socket of the network namespace; those of the port are
+// counted. The kernel walks its whole table of connections for it, which
+// takes a millisecond or two on a machine with a large one: the drain asks
+// while it has other things to wait for, not on its way out (see settle).
+func handshakes(addr *net.TCPAddr) (n int, known bool) {
+	families := []uint8{syscall.AF_INET}
+	if addr.IP.To4() == nil { // IPv6, or both
+		families = append(families, syscall.AF_INET6)
+	}
 	total := 0
-	for _, family := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
-		k, err := diagSynRecv(family, uint16(port))
+	for _, family := range families {
+		k, err := diagSynRecv(family, uint16(addr.Port))
 		if err != nil {
 			return 0, false
 		}

@@ -38,8 +38,8 @@ func TestHandshakesCounted(t *testing.T) {
 	leakcheck(t)
 	ln := listenTCP(t, false)
 	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	if n, known := handshakes(port); !known || n != 0 {
+	addr := ln.Addr().(*net.TCPAddr)
+	if n, known := handshakes(addr); !known || n != 0 {
 		t.Fatalf("handshakes = %d, %v before any connection; want 0, known", n, known)
 	}
 	dropACKs(t, ln)
@@ -48,50 +48,60 @@ func TestHandshakesCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFor(t, "the handshake to be seen", func() bool { n, _ := handshakes(port); return n == 1 })
+	waitFor(t, "the handshake to be seen", func() bool { n, _ := handshakes(addr); return n == 1 })
 }
 
-// A stopping listener waits for a handshake under way, but not for ever:
-// it closes handshakeWait after the stop, whatever the drain is waiting for
-// otherwise.
-func TestSettleBoundsHandshakeWait(t *testing.T) {
+// A stopping listener that keeps new connections out stays open while a
+// handshake is under way, but not for ever: handshakeWait after the stop,
+// or at once when the drain has nothing else to wait for. With no
+// handshake under way it closes at once. Meanwhile net/http's Close leaves
+// it open.
+func TestSettleWaitsForHandshakes(t *testing.T) {
 	leakcheck(t)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	dropACKs(t, ln)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	waitFor(t, "the handshake", func() bool { n, _ := handshakes(port); return n == 1 })
-
-	l := newListener(ln, newTracker(time.Second, time.Second, false), false, make(chan struct{}))
-	start := time.Now()
-	l.stop()
-	if l.isDone() {
-		t.Fatal("the listener closed with a handshake under way")
-	}
-	if !isClosed(l.stopped) {
-		t.Error("a listener keeping new connections out is not marked stopped")
-	}
-	for {
-		retry := l.settle()
-		if retry == 0 {
-			break
-		}
-		time.Sleep(retry)
-	}
-	if !l.isDone() {
-		t.Fatal("settle returned 0 and the listener is open, with nothing queued")
-	}
-	if took := time.Since(start); took < handshakeWait {
-		t.Errorf("closed %v after the stop, before handshakeWait (%v), with the handshake under way", took, handshakeWait)
+	for _, tc := range []struct {
+		name                   string
+		handshake, nothingElse bool
+		wait                   bool // for handshakeWait
+	}{
+		{"no handshake", false, false, false},
+		{"a handshake under way", true, false, true},
+		{"a handshake, and nothing else to wait for", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listenTCP(t, false)
+			defer ln.Close()
+			if tc.handshake {
+				dropACKs(t, ln)
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				waitFor(t, "the handshake", func() bool { n, _ := handshakes(ln.Addr().(*net.TCPAddr)); return n == 1 })
+			}
+			l := newListener(ln, newTracker(time.Second, time.Second, false), false, make(chan struct{}))
+			start := time.Now()
+			l.stop()
+			if !isClosed(l.stopped) {
+				t.Error("a listener keeping new connections out is not marked stopped")
+			}
+			l.Close() // as net/http's Shutdown does: it waits for settle
+			if l.isDone() {
+				t.Fatal("the listener closed at once, before settle")
+			}
+			for {
+				retry := l.settle(tc.nothingElse)
+				if retry == 0 {
+					break
+				}
+				time.Sleep(retry)
+			}
+			if !l.isDone() {
+				t.Fatal("settle returned 0 and the listener is open, with nothing queued")
+			}
+			if took := time.Since(start); (took >= handshakeWait) != tc.wait {
+				t.Errorf("closed %v after the stop; want it to wait for handshakeWait (%v): %v", took, handshakeWait, tc.wait)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@
 package drain
 
 import (
+	"net"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,6 @@ func keepOutNew(syscall.RawConn) bool { return false }
 // outside Linux it cannot tell.
 func pending(syscall.RawConn) (queued, known bool) { return false, false }
 
-// handshakes would count the connections to port still in their
+// handshakes would count the connections to addr still in their
 // handshake; outside Linux it cannot tell.
-func handshakes(port int) (n int, known bool) { return 0, false }
+func handshakes(addr *net.TCPAddr) (n int, known bool) { return 0, false }
