@@ -374,13 +374,13 @@ const (
 // On a new TLS connection the bytes may be the handshake: it is held to
 // the same bound, handshake and header together.
 //
-// An HTTP/2 connection is closed once it has no stream open, net/http has
-// sent it GOAWAY, and net/http is done writing to it: the client then has
-// every response, and knows that no stream it opens later will be served,
-// so that it retries it elsewhere. net/http itself would wait a second
-// more for the client to close it (see goingAway). The drain cannot read
-// what net/http writes (under TLS, it sees ciphertext), but it knows when
-// net/http writes:
+// An HTTP/2 connection is ended (see goAway) once it has no stream open,
+// net/http has sent it GOAWAY, and net/http is done writing to it: the
+// client then has every response, and knows that no stream it opens later
+// will be served, so that it retries it elsewhere. net/http itself would
+// wait a second more for the client to close it (see goingAway). The
+// drain cannot read what net/http writes (under TLS, it sees ciphertext),
+// but it knows when net/http writes:
 //
 //   - When the last stream of a connection closes while net/http shuts
 //     down, net/http sends GOAWAY (if it has not yet) in the same step, and
@@ -392,8 +392,9 @@ const (
 //     PING, say), the GOAWAY is written by the time writes have stopped
 //     for goAwaySettle.
 //
-// So does a connection whose last write the drain did not see: net/http
-// writes a large end of a response at once, before the stream closes.
+// The same wait covers a connection whose last stream closed after
+// net/http's Shutdown began, when net/http had written out the end of its
+// response before (a large one): then no write follows.
 func (t *tracker) check(c *conn, now int64) (time.Duration, verdict) {
 	st := http.ConnState(c.state.Load())
 	if c.proto.Load() == protoHTTP2 {
