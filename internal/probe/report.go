@@ -183,12 +183,14 @@ func (r *Report) SignalToExit() time.Duration {
 // LastResponseToExit returns the time from the last complete response to
 // the process's exit: how long the server lived on once it had nothing
 // left to answer. It returns false if no response was read or the
-// process did not exit.
+// process did not exit. A server that exits right after writing its last
+// response may be seen to exit a few microseconds before the client has
+// read it: that counts as 0.
 func (r *Report) LastResponseToExit() (time.Duration, bool) {
 	if r.LastResponse.IsZero() || r.Exit.At.IsZero() {
 		return 0, false
 	}
-	return r.Exit.At.Sub(r.LastResponse), true
+	return max(0, r.Exit.At.Sub(r.LastResponse)), true
 }
 
 // KeptUp reports whether the probe kept up with its own schedule, so that
