@@ -118,8 +118,9 @@
 // requests back to back and 3 slow requests in flight at SIGTERM, the usual
 // pattern around [net/http.Server.Shutdown] loses 16 requests, one per busy
 // connection; it notices the end of the last request up to 500 ms late
-// (464 ms measured), and waits about 5 s for 20 silent sockets. drain loses
-// none, exits 1 to 2 ms after the last response, and 2 ms after the signal
-// with silent sockets. BENCHMARKS.md in the repository has the figures and
-// the commands that measure them.
+// (478 ms measured), and waits about 5 s for 20 silent sockets, or for one
+// client stalled half-way through a request header. drain loses none, exits
+// 1 to 2 ms after the last response, 6 ms after the signal with silent
+// sockets and 0.5 s after it with stalled clients. BENCHMARKS.md in the
+// repository has the figures and the commands that measure them.
 package drain

@@ -8,7 +8,7 @@
 # Prints a markdown table for BENCHMARKS.md on stdout, progress on stderr;
 # exits 1 if a drain of drain's demo went bad.
 #
-#   bench/soak.sh                          # 300 drains of each of the 5 rows: ~27 minutes on 2 cores (7.5 x the next)
+#   bench/soak.sh                          # 300 drains of each of the 5 rows: 35 minutes measured on 2 cores (2026-12-01)
 #   bench/soak.sh -drains 40               # 3.6 minutes measured
 #   bench/soak.sh -modes retry-after,both  # some rows only
 #   bench/soak.sh -modes retry-after -drain-seed 0x1f2e -drains 20   # a bad drain's plan again
