@@ -6,5 +6,5 @@
 //
 // Run its tests from the repository's root with
 //
-//	go -C ecosystem test -race ./...
+//	go test -race ./ecosystem
 package ecosystem

@@ -1,6 +1,6 @@
 module github.com/drain-go/drain/ecosystem
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/drain-go/drain v0.0.0

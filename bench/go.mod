@@ -1,0 +1,17 @@
+module github.com/drain-go/drain/bench
+
+go 1.26.0
+
+require (
+	github.com/drain-go/drain v0.0.0
+	github.com/drain-go/drain/internal v0.0.0
+	go.uber.org/goleak v1.3.0
+)
+
+require github.com/coder/websocket v1.8.15 // indirect
+
+replace (
+	github.com/drain-go/drain => ../
+	github.com/drain-go/drain/drainprom => ../drainprom
+	github.com/drain-go/drain/internal => ../internal
+)
