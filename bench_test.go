@@ -129,7 +129,7 @@ func idleConnHeap(b *testing.B, mode string, n int) float64 {
 // BenchmarkHandlerOverhead is drain's own work on a request, without the
 // network: the handler wrapper and the two ConnState calls.
 func BenchmarkHandlerOverhead(b *testing.B) {
-	t := newTracker(DefaultIdleGrace, DefaultHeaderGrace, false)
+	t := newTracker(DefaultIdleGrace, defaultHeaderGrace, false)
 	server, client := net.Pipe()
 	defer client.Close()
 	c := t.add(server, false)

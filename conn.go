@@ -90,7 +90,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // closing reports whether the response being written must say
 // "Connection: close": the shutdown has begun, or c came out of the queue
 // of a listener that was stopping.
-func (c *conn) closing() bool { return c.t.closing.Load() || c.last.Load() }
+func (c *conn) closing() bool { return c.t.respMode() != keepAlive || c.last.Load() }
 
 // sniffPreface tells an h2c connection from an HTTP/1 one by its first
 // bytes. Only called for plain connections on a server that accepts h2c.

@@ -34,11 +34,20 @@
 //     [Group.Health] fails, and for [Group.ShutdownDelay], if set, the
 //     servers serve on, every response saying "Connection: close";
 //  2. stops accepting on every listener, after accepting the connections
-//     already queued in the kernel (on Linux), which closing a listening
-//     socket would reset under clients that believe they are connected (in
-//     [RetryAfter] mode, only once the requests in flight are done);
-//  3. drains every server in parallel (see below), logging what it waits
-//     for while it lasts;
+//     already queued in the kernel, which closing a listening socket would
+//     reset under clients that believe they are connected, through any
+//     wrapper of the listener (see [HTTP.Listener]). On Linux a plain TCP
+//     socket first stops completing new handshakes, so that a client
+//     connecting now retries and is refused once the socket closes, and
+//     closes once the handshakes under way have completed and been
+//     accepted (200ms at most); elsewhere the listener accepts for 5ms
+//     more. In [RetryAfter] mode it stays open until the requests in
+//     flight are done, answering new ones 503. Only then does the drain
+//     proper begin, so that clients told to close reconnect to a closed
+//     port rather than queue up behind it;
+//  3. drains every server in parallel, each connection by its state (see
+//     Connections below), logging what it waits for while it lasts: 1s
+//     into the drain, then after 2s, 4s, and every 5s;
 //  4. finishes the moment the last connection closes: the drain waits for
 //     events, it does not poll;
 //  5. runs the cleanup functions, newest first, each with a context bounded
@@ -47,17 +56,20 @@
 //     each one's name and duration is logged;
 //  6. if the drain outlasts [Group.Timeout] (10 seconds by default), or a
 //     second signal arrives, it closes every server that has not finished,
-//     each on its own: it cancels the contexts of the handlers still
-//     running, logs each of their requests (method, path, age, client),
-//     and closes every connection, hijacked ones included. A server whose
+//     each on its own and at once: it cancels the contexts of the handlers
+//     still running (with cause [ErrForced]), logs each of their requests
+//     (method, path, age, client), gives their handlers 50ms to answer, and
+//     closes every connection, hijacked ones included. A server whose
 //     Serve, Shutdown or Close still has not returned 500ms later is
 //     abandoned and named. Run still runs the cleanup functions with
 //     [Group.CleanupReserve], and returns an error wrapping [ErrForced],
 //     for which [ExitCode] is 1.
 //
-// Whatever a server, a cleanup function or a readiness check does, Run
-// returns within Timeout + CleanupReserve of the signal (see [Group.Run]
-// for the small waits it adds for code that ignores its context).
+// Each step is an [Event], logged with its name and observable with
+// [Group.Happened] and [Group.When]. Whatever a server, a cleanup function
+// or a readiness check does, Run returns within Timeout + CleanupReserve
+// of the signal (see [Group.Run] for the small waits it adds for code that
+// ignores its context).
 //
 // # Connections
 //
@@ -111,6 +123,16 @@
 // rather than refusing them. Each step of the shutdown is an [Event],
 // logged and observable with [Group.Happened] and [Group.When]; the package
 // drainprom exports them, and the servers' [Stats], to Prometheus.
+//
+// # Other servers
+//
+// A Group runs any [Server]: [HTTP], and servers of other packages, such
+// as a gRPC server or a background worker, with the three methods of
+// [net/http.Server]: Serve, Shutdown and Close. Through optional methods,
+// listed on [Server], such a server is named in the logs, has its
+// configuration checked before anything starts, reports what it holds
+// open for the logs and for drainprom, hears that the shutdown begins and
+// tells when it has stopped accepting, as [HTTP] does.
 //
 // # Compared with net/http's Shutdown
 //

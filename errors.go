@@ -19,28 +19,26 @@ var (
 	ErrInvalid = errors.New("drain: invalid configuration")
 )
 
-// A PanicError is a panic recovered from user code (a cleanup function),
-// turned into an error so that the rest of the shutdown still runs.
-type PanicError struct {
-	// Value is the value passed to panic.
-	Value any
-	// Stack is the stack of the panicking goroutine, as [runtime/debug.Stack]
-	// formats it.
-	Stack []byte
+// A panicError is a panic recovered from user code (a cleanup function, a
+// Server of another package), turned into an error so that the rest of the
+// shutdown still runs. Its message carries the value and the stack.
+type panicError struct {
+	value any
+	stack []byte // as runtime/debug.Stack formats it
 }
 
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("panic: %v\n\n%s", e.Value, e.Stack)
+func (e *panicError) Error() string {
+	return fmt.Sprintf("panic: %v\n\n%s", e.value, e.stack)
 }
 
-func newPanicError(v any) *PanicError {
-	return &PanicError{Value: v, Stack: debug.Stack()}
+func newPanicError(v any) *panicError {
+	return &panicError{value: v, stack: debug.Stack()}
 }
 
 // Unwrap returns the panic value if it is an error, so that errors.Is and
 // errors.As see through the panic.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
+func (e *panicError) Unwrap() error {
+	err, _ := e.value.(error)
 	return err
 }
 

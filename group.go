@@ -94,7 +94,6 @@ type Group struct {
 	cleanups []cleanup
 	late     []error // Add or Cleanup calls that came too late
 	state    groupState
-	cleaned  []CleanupResult
 	health   *Health
 
 	life lifecycle
@@ -157,41 +156,33 @@ func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
 
 // Run serves every server added with Add until one of these happens: a
 // signal from Signals arrives, ctx ends, or a server fails (it could not
-// listen, for example). Then it shuts down:
+// listen, for example). Then it shuts down, in the steps the package
+// documentation describes under "The shutdown": readiness fails, the
+// servers serve on for ShutdownDelay, then every server's Shutdown is
+// called at once, so that all of them stop accepting and drain in
+// parallel; at Timeout, or at a second signal, every server that has not
+// finished is closed, each on its own, and one whose Serve, Shutdown or
+// Close has still not returned 500ms later is abandoned, named in the log
+// and in the result; then the cleanup functions run, newest first. Each
+// step is an [Event].
 //
-//  1. it logs why, and what is open; readiness ([Group.Health]) fails
-//     from now on;
-//  2. with a ShutdownDelay, it tells the servers that can hear it
-//     ([ShutdownPreparer]) and serves on for the delay;
-//  3. it calls every server's Shutdown at once, so all of them stop
-//     accepting and drain in parallel, logging what they wait for while it
-//     lasts;
-//  4. if the shutdown outlasts Timeout, or a second signal arrives, it
-//     calls Close, at once and in parallel, on every server that has not
-//     finished (whether or not its Shutdown has returned), which cancels
-//     the handlers still running and closes their connections. A server
-//     whose Serve, Shutdown or Close has still not returned 500ms later is
-//     abandoned: Run names it in the log and in its result, and goes on;
-//  5. it runs the cleanup functions, newest first;
-//  6. it returns nil if everything drained and cleaned up, or the joined
-//     errors: why a server failed, [ErrForced] if the drain was forced (and
-//     which servers were abandoned), and each cleanup function's error.
+// Run returns nil if everything drained and cleaned up, or the joined
+// errors: why a server failed, [ErrForced] if the drain was forced (and
+// which servers were abandoned), and each cleanup function's error. It
+// returns only when all of this is done, so returning from main after it
+// cannot cut a drain short, and never later than Timeout + CleanupReserve
+// after the shutdown began (Timeout + 500ms if CleanupReserve is shorter),
+// plus 50ms for each cleanup function, and 50ms for the readiness checks,
+// that ignore their context: whatever a server, a cleanup function or a
+// readiness check does, Run keeps its bound. Code that never returns is
+// abandoned, not stopped (Go cannot stop a goroutine), and goes on running
+// until the process exits. Pass Run's result to [ExitCode] for the
+// process's exit code. Run never exits the process itself.
 //
-// Each step is an [Event], logged and observable with [Group.Happened].
-// Run returns only when all of this is done, so returning from main after
-// it cannot cut a drain short, and never later than Timeout +
-// CleanupReserve after the shutdown began (Timeout + 500ms if
-// CleanupReserve is shorter), plus 50ms for each cleanup function, and
-// 50ms for the readiness checks, that ignore their context: whatever a
-// server, a cleanup function or a readiness check does, Run keeps its
-// bound. Code that never returns is abandoned, not stopped (Go cannot stop
-// a goroutine), and goes on running until the process exits. Pass Run's
-// result to [ExitCode] for the process's exit code. Run never exits the
-// process itself.
-//
-// Run checks the configuration first and, if it is wrong, logs why and
-// returns an error wrapping [ErrInvalid] before starting anything. Run may
-// be called only once.
+// Run checks the configuration first (its own, and each server's through
+// [Initializer]) and, if it is wrong, logs why and returns an error
+// wrapping [ErrInvalid] before starting anything. Run may be called only
+// once.
 func (g *Group) Run(ctx context.Context) error {
 	servers, err := g.start(ctx)
 	if err != nil {
@@ -206,9 +197,6 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	for i, s := range servers {
 		r.members[i] = &member{s: s, name: serverName(s, i)}
-		if l, ok := s.(interface{ inheritLogger(*slog.Logger) }); ok {
-			l.inheritLogger(r.log)
-		}
 	}
 
 	signals := g.Signals
@@ -231,14 +219,18 @@ func (g *Group) Run(ctx context.Context) error {
 	return r.run(ctx)
 }
 
-// start validates the configuration and marks the group as started.
+// start validates the configuration, initializes the servers and marks
+// the group as started.
 func (g *Group) start(ctx context.Context) ([]Server, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.state != groupNew {
+		g.mu.Unlock()
 		return nil, fmt.Errorf("%w: Run called twice", ErrInvalid)
 	}
 	g.state = groupServing
+	servers, health, cleanups := g.servers, g.health, g.cleanups
+	g.mu.Unlock()
+
 	var errs []error
 	if ctx == nil {
 		errs = append(errs, errors.New("nil context"))
@@ -259,23 +251,26 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 			errs = append(errs, fmt.Errorf("signal %d in Signals is nil", i))
 		}
 	}
-	for i, s := range g.servers {
+	// Init is user code: called without the group's lock, so that it may
+	// call the group's methods.
+	log := g.logger()
+	for i, s := range servers {
 		if isNil(s) {
 			errs = append(errs, fmt.Errorf("server %d is nil (%T)", i, s))
 			continue
 		}
-		if v, ok := s.(interface{ validate() error }); ok {
-			if err := protect(v.validate); err != nil {
+		if in, ok := s.(Initializer); ok {
+			if err := protect(func() error { return in.Init(log) }); err != nil {
 				errs = append(errs, fmt.Errorf("server %s: %w", serverName(s, i), err))
 			}
 		}
 	}
-	if g.health != nil {
-		if err := g.health.validate(); err != nil {
+	if health != nil {
+		if err := health.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("health: %w", err))
 		}
 	}
-	for i, c := range g.cleanups {
+	for i, c := range cleanups {
 		if c.fn == nil {
 			errs = append(errs, fmt.Errorf("cleanup %d (%q) has no function", i, c.name))
 		}
@@ -283,7 +278,7 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
-	return g.servers, nil
+	return servers, nil
 }
 
 // isNil reports whether s is nil, or a nil pointer (or map, func, chan or
@@ -310,27 +305,9 @@ func isNil(s Server) bool {
 func (g *Group) Happened(e Event) <-chan struct{} { return g.life.done(e) }
 
 // When returns the time the event e happened, or the zero time if it has
-// not happened yet.
+// not happened yet. The last event with a time is the phase the group is
+// in.
 func (g *Group) When(e Event) time.Time { return g.life.when(e) }
-
-// Phase returns the phase the group is in: the last event that has
-// happened, and false if Run has not started.
-func (g *Group) Phase() (Event, bool) { return g.life.current() }
-
-// A CleanupResult is what became of one cleanup function.
-type CleanupResult struct {
-	Name     string        // as given to Cleanup, or "cleanup N"
-	Duration time.Duration // how long it ran, or until it was abandoned
-	Err      error         // what it returned; nil if it succeeded
-}
-
-// Cleanups returns what became of the cleanup functions that have run, in
-// the order they ran.
-func (g *Group) Cleanups() []CleanupResult {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.cleaned)
-}
 
 // ServerStats are the [Stats] of one server of a group.
 type ServerStats struct {
@@ -338,19 +315,32 @@ type ServerStats struct {
 	Stats
 }
 
-// Stats returns what each server that can tell (an [HTTP] can) holds
-// open now, in the order they were added.
+// Stats returns what each server that can tell ([StatsReporter]) holds
+// open now, in the order they were added; it is what package drainprom
+// exports.
 func (g *Group) Stats() []ServerStats {
 	g.mu.Lock()
 	servers := g.servers
 	g.mu.Unlock()
 	var stats []ServerStats
 	for i, s := range servers {
-		if st, ok := s.(interface{ Stats() Stats }); ok {
-			stats = append(stats, ServerStats{Name: serverName(s, i), Stats: st.Stats()})
+		if st, ok := statsOf(s); ok {
+			stats = append(stats, ServerStats{Name: serverName(s, i), Stats: st})
 		}
 	}
 	return stats
+}
+
+// statsOf returns what s holds open, if it can tell.
+func statsOf(s Server) (st Stats, ok bool) {
+	r, ok := s.(StatsReporter)
+	if !ok || isNil(s) {
+		return Stats{}, false
+	}
+	if protect(func() error { st = r.Stats(); return nil }) != nil {
+		return Stats{}, false
+	}
+	return st, true
 }
 
 func (g *Group) logger() *slog.Logger {
@@ -530,7 +520,9 @@ func (r *run) run(ctx context.Context) error {
 	r.errs = append(r.errs, r.g.late...) // calls that came too late, cleanup included
 	r.g.mu.Unlock()
 	if health != nil {
-		health.stop()
+		if err := health.stop(); err != nil {
+			r.errs = append(r.errs, err)
+		}
 	}
 
 	err := errors.Join(r.errs...)
@@ -774,9 +766,6 @@ func (r *run) runCleanups(cctx context.Context) {
 			}
 		}
 		took := time.Since(start).Round(time.Microsecond)
-		r.g.mu.Lock()
-		r.g.cleaned = append(r.g.cleaned, CleanupResult{Name: name, Duration: took, Err: err})
-		r.g.mu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("drain: cleanup %q: %w", name, err)
 			r.errs = append(r.errs, err)
@@ -791,7 +780,7 @@ func (r *run) runCleanups(cctx context.Context) {
 // its context has ended, before it is abandoned.
 const cleanupLinger = 50 * time.Millisecond
 
-// protect calls fn, turning a panic into a *PanicError: user code (a
+// protect calls fn, turning a panic into a *panicError: user code (a
 // cleanup function, a Server of another package) cannot stop the shutdown.
 func protect(fn func() error) (err error) {
 	defer func() {
@@ -837,9 +826,9 @@ func (r *run) logOpen(msg string, attrs ...any) {
 		if m.drained {
 			continue
 		}
-		open := slog.Any("", m.s) // a slog.LogValuer's attributes, inlined
-		if _, ok := m.s.(slog.LogValuer); !ok {
-			open = slog.String("state", "draining")
+		open := slog.String("state", "draining")
+		if st, ok := statsOf(m.s); ok {
+			open = slog.Attr{Value: st.logValue()} // its attributes, inlined
 		}
 		r.log.Info(msg, append([]any{"server", m.name, open}, attrs...)...)
 	}

@@ -142,9 +142,9 @@ func TestCleanupOrderErrorsAndPanics(t *testing.T) {
 	if !errors.Is(err, errB) {
 		t.Errorf("Run: %v; want it to wrap b's error", err)
 	}
-	var pe *PanicError
-	if !errors.As(err, &pe) || pe.Value != "c panicked" || !strings.Contains(string(pe.Stack), "TestCleanupOrderErrorsAndPanics") {
-		t.Errorf("Run: %v; want a PanicError with c's value and stack", err)
+	var pe *panicError
+	if !errors.As(err, &pe) || pe.value != "c panicked" || !strings.Contains(string(pe.stack), "TestCleanupOrderErrorsAndPanics") {
+		t.Errorf("Run: %v; want a panicError with c's value and stack", err)
 	}
 	if ExitCode(err) != 1 {
 		t.Errorf("ExitCode = %d, want 1", ExitCode(err))
@@ -545,9 +545,9 @@ func TestServerPanicRecovered(t *testing.T) {
 	g.Cleanup("late", nil) // registered while serving, so not checked by Run's start
 	cancel()
 	err := wait()
-	var pe *PanicError
-	if !errors.As(err, &pe) || pe.Value != "shutdown exploded" {
-		t.Errorf("Run: %v; want the Shutdown panic as a PanicError", err)
+	var pe *panicError
+	if !errors.As(err, &pe) || pe.value != "shutdown exploded" {
+		t.Errorf("Run: %v; want the Shutdown panic as a panicError", err)
 	}
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `cleanup "late"`) {
 		t.Errorf("Run: %v; want the cleanup without a function reported", err)

@@ -26,7 +26,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	if h.retry != nil && h.t.rejecting.Load() && !h.retry.exempt(r) {
+	if h.retry != nil && h.t.respMode() == rejecting && !h.retry.exempt(r) {
 		h.retry.reject(w)
 		return
 	}

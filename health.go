@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// DefaultCheckTimeout is the default of [Health.CheckTimeout]: below the
+// defaultCheckTimeout is the default of [Health.CheckTimeout]: below the
 // 1 s that a Kubernetes probe waits by default.
-const DefaultCheckTimeout = 800 * time.Millisecond
+const defaultCheckTimeout = 800 * time.Millisecond
 
 // Health serves the health endpoints of a [Group], following the
 // conventions of Kubernetes:
@@ -47,18 +47,22 @@ const DefaultCheckTimeout = 800 * time.Millisecond
 // outside the group.
 type Health struct {
 	// CheckTimeout bounds each readiness check: its context ends then,
-	// and /readyz reports it failed. Defaults to [DefaultCheckTimeout].
+	// and /readyz reports it failed. Defaults to 800ms, below the 1 s a
+	// Kubernetes probe waits by default.
 	CheckTimeout time.Duration
 
 	// ShowErrors shows why a check failed in the responses, instead of
 	// "reason withheld".
 	ShowErrors bool
 
+	// A Health knows its group through the group's public events only.
+	// The group, which owns it, calls validate when Run starts and stop
+	// when it ends.
 	g       *Group
 	mu      sync.Mutex
 	checks  []*healthCheck
 	stopped bool            // the group's Run has returned: checks run with an ended context
-	errs    []error         // bad AddCheck calls before Run
+	errs    []error         // bad AddCheck calls not yet reported
 	failing map[string]bool // checks whose last run failed
 }
 
@@ -81,10 +85,12 @@ var errStopped = errors.New("drain: the group has stopped")
 // stop ends the contexts of the checks running when the group's Run
 // returns, and waits a moment for them: a check that heeds its context
 // returns at once, and one that does not is left, as a cleanup function
-// would be.
-func (h *Health) stop() {
+// would be. It returns the errors of AddCheck calls made while Run ran.
+func (h *Health) stop() error {
 	h.mu.Lock()
 	h.stopped = true
+	late := errors.Join(h.errs...)
+	h.errs = nil
 	var running []*flight
 	for _, c := range h.checks {
 		if c.flight != nil {
@@ -93,8 +99,11 @@ func (h *Health) stop() {
 		}
 	}
 	h.mu.Unlock()
+	if late != nil {
+		late = fmt.Errorf("%w: health: %w", ErrInvalid, late)
+	}
 	if len(running) == 0 {
-		return
+		return late
 	}
 	linger := time.NewTimer(cleanupLinger)
 	defer linger.Stop()
@@ -102,9 +111,10 @@ func (h *Health) stop() {
 		select {
 		case <-f.done:
 		case <-linger.C:
-			return
+			return late
 		}
 	}
+	return late
 }
 
 // shutdownCheck is the name of the built-in readiness check, which fails
@@ -129,7 +139,8 @@ func (g *Group) Health() *Health {
 // check runs at most once at a time, even one that ignores its context:
 // that one is reported as still running, and left to finish. When the
 // group's Run returns, the context of a check still running ends, and Run
-// gives it 50ms to return, as it does cleanup functions.
+// gives it 50ms to return, as it does cleanup functions. AddCheck may be
+// called while Run runs.
 //
 // A check on a dependency shared by every replica (one database) takes
 // them all out of rotation together when it fails: check what this
@@ -139,32 +150,16 @@ func (g *Group) Health() *Health {
 // returns, wrapping [ErrInvalid].
 func (h *Health) AddCheck(name string, check func(ctx context.Context) error) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	err := h.checkName(name)
 	if err == nil && check == nil {
 		err = fmt.Errorf("check %q has no function", name)
 	}
-	if err == nil {
-		h.checks = append(h.checks, &healthCheck{name: name, fn: check})
-	}
-	h.mu.Unlock()
-	if err == nil {
+	if err != nil {
+		h.errs = append(h.errs, err) // see validate and stop
 		return
 	}
-	if h.g == nil {
-		h.mu.Lock()
-		h.errs = append(h.errs, err)
-		h.mu.Unlock()
-		return
-	}
-	h.g.mu.Lock()
-	defer h.g.mu.Unlock()
-	if h.g.state == groupNew {
-		h.mu.Lock()
-		h.errs = append(h.errs, err)
-		h.mu.Unlock()
-		return
-	}
-	h.g.late = append(h.g.late, fmt.Errorf("%w: health: %w", ErrInvalid, err))
+	h.checks = append(h.checks, &healthCheck{name: name, fn: check})
 }
 
 // checkName reports what is wrong with a new check's name. h.mu is held.
@@ -184,14 +179,17 @@ func (h *Health) checkName(name string) error {
 	return nil
 }
 
+// validate returns what is wrong with the configuration so far. Errors
+// of later AddCheck calls are returned by stop.
 func (h *Health) validate() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var errs []error
+	errs := h.errs
+	h.errs = nil
 	if h.CheckTimeout < 0 {
 		errs = append(errs, fmt.Errorf("negative CheckTimeout %v", h.CheckTimeout))
 	}
-	return errors.Join(append(errs, h.errs...)...)
+	return errors.Join(errs...)
 }
 
 // Mount registers the handlers on mux at /livez and /readyz. mux is an
@@ -238,11 +236,10 @@ func (h *Health) run(exclude map[string]bool) []checkResult {
 		res[0].err = errors.New("not a Group's: get it from Group.Health")
 		return res
 	}
-	last, started := h.g.Phase()
 	switch {
-	case !started:
+	case h.g.When(Serving).IsZero():
 		res[0].err = errors.New("not serving yet")
-	case last >= ShutdownInitiated:
+	case !h.g.When(ShutdownInitiated).IsZero():
 		res[0].err = errors.New("shutting down")
 	}
 	if res[0].err != nil {
@@ -251,7 +248,7 @@ func (h *Health) run(exclude map[string]bool) []checkResult {
 
 	timeout := h.CheckTimeout
 	if timeout <= 0 {
-		timeout = DefaultCheckTimeout
+		timeout = defaultCheckTimeout
 	}
 	h.mu.Lock()
 	flights := make([]*flight, len(h.checks))

@@ -17,36 +17,18 @@ import (
 // before a draining server closes it. See [HTTP.IdleGrace].
 const DefaultIdleGrace = 250 * time.Millisecond
 
-// DefaultHeaderGrace is how long a request header that has begun to arrive
+// defaultHeaderGrace is how long a request header that has begun to arrive
 // may take to arrive in full during a drain. See [HTTP.HeaderGrace].
-const DefaultHeaderGrace = 500 * time.Millisecond
+const defaultHeaderGrace = 500 * time.Millisecond
 
 // HTTP serves an [net/http.Server] so that it can drain without losing a
-// request, in every state a connection can be in when the drain begins:
-//
-//   - active (a request in progress): the request runs to completion, and
-//     its response carries "Connection: close" if its header is not yet
-//     written;
-//   - idle keep-alive: closed once it has been quiet for IdleGrace, never
-//     under a request the client has begun to send, even one still waiting
-//     in the kernel; a client that sends another request in the meantime
-//     gets its answer with "Connection: close" instead of a closed socket;
-//   - new (connected, nothing sent yet, as browsers preconnect): closed as
-//     soon as it has been quiet for IdleGrace, without the 5 second wait
-//     of [net/http.Server.Shutdown];
-//   - hijacked (WebSockets and other protocols): counted until the handler
-//     closes it; handlers learn of the drain from [Draining] and are
-//     closed by force if the shutdown is forced;
-//   - receiving a request header: served if the header arrives in full
-//     within HeaderGrace; otherwise closed, as stalled;
-//   - HTTP/2, over TLS or h2c: streams in flight finish, and the client is
-//     told to go away (GOAWAY) so that it opens no new stream; then the
-//     connection is half-closed. For h2c, enable it with
-//     Server.Protocols; golang.org/x/net/http2/h2c's handler hijacks its
-//     connections, which then only end when forced.
-//
-// The drain ends the moment the last connection closes: it waits for
-// events, it does not poll.
+// request: Shutdown drains each connection by the state it is in (active,
+// idle keep-alive, new, receiving a request header, hijacked, HTTP/2), as
+// the package documentation describes under "Connections", and ends the
+// moment the last connection closes: it waits for events, it does not
+// poll. For h2c, enable it with Server.Protocols:
+// golang.org/x/net/http2/h2c's handler hijacks its connections, which
+// then only end when forced.
 //
 // HTTP installs itself in the Server when Serve starts: it wraps Handler,
 // and chains ConnState, BaseContext and ConnContext after any the Server
@@ -128,7 +110,7 @@ type HTTP struct {
 	// stalls is cut; without this bound it would hold the drain until the
 	// Server's ReadHeaderTimeout, or until the shutdown is forced. On a
 	// new TLS connection the handshake counts as part of the header.
-	// Defaults to [DefaultHeaderGrace].
+	// Defaults to 500ms.
 	HeaderGrace time.Duration
 
 	// RetryAfter, if set, makes the drain keep the listener open while
@@ -154,6 +136,7 @@ type HTTP struct {
 	forcedReqs int           // requests running when the drain was forced
 	forcedConn int           // connections closed by force
 	prepared   bool          // PrepareShutdown was called
+	handOff    bool          // HandOff was called
 	notAccept  chan struct{} // closed when the listener closes; see NotAccepting
 }
 
@@ -223,10 +206,14 @@ func (h *HTTP) useTLS() bool {
 	return len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil
 }
 
-func (h *HTTP) inheritLogger(l *slog.Logger) {
+// Init checks the configuration, and makes the server log through log
+// unless Logger is set. A [Group] calls it before it serves (see
+// [Initializer]); Serve checks the configuration again.
+func (h *HTTP) Init(log *slog.Logger) error {
 	h.mu.Lock()
-	h.inherited = l
+	h.inherited = log
 	h.mu.Unlock()
+	return h.validate()
 }
 
 func (h *HTTP) logger() *slog.Logger {
@@ -322,10 +309,10 @@ func (h *HTTP) start() (*listener, error) {
 	}
 
 	h2c := !useTLS && srv.Protocols != nil && srv.Protocols.UnencryptedHTTP2()
-	t := newTracker(cmp.Or(h.IdleGrace, DefaultIdleGrace), cmp.Or(h.HeaderGrace, DefaultHeaderGrace), h2c)
+	t := newTracker(cmp.Or(h.IdleGrace, DefaultIdleGrace), cmp.Or(h.HeaderGrace, defaultHeaderGrace), h2c)
 	h.t = t
 	if h.prepared {
-		t.closing.Store(true)
+		h.respond(closing)
 	}
 	h.ln = newListener(inner, t, useTLS, h.notAcceptingLocked())
 	h.stopc = make(chan struct{})
@@ -403,9 +390,10 @@ func (h *HTTP) notAcceptingLocked() chan struct{} {
 }
 
 // Shutdown stops accepting connections and drains the ones open, as the
-// [HTTP] documentation describes, without waiting past ctx. Responses say
-// "Connection: close" from the moment the listener has closed, so that
-// clients reconnect to a closed port, not into its closing. It returns nil
+// package documentation describes under "Connections", without waiting
+// past ctx. Responses say "Connection: close" from the moment the listener
+// has closed, so that clients reconnect to a closed port, not into its
+// closing. It returns nil
 // when the last connection has closed, [ErrForced] if Close forced the
 // drain, or ctx's error.
 func (h *HTTP) Shutdown(ctx context.Context) error {
@@ -457,8 +445,36 @@ func (h *HTTP) PrepareShutdown() {
 	defer h.mu.Unlock()
 	h.prepared = true
 	if h.t != nil {
-		h.t.closing.Store(true)
+		h.respond(closing)
 	}
+}
+
+// HandOff makes the drain leave the listening socket to another process
+// that shares it, as a zero-downtime restart hands a socket to a new
+// binary: when the drain begins, the server stops accepting and closes its
+// own descriptor of the socket at once, without taking the connections
+// waiting in the kernel's accept queue and without keeping new ones out,
+// so that the other process accepts them. The drain then goes on as
+// usual. Call it before Shutdown. Without another process holding the
+// socket, closing it resets what is queued, as with any close.
+func (h *HTTP) HandOff() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.handOff = true
+}
+
+// respond sets how the server answers requests (see respMode). It is the
+// mode's only writer.
+func (h *HTTP) respond(m respMode) { h.t.mode.Store(uint32(m)) }
+
+// stopListener stops the listener (see listener.stop). Until no new
+// connection can arrive, responses do not say "Connection: close", even
+// after PrepareShutdown, and requests are not rejected: a client told to
+// reconnect now would race the close. Once it has stopped, the drain
+// proper begins and says it again.
+func (h *HTTP) stopListener(handOff bool) {
+	h.respond(keepAlive)
+	h.ln.stop(handOff)
 }
 
 // NotAccepting returns a channel that is closed once the server has
@@ -488,7 +504,7 @@ func (h *HTTP) beginDrain() {
 	}
 	h.state = httpDraining
 	if h.RetryAfter == nil {
-		h.ln.stop()
+		h.stopListener(h.handOff)
 	}
 	go h.drainLoop() // owned: Close and Serve wait for done
 }
@@ -512,7 +528,10 @@ func (h *HTTP) drainLoop() {
 	forced := false
 	if h.RetryAfter != nil {
 		forced = h.rejectUntilIdle()
-		h.ln.stop()
+		h.mu.Lock()
+		handOff := h.handOff
+		h.mu.Unlock()
+		h.stopListener(handOff)
 	}
 	// The drain proper begins once no new connection can arrive: see
 	// listener.
@@ -523,6 +542,7 @@ func (h *HTTP) drainLoop() {
 			forced = true
 		}
 	}
+	h.respond(closing)
 	t.startDrain()   // even when forced, so that Draining channels close
 	quietDue := true // closeQuiet has work: new candidates, or the timer fired
 loop:
@@ -601,8 +621,8 @@ func runShutdownHooks(srv *http.Server) {
 // reports. Handlers learn of the drain at once, so that long-lived
 // requests end.
 func (h *HTTP) rejectUntilIdle() (forced bool) {
+	h.respond(rejecting)
 	h.t.announce()
-	h.t.rejecting.Store(true)
 	// A request that slipped past the check is served, and then drained
 	// as usual.
 	return !h.t.await(func(s Stats) bool { return s.Requests == 0 }, h.stopc)
@@ -634,12 +654,12 @@ func (h *HTTP) force() {
 		h.t.awaitAnswers(cancelLinger)
 	}
 	stats := h.t.snapshot(nil)
-	if stats.Conns() > 0 {
-		log.Warn("drain: closing connections by force", "server", h.String(), "conns", statsValue(stats))
+	if stats.conns() > 0 {
+		log.Warn("drain: closing connections by force", "server", h.String(), "conns", connsValue(stats))
 	}
 	h.mu.Lock()
 	h.forcedReqs += len(running)
-	h.forcedConn += stats.Conns()
+	h.forcedConn += stats.conns()
 	h.mu.Unlock()
 	h.t.closeAll()
 	h.Server.Close()
@@ -650,59 +670,23 @@ func (h *HTTP) force() {
 const cancelLinger = 50 * time.Millisecond
 
 // Stats returns what the server holds open now, and what a forced
-// shutdown cut.
+// shutdown cut (see [StatsReporter]).
 func (h *HTTP) Stats() Stats {
 	h.mu.Lock()
 	t, reqs, conns := h.t, h.forcedReqs, h.forcedConn
 	h.mu.Unlock()
 	var s Stats
 	if t != nil {
-		s = t.snapshot(nil)
+		var oldest *request
+		s = t.snapshot(func(r *request) {
+			if oldest == nil || r.start < oldest.start {
+				oldest = r
+			}
+		})
+		if oldest != nil {
+			s.Oldest = fmt.Sprintf("%s %s (%v)", oldest.method, oldest.path, t.age(oldest.start))
+		}
 	}
 	s.ForcedRequests, s.ForcedConns = reqs, conns
 	return s
-}
-
-// LogValue describes what the server holds open, for the logs of a
-// shutdown: requests in flight, the oldest of them, and connections by
-// state.
-func (h *HTTP) LogValue() slog.Value {
-	h.mu.Lock()
-	t := h.t
-	h.mu.Unlock()
-	if t == nil {
-		return slog.GroupValue(slog.String("state", "not serving"))
-	}
-	var oldest *request
-	var oldestDesc string
-	stats := t.snapshot(func(r *request) {
-		if oldest == nil || r.start < oldest.start {
-			oldest = r
-			oldestDesc = fmt.Sprintf("%s %s (%v)", r.method, r.path, t.age(r.start))
-		}
-	})
-	attrs := []slog.Attr{slog.Int("requests", stats.Requests)}
-	if oldest != nil {
-		attrs = append(attrs, slog.String("oldest", oldestDesc))
-	}
-	attrs = append(attrs, slog.Any("conns", statsValue(stats)))
-	return slog.GroupValue(attrs...)
-}
-
-// statsValue describes connections by state, leaving out the states no
-// connection is in.
-func statsValue(s Stats) slog.Value {
-	var attrs []slog.Attr
-	for _, c := range []struct {
-		name string
-		n    int
-	}{{"new", s.New}, {"active", s.Active}, {"idle", s.Idle}, {"hijacked", s.Hijacked}, {"http2", s.HTTP2}} {
-		if c.n > 0 {
-			attrs = append(attrs, slog.Int(c.name, c.n))
-		}
-	}
-	if len(attrs) == 0 {
-		return slog.IntValue(0)
-	}
-	return slog.GroupValue(attrs...)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -815,7 +816,7 @@ func TestLoggedRequestIsACopy(t *testing.T) {
 	answered := make(chan error, 1)
 	go func() { _, err := c.do("GET", "/original"); answered <- err }()
 	<-rewritten
-	log.Info("open", "server", h)
+	log.Info("open", "server", h, slog.Attr{Value: h.Stats().logValue()}) // as the Group logs it
 	close(release)
 	if err := <-answered; err != nil {
 		t.Fatal(err)

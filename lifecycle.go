@@ -7,9 +7,9 @@ import (
 )
 
 // An Event is a step in the life of a [Group]. Each happens at most once,
-// in this order, and is logged with its name as the "event" attribute.
-// [Group.Happened] returns a channel closed when an event has happened, and
-// [Group.When] the time it happened.
+// in this order, from Serving to CleanupDone, and is logged with its name
+// as the "event" attribute. [Group.Happened] returns a channel closed when
+// an event has happened, and [Group.When] the time it happened.
 //
 // A shutdown that begins because a server failed, or whose delay is cut
 // short by a second signal, still goes through every event: the ones it
@@ -56,15 +56,6 @@ func (e Event) String() string {
 	return eventNames[e]
 }
 
-// Events returns every event, in the order they happen.
-func Events() []Event {
-	evs := make([]Event, numEvents)
-	for i := range evs {
-		evs[i] = Event(i)
-	}
-	return evs
-}
-
 // A lifecycle records when each event happened and closes its channel.
 // Its zero value is ready to use.
 type lifecycle struct {
@@ -98,19 +89,6 @@ func (l *lifecycle) when(e Event) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.times[e]
-}
-
-// current returns the last event that happened, and false if none has.
-// Events happen in order, so it is the last one with a time.
-func (l *lifecycle) current() (Event, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for e := numEvents - 1; e >= Serving; e-- {
-		if !l.times[e].IsZero() {
-			return e, true
-		}
-	}
-	return 0, false
 }
 
 // mark records that e happened at t, and that every earlier event that

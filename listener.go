@@ -97,13 +97,16 @@ var errTLSListener = errors.New("drain: the Listener hands out TLS connections: 
 	"(with autocert, Server.TLSConfig = manager.TLSConfig())")
 
 // stop makes the listener stop accepting, without losing what is queued.
-// Until no new connection can arrive, responses do not say
-// "Connection: close", even after PrepareShutdown, and requests are not
-// rejected: a client told to reconnect now would race the close. Once it
-// has stopped, the drain begins and says it again.
-func (l *listener) stop() {
-	l.t.rejecting.Store(false)
-	l.t.closing.Store(false)
+//
+// With handOff, the socket is shared with another process, which goes on
+// accepting from it: the listener closes at once, leaving what is queued
+// to the other process, and keeps no new connection out.
+func (l *listener) stop(handOff bool) {
+	if handOff {
+		l.stopping.Store(true)
+		l.closeNow()
+		return
+	}
 	keptOut := l.sock != nil && keepOutNew(l.sock)
 	l.mu.Lock()
 	l.stoppedAt = time.Now()

@@ -81,7 +81,7 @@ func TestSettleWaitsForHandshakes(t *testing.T) {
 			}
 			l := newListener(ln, newTracker(time.Second, time.Second, false), false, make(chan struct{}))
 			start := time.Now()
-			l.stop()
+			l.stop(false)
 			if !isClosed(l.stopped) {
 				t.Error("a listener keeping new connections out is not marked stopped")
 			}

@@ -11,8 +11,8 @@ import (
 
 // Defaults for the fields of [RetryAfter].
 const (
-	DefaultRetryStatus = http.StatusServiceUnavailable
-	DefaultRetryAfter  = time.Second
+	defaultRetryStatus = http.StatusServiceUnavailable
+	defaultRetryAfter  = time.Second
 )
 
 // RetryAfter configures the retry-after mode of an [HTTP] server (the
@@ -29,13 +29,12 @@ const (
 // shutdown delay. With a delay longer than the balancer takes to notice,
 // no request should be rejected at all.
 type RetryAfter struct {
-	// Status is the status of the rejections. Defaults to
-	// [DefaultRetryStatus] (503); it must be 4xx or 5xx.
+	// Status is the status of the rejections. Defaults to 503 (Service
+	// Unavailable); it must be 4xx or 5xx.
 	Status int
 
 	// After is the time the client is asked to wait, in the Retry-After
-	// header, rounded up to whole seconds. Defaults to
-	// [DefaultRetryAfter].
+	// header, rounded up to whole seconds. Defaults to 1s.
 	After time.Duration
 
 	// Exempt tells which requests are served normally rather than
@@ -77,11 +76,11 @@ func isHealthPath(path string) bool {
 
 // reject answers a request the draining server will not serve.
 func (ra *RetryAfter) reject(w http.ResponseWriter) {
-	status := DefaultRetryStatus
+	status := defaultRetryStatus
 	if ra.Status != 0 {
 		status = ra.Status
 	}
-	after := DefaultRetryAfter
+	after := defaultRetryAfter
 	if ra.After > 0 {
 		after = ra.After
 	}

@@ -1,6 +1,9 @@
 package drain
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // A Server is one part of a process that serves until it is told to stop:
 // an HTTP server ([HTTP]), and in other packages a gRPC server or a
@@ -26,17 +29,54 @@ import "context"
 //
 // All three may be called from any goroutine; Shutdown and Close may be
 // called more than once. A Server that has stopped cannot be started again.
+//
+// A Server of any package takes a full part in a Group through methods it
+// may also have, each found by a type assertion and each optional:
+//
+//   - String() string ([fmt.Stringer]) names it in logs, errors and
+//     metrics; without it, a server is named by its position, "#0";
+//   - Init ([Initializer]) checks its configuration and takes the group's
+//     logger, before anything starts;
+//   - Stats ([StatsReporter]) tells what it holds open, for the logs of a
+//     shutdown and for metrics;
+//   - PrepareShutdown ([ShutdownPreparer]) hears that the shutdown begins;
+//   - NotAccepting ([AcceptingReporter]) tells when it has stopped
+//     accepting new work.
+//
+// A Group calls these methods from its own goroutine, recovers a panic in
+// any of them as an error, and calls none of them after Run has returned.
 type Server interface {
 	Serve() error
 	Shutdown(ctx context.Context) error
 	Close() error
 }
 
+// An Initializer is a [Server] that a [Group] sets up before it serves. Run
+// calls Init once on each, before it starts any, with the group's logger,
+// which a server that has no logger of its own should use. An error means
+// the server's configuration is wrong: Run then starts nothing, and returns
+// every server's error, wrapping [ErrInvalid].
+type Initializer interface {
+	Server
+	Init(log *slog.Logger) error
+}
+
+// A StatsReporter is a [Server] that can tell what it holds open. A [Group]
+// logs its Stats when the shutdown begins and while it waits for it, and
+// [Group.Stats] returns them, for metrics. Stats must be cheap and safe to
+// call from any goroutine, at any time: before Serve, during it and after.
+type StatsReporter interface {
+	Server
+	Stats() Stats
+}
+
 // A ShutdownPreparer is a [Server] that has something to do when a
 // [Group]'s shutdown begins, before its Shutdown is called: during
 // [Group.ShutdownDelay] it serves on, but can tell its clients to go
-// elsewhere ([HTTP] answers with "Connection: close"). PrepareShutdown
-// must not block; Shutdown may follow at once.
+// elsewhere ([HTTP] answers with "Connection: close"). A Group calls
+// PrepareShutdown only when it has a ShutdownDelay, and marks
+// [ShutdownInitiated] once it has returned; it must not block. Shutdown
+// follows when the delay is over.
 type ShutdownPreparer interface {
 	Server
 	PrepareShutdown()
@@ -49,4 +89,59 @@ type ShutdownPreparer interface {
 type AcceptingReporter interface {
 	Server
 	NotAccepting() <-chan struct{}
+}
+
+// Stats is a snapshot of what a server holds open. [HTTP] fills every
+// field; a [StatsReporter] of another package fills those that apply to it
+// (a gRPC server: its RPCs as Requests, its connections as HTTP2).
+type Stats struct {
+	// Requests is the number of requests (or RPCs, or jobs) in progress.
+	Requests int
+	// Oldest describes the oldest of them for the logs, with its age:
+	// "GET /slow (1.2s)". Empty if none is in progress.
+	Oldest string
+	// New, Active, Idle and Hijacked count the connections in each
+	// state: connected with no request yet, serving a request, between
+	// requests (keep-alive), and taken over by a handler.
+	New, Active, Idle, Hijacked int
+	// HTTP2 counts the connections above that speak HTTP/2.
+	HTTP2 int
+
+	// ForcedRequests counts the requests that were still running when
+	// the shutdown was forced: cut by the hard bound. ForcedConns counts
+	// the connections closed by force then.
+	ForcedRequests, ForcedConns int
+}
+
+// conns returns the number of connections open.
+func (s Stats) conns() int { return s.New + s.Active + s.Idle + s.Hijacked }
+
+// logValue describes what a server holds open, for the logs of a
+// shutdown: requests in progress, the oldest of them, and connections by
+// state.
+func (s Stats) logValue() slog.Value {
+	attrs := []slog.Attr{slog.Int("requests", s.Requests)}
+	if s.Oldest != "" {
+		attrs = append(attrs, slog.String("oldest", s.Oldest))
+	}
+	attrs = append(attrs, slog.Any("conns", connsValue(s)))
+	return slog.GroupValue(attrs...)
+}
+
+// connsValue describes connections by state, leaving out the states no
+// connection is in.
+func connsValue(s Stats) slog.Value {
+	var attrs []slog.Attr
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"new", s.New}, {"active", s.Active}, {"idle", s.Idle}, {"hijacked", s.Hijacked}, {"http2", s.HTTP2}} {
+		if c.n > 0 {
+			attrs = append(attrs, slog.Int(c.name, c.n))
+		}
+	}
+	if len(attrs) == 0 {
+		return slog.IntValue(0)
+	}
+	return slog.GroupValue(attrs...)
 }

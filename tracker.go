@@ -22,13 +22,12 @@ type tracker struct {
 	h2c         bool          // plain connections may speak HTTP/2
 	epoch       time.Time     // zero of the tracker clock
 
-	closing   atomic.Bool   // responses carry "Connection: close": the shutdown has begun
-	rejecting atomic.Bool   // new requests are answered RetryAfter.Status
-	draining  atomic.Bool   // quiet connections are closed
-	goaway    atomic.Bool   // net/http's Shutdown has begun: HTTP/2 connections are sent GOAWAY
-	eager     atomic.Bool   // someone awaits every change (see await): wake on each
-	drainc    chan struct{} // closed, under mu, when handlers are told to finish
-	wakec     chan struct{} // wakes the drain loop; capacity 1
+	mode     atomic.Uint32 // a respMode, which only HTTP.respond sets
+	draining atomic.Bool   // quiet connections are closed
+	goaway   atomic.Bool   // net/http's Shutdown has begun: HTTP/2 connections are sent GOAWAY
+	eager    atomic.Bool   // someone awaits every change (see await): wake on each
+	drainc   chan struct{} // closed, under mu, when handlers are told to finish
+	wakec    chan struct{} // wakes the drain loop; capacity 1
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -51,6 +50,23 @@ func newTracker(grace, headerGrace time.Duration, h2c bool) *tracker {
 		orphans:     make(map[*conn]struct{}),
 	}
 }
+
+// A respMode is how a server answers requests as its shutdown goes on. It
+// goes from keepAlive to closing when a Group's shutdown begins with a
+// delay (PrepareShutdown), to rejecting when a drain in retry-after mode
+// begins, back to keepAlive while the listener stops (a client told to
+// reconnect then would race the close), and to closing once no new
+// connection can arrive, for the rest of the drain.
+type respMode uint32
+
+const (
+	keepAlive respMode = iota // as the Server is configured
+	closing                   // responses carry "Connection: close"
+	rejecting                 // as closing, and new requests are answered RetryAfter.Status
+)
+
+// respMode reads the mode.
+func (t *tracker) respMode() respMode { return respMode(t.mode.Load()) }
 
 // now reads the tracker clock: monotonic nanoseconds.
 func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
@@ -253,9 +269,8 @@ func (t *tracker) startDrain() {
 	t.mu.Unlock()
 }
 
-// announce tells clients and handlers that the drain begins, before
-// connections are closed: responses carry "Connection: close", and the
-// Draining channels close.
+// announce tells handlers that the drain begins, before connections are
+// closed: the Draining channels close.
 func (t *tracker) announce() {
 	t.mu.Lock()
 	t.announceLocked()
@@ -263,7 +278,6 @@ func (t *tracker) announce() {
 }
 
 func (t *tracker) announceLocked() {
-	t.closing.Store(true)
 	select {
 	case <-t.drainc:
 	default:
@@ -496,26 +510,6 @@ func (t *tracker) counts() (pending, http1 int) {
 	defer t.mu.Unlock()
 	return t.pendingLocked(), t.http1
 }
-
-// Stats is a snapshot of what an [HTTP] server holds open.
-type Stats struct {
-	// Requests is the number of requests being served.
-	Requests int
-	// New, Active, Idle and Hijacked count the connections in each
-	// state: connected with no request yet, serving a request, between
-	// requests (keep-alive), and taken over by a handler.
-	New, Active, Idle, Hijacked int
-	// HTTP2 counts the connections above that speak HTTP/2.
-	HTTP2 int
-
-	// ForcedRequests counts the requests that were still running when
-	// the shutdown was forced: cut by the hard bound. ForcedConns counts
-	// the connections closed by force then.
-	ForcedRequests, ForcedConns int
-}
-
-// Conns returns the number of connections open.
-func (s Stats) Conns() int { return s.New + s.Active + s.Idle + s.Hijacked }
 
 // snapshot counts what is open. If running is not nil, it receives every
 // request being served.

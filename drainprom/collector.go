@@ -63,8 +63,7 @@ type descs struct {
 	eventTime      *prometheus.Desc
 	shutdown       *prometheus.Desc
 	drain          *prometheus.Desc
-	cleanupTime    *prometheus.Desc
-	cleanupErrors  *prometheus.Desc
+	cleanup        *prometheus.Desc
 }
 
 func newDescs(namespace string) *descs {
@@ -110,15 +109,10 @@ func newDescs(namespace string) *descs {
 		drain: d("drain_duration_seconds",
 			"Time from the start of the drain (delay-elapsed) to its end "+
 				"(drained); while draining, the time so far. Absent before the drain."),
-		cleanupTime: d("cleanup_duration_seconds",
-			"How long each cleanup function ran, or ran until it was abandoned, "+
-				"by cleanup. Absent until it has run.",
-			"cleanup"),
-		cleanupErrors: d("cleanup_failed",
-			"1 if the cleanup function failed (returned an error, panicked or "+
-				"was abandoned), 0 if it succeeded, by cleanup; cleanup functions "+
-				"of the same name are added up. Absent until it has run.",
-			"cleanup"),
+		cleanup: d("cleanup_duration_seconds",
+			"Time from the end of the drain (drained) to the end of the "+
+				"cleanup functions (cleanup-done); while they run, the time so "+
+				"far. Absent before the cleanup."),
 	}
 }
 
@@ -133,7 +127,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.getDescs()
 	for _, desc := range []*prometheus.Desc{
 		d.inFlight, d.conns, d.http2Conns, d.forcedRequests, d.forcedConns,
-		d.phase, d.eventTime, d.shutdown, d.drain, d.cleanupTime, d.cleanupErrors,
+		d.phase, d.eventTime, d.shutdown, d.drain, d.cleanup,
 	} {
 		ch <- desc
 	}
@@ -149,7 +143,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.collectServers(ch, d)
 	c.collectLifecycle(ch, d)
-	c.collectCleanups(ch, d)
 }
 
 // collectServers sends what each server holds open and what a forced
@@ -194,77 +187,50 @@ func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
 }
 
 // collectLifecycle sends the phase, the time of each event and the
-// durations of the shutdown and the drain.
+// durations of the shutdown, the drain and the cleanup.
 //
-// It reads the last event first, and then the times of that event and of
-// those before it only: a group marks an event together with every earlier
-// one it skipped, so all of them have a time, and a scrape that races with
-// an event shows the phase and the times from before it, never a mix.
+// It reads the events in order and stops at the first that has not
+// happened: a group marks an event together with every earlier one it
+// skipped, so a scrape that races with an event shows the phase and the
+// times from before it or from after it, never a mix.
 func (c *Collector) collectLifecycle(ch chan<- prometheus.Metric, d *descs) {
-	last, started := c.g.Phase()
-	current := phaseStarting
-	if started {
-		current = last.String()
-	}
-	send(ch, d.phase, prometheus.GaugeValue, boolValue(current == phaseStarting), phaseStarting)
-	for _, e := range drain.Events() {
-		send(ch, d.phase, prometheus.GaugeValue, boolValue(current == e.String()), e.String())
-	}
-	if !started {
-		return
-	}
-
-	var times []time.Time // of the events up to last, in order
-	for _, e := range drain.Events() {
-		if e > last {
+	var times []time.Time // of the events that happened, in order
+	for e := drain.Serving; e <= drain.CleanupDone; e++ {
+		t := c.g.When(e)
+		if t.IsZero() {
 			break
 		}
-		t := c.g.When(e)
 		times = append(times, t)
-		send(ch, d.eventTime, prometheus.GaugeValue, float64(t.UnixNano())/1e9, e.String())
+	}
+	current := phaseStarting
+	if len(times) > 0 {
+		current = drain.Event(len(times) - 1).String()
+	}
+	send(ch, d.phase, prometheus.GaugeValue, boolValue(current == phaseStarting), phaseStarting)
+	for e := drain.Serving; e <= drain.CleanupDone; e++ {
+		send(ch, d.phase, prometheus.GaugeValue, boolValue(current == e.String()), e.String())
+	}
+	for i, t := range times {
+		send(ch, d.eventTime, prometheus.GaugeValue, float64(t.UnixNano())/1e9, drain.Event(i).String())
 	}
 
-	// The durations run from an event to Drained, or to now while it has
-	// not happened: a scrape during the shutdown shows its progress.
-	end := time.Now()
-	if last >= drain.Drained {
-		end = times[drain.Drained]
-	}
-	if last >= drain.ShutdownInitiated {
-		send(ch, d.shutdown, prometheus.GaugeValue, end.Sub(times[drain.ShutdownInitiated]).Seconds())
-	}
-	if last >= drain.DelayElapsed {
-		send(ch, d.drain, prometheus.GaugeValue, end.Sub(times[drain.DelayElapsed]).Seconds())
-	}
-}
-
-// collectCleanups sends the duration and the error count of each cleanup
-// function that has run. Cleanups of the same name are added up, as
-// servers are.
-func (c *Collector) collectCleanups(ch chan<- prometheus.Metric, d *descs) {
-	type sum struct {
-		took time.Duration
-		errs int
-	}
-	var names []string
-	sums := make(map[string]*sum)
-	for _, r := range c.g.Cleanups() {
-		s, ok := sums[r.Name]
-		if !ok {
-			s = new(sum)
-			sums[r.Name] = s
-			names = append(names, r.Name)
+	// Each duration runs from an event to the next step's end, or to now
+	// while that has not happened: a scrape during the shutdown shows its
+	// progress.
+	now := time.Now()
+	during := func(desc *prometheus.Desc, from, to drain.Event) {
+		if int(from) >= len(times) {
+			return
 		}
-		s.took += r.Duration
-		if r.Err != nil {
-			s.errs++
+		end := now
+		if int(to) < len(times) {
+			end = times[to]
 		}
+		send(ch, desc, prometheus.GaugeValue, end.Sub(times[from]).Seconds())
 	}
-	for _, name := range names {
-		s := sums[name]
-		send(ch, d.cleanupTime, prometheus.GaugeValue, s.took.Seconds(), name)
-		send(ch, d.cleanupErrors, prometheus.GaugeValue, s.errs, name)
-	}
+	during(d.shutdown, drain.ShutdownInitiated, drain.Drained)
+	during(d.drain, drain.DelayElapsed, drain.Drained)
+	during(d.cleanup, drain.Drained, drain.CleanupDone)
 }
 
 // send sends a constant metric, or an invalid one that makes the scrape

@@ -1,7 +1,7 @@
 // Package drainprom exports the state of a [drain.Group] as Prometheus
 // metrics, read from the group when Prometheus scrapes: what each server
-// holds open, the phase of the shutdown and when each step happened, what
-// a forced shutdown cut, and how the cleanup went.
+// holds open, the phase of the shutdown and when each step happened, how
+// long each step took, and what a forced shutdown cut.
 //
 // It is the only library package of drain that imports the Prometheus
 // client; a program that does not import drainprom does not compile it.
@@ -26,8 +26,9 @@
 // # Metrics
 //
 // Every name starts with [Collector.Namespace], "drain" by default. For
-// each server that reports [drain.Stats] ([drain.HTTP] does), labelled
-// server with its name:
+// each server that reports [drain.Stats] (a [drain.StatsReporter]:
+// [drain.HTTP], or a server of another package), labelled server with its
+// name:
 //
 //	drain_requests_in_flight{server}         gauge    requests being served
 //	drain_connections{server,state}          gauge    open connections; state is new, active, idle or hijacked
@@ -41,14 +42,10 @@
 //	drain_event_timestamp_seconds{event}     gauge    when each event happened (Unix time)
 //	drain_shutdown_duration_seconds          gauge    shutdown-initiated to drained
 //	drain_drain_duration_seconds             gauge    delay-elapsed to drained
+//	drain_cleanup_duration_seconds           gauge    drained to cleanup-done
 //
-// For each cleanup function that has run, labelled cleanup with its name:
-//
-//	drain_cleanup_duration_seconds{cleanup}  gauge    how long it ran
-//	drain_cleanup_failed{cleanup}            gauge    1 if it failed, else 0 (summed over functions of one name)
-//
-// Servers, or cleanup functions, that share a name are added up into one
-// series.
+// Servers that share a name are added up into one series. What became of
+// each cleanup function is in the group's log and in Run's error.
 //
 // # Phases and durations
 //
@@ -61,9 +58,9 @@
 // it skips happens at once (without a ShutdownDelay, delay-elapsed comes
 // right after shutdown-initiated).
 //
-// The two durations appear when their first event happens, and until the
-// group has drained they are the time so far: a scrape during a long
-// drain shows how long it has lasted. They stop growing at drained. A
+// The durations appear when their first event happens, and until their
+// last event they are the time so far: a scrape during a long drain shows
+// how long it has lasted. They stop growing at their last event. A
 // service whose /metrics is served by a server of the group can be
 // scraped until that server stops accepting, during Group.ShutdownDelay
 // for example; to watch the whole drain, serve the metrics from a server
