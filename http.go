@@ -554,11 +554,12 @@ loop:
 				timer.Stop()
 			}
 		}
-		conns, http1 := t.counts()
 		// net/http's Shutdown drops the request of any connection that
 		// comes out of the listener after it began: it waits for the
-		// listener to close.
+		// listener to be done. Read first: a connection accepted until then
+		// is in the counts.
 		lnClosed := h.ln.isDone()
+		conns, http1 := t.counts()
 		if http1 == 0 && lnClosed && shutdownDone == nil {
 			shutdownDone = make(chan struct{})
 			go func() {

@@ -36,6 +36,11 @@ type listener struct {
 	t        *tracker
 	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
 	stopping atomic.Bool
+	// accepting counts the Accept calls in progress. One may hold a
+	// connection that the kernel has handed out and the tracker does not
+	// know yet: the listener is done only once every call has returned
+	// (see isDone).
+	accepting atomic.Int32
 
 	mu        sync.Mutex
 	isStopped bool
@@ -59,6 +64,12 @@ func newListener(ln net.Listener, t *tracker, tls bool, stopped chan struct{}) *
 
 // Accept is called by the server's accept loop only.
 func (l *listener) Accept() (net.Conn, error) {
+	l.accepting.Add(1)
+	defer func() {
+		if l.accepting.Add(-1) == 0 && l.stopping.Load() {
+			l.t.signal() // the drain may be waiting for this call (see isDone)
+		}
+	}()
 	for {
 		if l.stopping.Load() && l.flushed() {
 			l.closeNow()
@@ -201,8 +212,14 @@ func (l *listener) markStopped() {
 	l.t.signal()
 }
 
-// isDone reports whether the listener is closed.
+// isDone reports whether the listener is closed and no Accept call is in
+// progress: a connection that the kernel handed out just before the close
+// is in the tracker by then. Close makes a call in progress return (the
+// contract of net.Listener), with a connection or an error.
 func (l *listener) isDone() bool {
+	if l.accepting.Load() > 0 {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.isClosed

@@ -233,3 +233,67 @@ func TestStoppedListenerKeepsNewConnsOut(t *testing.T) {
 	defer c.Close()
 	waitFor(t, "the queued connection", func() bool { q, _ := pending(msc); return q })
 }
+
+// A holdingListener hands out its first connection only when released,
+// as a wrapper that does work in Accept (reading a PROXY header, say)
+// holds a connection the kernel has already handed out.
+type holdingListener struct {
+	net.Listener
+	took    chan struct{} // closed once the first connection is out of the kernel
+	release chan struct{}
+	held    atomic.Bool
+}
+
+func (l *holdingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil && l.held.CompareAndSwap(false, true) {
+		close(l.took)
+		<-l.release
+	}
+	return c, err
+}
+
+// A connection on its way out of Accept when the listener closes is
+// served: the drain waits for the call to return before it ends and runs
+// net/http's Shutdown, which would drop its request.
+func TestConnInAcceptServed(t *testing.T) {
+	leakcheck(t)
+	ln := &holdingListener{Listener: listenTCP(t, false), took: make(chan struct{}), release: make(chan struct{})}
+	h := &HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln, Logger: nopLogger()}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve() }()
+	defer h.Close()
+	c, err := dialRaw(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := make(chan error, 1)
+	go func() {
+		r, err := c.do("GET", "/fast")
+		if err == nil && (r.status != http.StatusOK || !r.close) {
+			err = fmt.Errorf("%+v; want 200 with Connection: close", r)
+		}
+		answered <- err
+	}()
+	<-ln.took
+
+	shut := make(chan error, 1)
+	go func() { _, err := shutdown(t, h); shut <- err }()
+	<-h.NotAccepting() // the listener has closed: nothing is queued, nothing open
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a connection still in Accept", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(ln.release)
+	if err := <-answered; err != nil {
+		t.Errorf("the connection held in Accept: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
