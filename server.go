@@ -43,8 +43,10 @@ import (
 //   - NotAccepting ([AcceptingReporter]) tells when it has stopped
 //     accepting new work.
 //
-// A Group calls these methods from its own goroutine, recovers a panic in
-// any of them as an error, and calls none of them after Run has returned.
+// A Group recovers a panic in any of these methods, and in Serve, Shutdown
+// and Close, as an error: one server cannot stop the shutdown of the
+// others. Run calls none of them after it has returned; [Group.Stats]
+// calls Stats whenever it is called.
 type Server interface {
 	Serve() error
 	Shutdown(ctx context.Context) error
