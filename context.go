@@ -23,7 +23,8 @@ type drainingKey struct{}
 //
 // The channel stays valid after the request ends, so goroutines that serve
 // a hijacked connection can keep it. For a context that did not come from a
-// request served by [HTTP], Draining returns nil, which is never ready.
+// request served by [HTTP], or from a server that uses [WithDraining],
+// Draining returns nil, which is never ready.
 //
 // A framework's own context works too when it carries the request: gin's
 // *gin.Context (whose Value does not reach the request's context unless
@@ -45,7 +46,12 @@ func Draining(ctx context.Context) <-chan struct{} {
 	return nil
 }
 
-func withDraining(ctx context.Context, ch <-chan struct{}) context.Context {
+// WithDraining returns a copy of ctx for which [Draining] returns ch. It
+// is how a [Server] of another package (a gRPC server, a worker) tells the
+// code it runs that its drain began: it closes ch then, and passes the
+// context to each request, RPC or job, so that handlers written for any of
+// them select on [Draining] alike.
+func WithDraining(ctx context.Context, ch <-chan struct{}) context.Context {
 	return context.WithValue(ctx, drainingKey{}, ch)
 }
 

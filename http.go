@@ -343,7 +343,7 @@ func (h *HTTP) start() (*listener, error) {
 		h.mu.Lock()
 		h.cancelBase = cancel
 		h.mu.Unlock()
-		return withDraining(ctx, t.drainc)
+		return WithDraining(ctx, t.drainc)
 	}
 	userContext := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, nc net.Conn) context.Context {

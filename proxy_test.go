@@ -34,7 +34,7 @@ func (c requestMethod) Request() *http.Request {
 // it, so that the natural call does not fail in silence.
 func TestDrainingThroughFrameworkContexts(t *testing.T) {
 	ch := make(chan struct{})
-	reqCtx := withDraining(context.Background(), ch)
+	reqCtx := WithDraining(context.Background(), ch)
 	r, _ := http.NewRequestWithContext(reqCtx, "GET", "/", nil)
 	for _, tc := range []struct {
 		name string
