@@ -3,27 +3,33 @@ module github.com/drain-go/drain/examples
 go 1.26.0
 
 require (
+	github.com/drain-go/drain v0.0.0
+	github.com/drain-go/drain/draingrpc v0.0.0
 	github.com/drain-go/drain/internal v0.0.0
 	go.uber.org/goleak v1.3.0
+	google.golang.org/grpc v1.85.0
 )
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
-	github.com/drain-go/drain v0.0.0 // indirect
 	github.com/drain-go/drain/drainprom v0.0.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (
 	github.com/drain-go/drain => ../
+	github.com/drain-go/drain/draingrpc => ../draingrpc
 	github.com/drain-go/drain/drainprom => ../drainprom
 	github.com/drain-go/drain/internal => ../internal
 )
