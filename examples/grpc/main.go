@@ -20,8 +20,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"net"
+	"os"
 	"sync"
 	"time"
 
