@@ -33,6 +33,19 @@
 //		return status.Error(codes.Unavailable, "server shutting down: reconnect")
 //	}
 //
+// # gRPC on net/http
+//
+// A grpc.Server can also be served by [drain.HTTP] through its ServeHTTP
+// method (over TLS, or h2c with http.Server.Protocols), as connect-go
+// services are. Then drain.HTTP drains the connections, and handlers see
+// [drain.Draining] all the same, through the request's context: streams
+// that select on it end cleanly, unary RPCs in flight finish. Do not call
+// the grpc.Server's GracefulStop or Stop on that route (grpc-go does not
+// support them with ServeHTTP: RPCs fail with Internal errors while the
+// process exits 0), and note that nothing sets its health service to
+// NOT_SERVING or ends its health Watch streams there: prefer this package's
+// Server, on a listener of its own.
+//
 // [drain.Group.Stats] and package drainprom report a Server's RPCs in
 // flight (streams included) as requests, and its connections as HTTP/2
 // connections.
