@@ -91,6 +91,7 @@ type Group struct {
 
 	mu       sync.Mutex
 	servers  []Server
+	after    map[int][]int // for each server added with AddAfter, the servers it follows
 	cleanups []cleanup
 	late     []error // Add or Cleanup calls that came too late
 	state    groupState
@@ -126,6 +127,49 @@ func (g *Group) Add(s Server) {
 		return
 	}
 	g.servers = append(g.servers, s)
+}
+
+// AddAfter adds a server whose shutdown follows that of other servers of
+// the group, added before it: its Shutdown is called (and PrepareShutdown
+// is not) only once every one of them has finished. It is for a [Worker]
+// fed by this process's own handlers, through an in-process queue: it
+// takes jobs until the servers that enqueue them have drained, so that
+// every job they accepted is done. At the bound, every server is closed
+// at once, whatever the order. It must be called before Run; a server in
+// after that was not added before is an error that Run returns, wrapping
+// [ErrInvalid].
+func (g *Group) AddAfter(s Server, after ...Server) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != groupNew {
+		g.late = append(g.late, fmt.Errorf("%w: AddAfter called after Run started", ErrInvalid))
+		return
+	}
+	var deps []int
+	for _, a := range after {
+		i := slices.IndexFunc(g.servers, func(s Server) bool { return sameServer(s, a) })
+		if i < 0 {
+			g.late = append(g.late, fmt.Errorf("%w: AddAfter(%s): server %s (%T) was not added before it", ErrInvalid, serverName(s, len(g.servers)), serverName(a, -1), a))
+			return
+		}
+		deps = append(deps, i)
+	}
+	if g.after == nil {
+		g.after = make(map[int][]int)
+	}
+	g.after[len(g.servers)] = deps
+	g.servers = append(g.servers, s)
+}
+
+// sameServer reports whether a and b are the same server, without the
+// panic of == on a type that cannot be compared.
+func sameServer(a, b Server) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // Cleanup registers fn to run after every server has drained (or been
@@ -196,7 +240,7 @@ func (g *Group) Run(ctx context.Context) error {
 		results: make(chan callResult, len(servers)*int(numCalls)),
 	}
 	for i, s := range servers {
-		r.members[i] = &member{s: s, name: serverName(s, i)}
+		r.members[i] = &member{s: s, name: serverName(s, i), after: g.after[i]}
 	}
 
 	signals := g.Signals
@@ -229,9 +273,10 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	}
 	g.state = groupServing
 	servers, health, cleanups := g.servers, g.health, g.cleanups
+	errs := slices.Clone(g.late) // AddAfter calls that named an unknown server
+	g.late = nil
 	g.mu.Unlock()
 
-	var errs []error
 	if ctx == nil {
 		errs = append(errs, errors.New("nil context"))
 	}
@@ -377,6 +422,7 @@ type callResult struct {
 type member struct {
 	s       Server
 	name    string
+	after   []int          // the servers whose shutdown it follows (see AddAfter)
 	running [numCalls]bool // called, and not returned yet
 	done    [numCalls]bool // returned
 	drained bool           // Shutdown returned nil
@@ -547,6 +593,9 @@ func (r *run) elapsed() time.Duration { return time.Since(r.began).Round(time.Mi
 // prepare tells the servers that can hear it that the shutdown has begun.
 func (r *run) prepare() {
 	for i, m := range r.members {
+		if len(m.after) > 0 {
+			continue // it hears of the shutdown once they have finished
+		}
 		if p, ok := m.s.(ShutdownPreparer); ok {
 			r.call(i, callPrepare, func() error { p.PrepareShutdown(); return nil })
 		}
@@ -591,9 +640,7 @@ const closeWait = 500 * time.Millisecond
 // has not finished, each on its own, and abandons those whose calls have
 // not returned closeWait later. It reports whether it had to force.
 func (r *run) drain() (forced bool) {
-	for i, m := range r.members {
-		r.call(i, callShutdown, func() error { return m.s.Shutdown(r.dctx) })
-	}
+	r.shutDownReady()
 	stopped, stopWatching := r.watchAccepting()
 	defer stopWatching()
 
@@ -605,6 +652,9 @@ func (r *run) drain() (forced bool) {
 		select {
 		case res := <-r.results:
 			r.handle(res, true)
+			if deadline != nil {
+				r.shutDownReady()
+			}
 		case <-deadline:
 			deadline = nil
 			forced = true
@@ -633,6 +683,16 @@ func (r *run) drain() (forced bool) {
 		}
 	}
 	return forced
+}
+
+// shutDownReady calls Shutdown on every server that is not waiting for
+// others to finish (see AddAfter).
+func (r *run) shutDownReady() {
+	for i, m := range r.members {
+		if !slices.ContainsFunc(m.after, func(d int) bool { return !r.members[d].finished() }) {
+			r.call(i, callShutdown, func() error { return m.s.Shutdown(r.dctx) })
+		}
+	}
 }
 
 // allFinished reports whether every server is done with.
