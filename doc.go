@@ -132,7 +132,15 @@
 // listed on [Server], such a server is named in the logs, has its
 // configuration checked before anything starts, reports what it holds
 // open for the logs and for drainprom, hears that the shutdown begins and
-// tells when it has stopped accepting, as [HTTP] does.
+// tells when it has stopped accepting, as [HTTP] does. Package draingrpc
+// is such a server, for grpc-go.
+//
+// A [Worker] takes jobs from a broker or a queue: when the shutdown
+// begins it stops taking them, the jobs in hand finish within the budget,
+// and only a forced shutdown cancels them. One fed by the process's own
+// handlers, through an in-process queue ([FromChannel]), is added with
+// [Group.AddAfter], after their server: it takes jobs until that server
+// has drained, so that every job a handler accepted is done.
 //
 // # Compared with net/http's Shutdown
 //
