@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"reflect"
@@ -930,3 +931,61 @@ func (p *progress) next() {
 }
 
 func (p *progress) stop() { p.timer.Stop() }
+
+// Parallel returns a cleanup function, for [Group.Cleanup], that runs
+// independent functions at once (flushing three telemetry exporters, say),
+// so that a slow one does not starve the others of the budget they share.
+// It returns when every one has returned, with their errors joined, each
+// named by its key. One that is still running 50ms after the context ended
+// is abandoned, as a cleanup function is, and named in the error.
+//
+//	g.Cleanup("telemetry", drain.Parallel(map[string]func(context.Context) error{
+//		"traces":  tracerProvider.ForceFlush,
+//		"metrics": meterProvider.ForceFlush,
+//	}))
+func Parallel(fns map[string]func(ctx context.Context) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		type result struct {
+			name string
+			err  error
+		}
+		results := make(chan result, len(fns)) // room for all: an abandoned one still ends
+		for name, fn := range fns {
+			go func() { // owned below, or abandoned with the cleanup
+				err := fmt.Errorf("%w: no function", ErrInvalid)
+				if fn != nil {
+					err = protect(func() error { return fn(ctx) })
+				}
+				results <- result{name, err}
+			}()
+		}
+		errs := make(map[string]error, len(fns))
+		var linger <-chan time.Time
+		done := ctx.Done()
+	wait:
+		for len(errs) < len(fns) {
+			select {
+			case r := <-results:
+				errs[r.name] = r.err
+			case <-done:
+				done = nil
+				t := time.NewTimer(cleanupLinger)
+				defer t.Stop()
+				linger = t.C
+			case <-linger:
+				break wait
+			}
+		}
+		var joined []error
+		for _, name := range slices.Sorted(maps.Keys(fns)) {
+			err, returned := errs[name]
+			if !returned {
+				err = fmt.Errorf("abandoned, still running: %w", context.Cause(ctx))
+			}
+			if err != nil {
+				joined = append(joined, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+		return errors.Join(joined...)
+	}
+}

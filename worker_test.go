@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -207,5 +208,44 @@ func TestWorkerInvalid(t *testing.T) {
 				t.Errorf("Run: %v; want ErrInvalid saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Parallel cleanups share the budget: a slow one does not delay the
+// others, a stuck one is abandoned and named, errors are named.
+func TestParallelCleanup(t *testing.T) {
+	var fastDone atomic.Int64
+	start := time.Now()
+	release := make(chan struct{})
+	defer close(release) // the stuck one, abandoned, ends with the test
+	fn := Parallel(map[string]func(context.Context) error{
+		"traces":  func(context.Context) error { fastDone.Add(1); return nil },
+		"metrics": func(context.Context) error { fastDone.Add(1); return errors.New("exporter down") },
+		"logs": func(context.Context) error {
+			<-release // ignores its context
+			return nil
+		},
+		"slow": func(ctx context.Context) error {
+			select {
+			case <-time.After(100 * time.Millisecond):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := fn(ctx)
+	took := time.Since(start)
+	if fastDone.Load() != 2 {
+		t.Errorf("%d of the fast functions ran, want 2", fastDone.Load())
+	}
+	msg := fmt.Sprint(err)
+	if !strings.Contains(msg, "logs: abandoned, still running") || !strings.Contains(msg, "metrics: exporter down") || strings.Contains(msg, "slow") || strings.Contains(msg, "traces") {
+		t.Errorf("Parallel: %v; want the stuck one abandoned and the failed one named, and nothing of the others", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("Parallel returned after %v; want about its context's 300ms and the 50ms linger", took)
 	}
 }
