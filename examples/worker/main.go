@@ -12,7 +12,8 @@
 // -shutdown-delay (0), -ack-wait (how long JetStream waits for an ack
 // before it delivers a job again, 30s). POST /jobs?ms=N queues a job that
 // takes N milliseconds (100 by default); its answer, 202, means it will be
-// done, shutdown or not.
+// done, shutdown or not. With ignore=1 the job ignores its context, as one
+// stuck in a call that takes none: a forced shutdown abandons it.
 //
 // On SIGTERM: the HTTP server drains; the consumer stops fetching and
 // finishes the jobs in hand, each acknowledged once done; the publisher
@@ -52,10 +53,12 @@ type hooks struct {
 	done    func(job *header) // called after a job is done and acknowledged
 }
 
-// A header says what a job is: its id and how long it takes.
+// A header says what a job is: its id, how long it takes, and whether it
+// ignores its context (a job stuck in a call that takes none).
 type header struct {
-	ID string
-	MS int
+	ID     string
+	MS     int
+	Ignore bool
 }
 
 const (
@@ -126,7 +129,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 		id := cmp.Or(r.URL.Query().Get("id"), fmt.Sprintf("http-%d", next))
 		ids.Unlock()
 		select {
-		case queue <- header{ID: id, MS: ms}:
+		case queue <- header{ID: id, MS: ms, Ignore: r.URL.Query().Get("ignore") == "1"}:
 			w.WriteHeader(http.StatusAccepted)
 			fmt.Fprintln(w, id)
 		default:
@@ -142,6 +145,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 			msg := nats.NewMsg(subject)
 			msg.Header.Set("Nats-Msg-Id", j.ID) // published once, even if retried
 			msg.Header.Set("Job-Ms", strconv.Itoa(j.MS))
+			if j.Ignore {
+				msg.Header.Set("Job-Ignores-Context", "1")
+			}
 			_, err := js.PublishMsg(context.WithoutCancel(ctx), msg)
 			return err
 		},
@@ -158,6 +164,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 		Do: func(ctx context.Context, m jetstream.Msg) error {
 			j := &header{ID: m.Headers().Get("Nats-Msg-Id")}
 			j.MS, _ = strconv.Atoi(m.Headers().Get("Job-Ms"))
+			if m.Headers().Get("Job-Ignores-Context") == "1" {
+				// Deaf to a forced shutdown: abandoned at the bound,
+				// never acknowledged, delivered again after AckWait.
+				time.Sleep(time.Duration(j.MS) * time.Millisecond)
+				return ack(ctx, m, j, h)
+			}
 			select {
 			case <-time.After(time.Duration(j.MS) * time.Millisecond): // the work
 			case <-ctx.Done():
@@ -165,15 +177,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 				// it is delivered again at once rather than after AckWait.
 				return errors.Join(context.Cause(ctx), m.Nak())
 			}
-			ack, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			if err := m.DoubleAck(ack); err != nil {
-				return fmt.Errorf("ack %s: %w", j.ID, err)
-			}
-			if h.done != nil {
-				h.done(j)
-			}
-			return nil
+			return ack(ctx, m, j, h)
 		},
 	}
 
@@ -198,6 +202,20 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 	close(stopped)
 	wg.Wait()
 	return code
+}
+
+// ack acknowledges a job done, with a fresh context: the job's may have
+// ended while the acknowledgement was due.
+func ack(ctx context.Context, m jetstream.Msg, j *header, h hooks) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := m.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack %s: %w", j.ID, err)
+	}
+	if h.done != nil {
+		h.done(j)
+	}
+	return nil
 }
 
 func defaultAddr() string {

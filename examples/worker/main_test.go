@@ -198,3 +198,36 @@ func TestForcedJobDeliveredAgain(t *testing.T) {
 		t.Errorf("the cut job was done %d times, want once", n)
 	}
 }
+
+// A job that ignores its context is abandoned at the bound: the run exits
+// 1, the job is never acknowledged, and JetStream delivers it again after
+// AckWait, to the next run, which does it: nothing lost. The abandoned
+// call acknowledges nothing: its connection closed with its run.
+func TestJobIgnoringContextDeliveredAgain(t *testing.T) {
+	url := natsServer(t)
+	done := &tally{done: make(map[string]int)}
+	args := []string{"-timeout", "300ms", "-ack-wait", "2s"}
+	addr, stop := start(t, url, done, args...)
+	resp, err := http.Post("http://"+addr+"/jobs?ms=1500&ignore=1&id=deaf", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /jobs: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	time.Sleep(100 * time.Millisecond) // published and taken
+	if code := stop(); code != 1 {
+		t.Errorf("the forced run exited %d, want 1", code)
+	}
+	_, stop = start(t, url, done, "-ack-wait", "2s") // longer than the job
+	for deadline := time.Now().Add(20 * time.Second); done.count("deaf") == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned job was never delivered again")
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("the next run exited %d", code)
+	}
+	time.Sleep(1500 * time.Millisecond) // the abandoned call ends: its late ack must fail
+	if n := done.count("deaf"); n != 1 {
+		t.Errorf("the abandoned job was done %d times, want once", n)
+	}
+}
