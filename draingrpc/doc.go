@@ -37,7 +37,7 @@
 //
 // A grpc.Server can also be served by [drain.HTTP] through its ServeHTTP
 // method (over TLS, or h2c with http.Server.Protocols), as connect-go
-// services are. Then drain.HTTP drains the connections, and handlers see
+// services are (tested in the repository's ecosystem module). Then drain.HTTP drains the connections, and handlers see
 // [drain.Draining] all the same, through the request's context: streams
 // that select on it end cleanly, unary RPCs in flight finish. Do not call
 // the grpc.Server's GracefulStop or Stop on that route (grpc-go does not
