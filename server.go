@@ -99,6 +99,9 @@ type AcceptingReporter interface {
 type Stats struct {
 	// Requests is the number of requests (or RPCs, or jobs) in progress.
 	Requests int
+	// Streams counts those of them that are streams: gRPC streaming
+	// RPCs, which last until they end themselves (see [Draining]).
+	Streams int
 	// Oldest describes the oldest of them for the logs, with its age:
 	// "GET /slow (1.2s)". Empty if none is in progress.
 	Oldest string
@@ -123,6 +126,9 @@ func (s Stats) conns() int { return s.New + s.Active + s.Idle + s.Hijacked }
 // state.
 func (s Stats) logValue() slog.Value {
 	attrs := []slog.Attr{slog.Int("requests", s.Requests)}
+	if s.Streams > 0 {
+		attrs = append(attrs, slog.Int("streams", s.Streams))
+	}
 	if s.Oldest != "" {
 		attrs = append(attrs, slog.String("oldest", s.Oldest))
 	}

@@ -100,6 +100,7 @@ type rpc struct {
 	method string
 	peer   string
 	start  time.Time
+	stream bool
 }
 
 // NewServer makes a Server whose GRPC field is a new [grpc.Server] with
@@ -342,15 +343,18 @@ func (s *Server) beginDrain() {
 	}()
 }
 
-// Stats returns what the server holds open: its RPCs in flight (streams
-// included) as Requests, the oldest of them, its connections as HTTP2, and
-// what a forced stop cut.
+// Stats returns what the server holds open: its RPCs in flight as
+// Requests, the streaming ones among them as Streams, the oldest of them,
+// its connections as HTTP2, and what a forced stop cut.
 func (s *Server) Stats() drain.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := drain.Stats{Requests: len(s.rpcs), HTTP2: s.conns, ForcedRequests: s.forcedRPCs, ForcedConns: s.forcedConn}
 	var oldest *rpc
 	for r := range s.rpcs {
+		if r.stream {
+			st.Streams++
+		}
 		if oldest == nil || r.start.Before(oldest.start) {
 			oldest = r
 		}
@@ -362,8 +366,8 @@ func (s *Server) Stats() drain.Stats {
 }
 
 // track records an RPC until the returned function is called.
-func (s *Server) track(ctx context.Context, method string) (done func()) {
-	r := &rpc{method: method, start: time.Now()}
+func (s *Server) track(ctx context.Context, method string, stream bool) (done func()) {
+	r := &rpc{method: method, start: time.Now(), stream: stream}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		r.peer = p.Addr.String()
 	}
@@ -378,12 +382,12 @@ func (s *Server) track(ctx context.Context, method string) (done func()) {
 }
 
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	defer s.track(ctx, info.FullMethod)()
+	defer s.track(ctx, info.FullMethod, false)()
 	return handler(drain.WithDraining(ctx, s.drainc), req)
 }
 
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	defer s.track(ss.Context(), info.FullMethod)()
+	defer s.track(ss.Context(), info.FullMethod, true)()
 	ctx := drain.WithDraining(ss.Context(), s.drainc)
 	if info.FullMethod != healthWatch {
 		return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})

@@ -209,6 +209,9 @@ func TestDrainUnderLoad(t *testing.T) {
 		slow <- err
 	}()
 	waitFor(t, "the streams and the slow RPC", func() bool { return s.Stats().Requests >= 5 })
+	if st := s.Stats(); st.Streams != 4 || st.HTTP2 != 1 {
+		t.Errorf("Stats() = %+v; want 4 streams (2 server streams, 1 bidirectional, 1 health Watch) on 1 connection", st)
+	}
 	time.Sleep(50 * time.Millisecond) // some load
 
 	shutdown()

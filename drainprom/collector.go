@@ -55,6 +55,7 @@ var errNilGroup = errors.New("drainprom: the collector has no Group (NewCollecto
 // descs describe the metrics, in the order Collect sends them.
 type descs struct {
 	inFlight       *prometheus.Desc
+	streams        *prometheus.Desc
 	conns          *prometheus.Desc
 	http2Conns     *prometheus.Desc
 	forcedRequests *prometheus.Desc
@@ -75,6 +76,9 @@ func newDescs(namespace string) *descs {
 		inFlight: d("requests_in_flight",
 			"Requests being served, by server. A request cut by a forced "+
 				"shutdown is counted until its handler returns.",
+			"server"),
+		streams: d("streams_in_flight",
+			"Of the requests in flight, the streams (gRPC streaming RPCs), by server.",
 			"server"),
 		conns: d("connections",
 			"Open connections, by server and state: new (nothing received "+
@@ -126,7 +130,7 @@ func (c *Collector) getDescs() *descs {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.getDescs()
 	for _, desc := range []*prometheus.Desc{
-		d.inFlight, d.conns, d.http2Conns, d.forcedRequests, d.forcedConns,
+		d.inFlight, d.streams, d.conns, d.http2Conns, d.forcedRequests, d.forcedConns,
 		d.phase, d.eventTime, d.shutdown, d.drain, d.cleanup,
 	} {
 		ch <- desc
@@ -158,6 +162,7 @@ func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
 		value  func(drain.Stats) int
 	}{
 		{d.inFlight, prometheus.GaugeValue, nil, func(s drain.Stats) int { return s.Requests }},
+		{d.streams, prometheus.GaugeValue, nil, func(s drain.Stats) int { return s.Streams }},
 		{d.conns, prometheus.GaugeValue, []string{"new"}, func(s drain.Stats) int { return s.New }},
 		{d.conns, prometheus.GaugeValue, []string{"active"}, func(s drain.Stats) int { return s.Active }},
 		{d.conns, prometheus.GaugeValue, []string{"idle"}, func(s drain.Stats) int { return s.Idle }},

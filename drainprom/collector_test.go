@@ -263,6 +263,7 @@ func phases(current string) map[string]float64 {
 func open(requests, active float64) map[string]float64 {
 	return map[string]float64{
 		`drain_requests_in_flight{server="web"}`:           requests,
+		`drain_streams_in_flight{server="web"}`:            0,
 		`drain_connections{server="web",state="new"}`:      0,
 		`drain_connections{server="web",state="active"}`:   active,
 		`drain_connections{server="web",state="idle"}`:     0,
@@ -274,7 +275,7 @@ func open(requests, active float64) map[string]float64 {
 }
 
 var serverMetrics = []string{
-	"drain_requests_in_flight", "drain_connections", "drain_http2_connections",
+	"drain_requests_in_flight", "drain_streams_in_flight", "drain_connections", "drain_http2_connections",
 	"drain_forced_requests_total", "drain_forced_connections_total",
 }
 

@@ -30,7 +30,8 @@
 // [drain.HTTP], or a server of another package), labelled server with its
 // name:
 //
-//	drain_requests_in_flight{server}         gauge    requests being served
+//	drain_requests_in_flight{server}         gauge    requests being served (RPCs, jobs)
+//	drain_streams_in_flight{server}          gauge    of them, the streams (gRPC streaming RPCs)
 //	drain_connections{server,state}          gauge    open connections; state is new, active, idle or hijacked
 //	drain_http2_connections{server}          gauge    the open connections that speak HTTP/2 (also counted above)
 //	drain_forced_requests_total{server}      counter  requests cut by a forced shutdown
