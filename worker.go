@@ -154,6 +154,8 @@ func (w *Worker[J]) Serve() error {
 	}
 	loops.Wait()
 	w.mu.Lock()
+	w.stopTake() // release the contexts: no job is left to use them
+	w.abort(context.Canceled)
 	err = w.err
 	w.state = workerDone
 	w.closeTakingLocked()
