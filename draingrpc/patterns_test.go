@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,12 +14,10 @@ import (
 	"github.com/drain-go/drain"
 	"github.com/drain-go/drain/draingrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/status"
 )
 
 // The stop of a gRPC server under load, side by side with the patterns
@@ -141,33 +138,11 @@ func underLoad(b *testing.B, serve func(net.Listener) func()) loadResult {
 	client := testpb.NewTestServiceClient(cc)
 	ctx := context.Background()
 
-	var lost, cut atomic.Int64
-	var last atomic.Int64 // unix nanoseconds of the last response read
+	var cut atomic.Int64
+	var last atomic.Int64 // unix nanoseconds of the last stream message read
 	seen := func() { last.Store(time.Now().UnixNano()) }
 	var wg sync.WaitGroup
-	quit := make(chan struct{})
-	for range 32 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-quit:
-					return
-				default:
-				}
-				_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: 1})
-				switch {
-				case err == nil:
-					seen()
-				case refused(err):
-					// Sent nowhere: the server no longer listens. A
-					// client backs off before it tries again.
-					time.Sleep(10 * time.Millisecond)
-				default:
-					lost.Add(1)
-				}
-			}
-		})
-	}
+	stopCalls := callInLoops(client, 32)
 	streamEnd := func(recv func() error) {
 		for {
 			if err := recv(); err != nil {
@@ -201,29 +176,18 @@ func underLoad(b *testing.B, serve func(net.Listener) func()) loadResult {
 	start := time.Now()
 	stop()
 	end := time.Now()
-	close(quit)
+	unary := stopCalls()
 	wg.Wait()
+	lastAnswer := time.Unix(0, last.Load())
+	if unary.last.After(lastAnswer) {
+		lastAnswer = unary.last
+	}
 	return loadResult{
-		lost:       lost.Load(),
+		lost:       int64(len(unary.failed)),
 		cut:        cut.Load(),
 		stop:       end.Sub(start),
-		lastToStop: end.Sub(time.Unix(0, last.Load())),
+		lastToStop: end.Sub(lastAnswer),
 	}
-}
-
-// refused reports whether an RPC failed without being sent: its
-// connection was refused.
-func refused(err error) bool {
-	msg := status.Convert(err).Message()
-	return status.Code(err) == codes.Unavailable && (strings.Contains(msg, "connection refused") || strings.Contains(msg, "while dialing"))
-}
-
-// endedByServer reports whether a stream ended as its server meant: with
-// the UNAVAILABLE its handler, or draingrpc for a health Watch, returned,
-// rather than cut with its connection.
-func endedByServer(err error) bool {
-	msg := status.Convert(err).Message()
-	return status.Code(err) == codes.Unavailable && (strings.Contains(msg, "reconnect") || strings.Contains(msg, "shutting down"))
 }
 
 func median(ds []time.Duration) float64 {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,27 +132,7 @@ func rollingRestart(t *testing.T, delay time.Duration) (failed, total int64) {
 	defer cc.Close()
 	client := testpb.NewTestServiceClient(cc)
 
-	var fails, calls atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: 1})
-				cancel()
-				calls.Add(1)
-				if err != nil {
-					fails.Add(1)
-				}
-			}
-		})
-	}
+	stopCalls := callInLoops(client, 8)
 	// Both instances take load before each restart, and after the last.
 	bothServe := func() {
 		t.Helper()
@@ -167,7 +146,7 @@ func rollingRestart(t *testing.T, delay time.Duration) (failed, total int64) {
 		in.restart(t, delay)
 		bothServe()
 	}
-	close(stop)
-	wg.Wait()
-	return fails.Load(), calls.Load()
+	unary := stopCalls()
+	failed = unary.refused + int64(len(unary.failed))
+	return failed, failed + unary.ok
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,33 +157,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 
 	// Unary callers in loops, until the server has stopped.
-	var ok, refused atomic.Int64
-	var mu sync.Mutex
-	var failed []error
-	var callers sync.WaitGroup
-	stopCalls := make(chan struct{})
-	for range 8 {
-		callers.Go(func() {
-			for {
-				select {
-				case <-stopCalls:
-					return
-				default:
-				}
-				_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: 1})
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case status.Code(err) == codes.Unavailable && isClosed(s.NotAccepting()):
-					refused.Add(1) // no server left to send it to
-				default:
-					mu.Lock()
-					failed = append(failed, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	stopCalls := callInLoops(client, 8)
 	// Streams, and one slow unary RPC in flight at the drain.
 	type result struct {
 		what string
@@ -234,10 +207,9 @@ func TestDrainUnderLoad(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	close(stopCalls)
-	callers.Wait()
-	if len(failed) > 0 || ok.Load() == 0 {
-		t.Errorf("unary RPCs: %d answered, %d refused once the server stopped, %d failed otherwise: %v", ok.Load(), refused.Load(), len(failed), failed)
+	unary := stopCalls()
+	if len(unary.failed) > 0 || unary.ok == 0 {
+		t.Errorf("unary RPCs: %d answered, %d refused once the server stopped, %d failed otherwise: %v", unary.ok, unary.refused, len(unary.failed), unary.failed)
 	}
 	for _, want := range []string{`msg="drain: open" server=rpc requests=`, `msg="drain: server drained" server=rpc`} {
 		if !strings.Contains(logs.String(), want) {
@@ -316,14 +288,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-	}
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
 	}
 }
