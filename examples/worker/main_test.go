@@ -129,11 +129,7 @@ func TestDrainsWithJobsInHand(t *testing.T) {
 			ids = append(ids, id)
 		}
 		id := fmt.Sprintf("http-%d", i) // through the in-process queue
-		resp, err := http.Post("http://"+addr+"/jobs?ms=30&id="+id, "", nil)
-		if err != nil || resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST /jobs: %v, %v", resp, err)
-		}
-		resp.Body.Close()
+		postJob(t, addr, "ms=30&id="+id)
 		ids = append(ids, id)
 		time.Sleep(20 * time.Millisecond) // jobs in hand
 		if code := stop(); code != 0 {
@@ -167,67 +163,60 @@ func TestDrainsWithJobsInHand(t *testing.T) {
 	}
 }
 
-// A job that outlasts the bound is cut: the run exits 1, the job is given
-// back unacknowledged, and the next run does it.
-func TestForcedJobDeliveredAgain(t *testing.T) {
-	url := natsServer(t)
-	done := &tally{done: make(map[string]int)}
-	addr, stop := start(t, url, done, "-timeout", "300ms")
-	resp, err := http.Post("http://"+addr+"/jobs?ms=3000&id=long", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /jobs: %v, %v", resp, err)
-	}
-	resp.Body.Close()
-	time.Sleep(100 * time.Millisecond) // published and taken
-	if code := stop(); code != 1 {
-		t.Errorf("the forced run exited %d, want 1", code)
-	}
-	if n := done.count("long"); n != 0 {
-		t.Fatalf("the cut job was done %d times", n)
-	}
-	_, stop = start(t, url, done)
-	for deadline := time.Now().Add(20 * time.Second); done.count("long") == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the cut job was never delivered again")
-		}
-	}
-	if code := stop(); code != 0 {
-		t.Errorf("the next run exited %d", code)
-	}
-	if n := done.count("long"); n != 1 {
-		t.Errorf("the cut job was done %d times, want once", n)
+// A job cut by a forced shutdown is not lost: the run exits 1, the job is
+// not acknowledged, and the next run does it, once. One that heeds its
+// context gives itself back at once; one that ignores it is abandoned,
+// and JetStream delivers it again after AckWait (longer than the job, so
+// that the next run's delivery is the only one); the abandoned call's late
+// acknowledgement fails, its connection closed with its run.
+func TestCutJobDeliveredAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		query string        // of POST /jobs
+		args  []string      // of both runs, after the forced run's -timeout
+		after time.Duration // for the abandoned call to end, before the count
+	}{
+		{"heeds its context", "ms=3000&id=cut", nil, 0},
+		{"ignores its context", "ms=1500&ignore=1&id=cut", []string{"-ack-wait", "2s"}, 1500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := natsServer(t)
+			done := &tally{done: make(map[string]int)}
+			addr, stop := start(t, url, done, append([]string{"-timeout", "300ms"}, tc.args...)...)
+			postJob(t, addr, tc.query)
+			time.Sleep(100 * time.Millisecond) // published and taken
+			if code := stop(); code != 1 {
+				t.Errorf("the forced run exited %d, want 1", code)
+			}
+			if n := done.count("cut"); n != 0 {
+				t.Fatalf("the cut job was done %d times by the forced run", n)
+			}
+			_, stop = start(t, url, done, tc.args...)
+			for deadline := time.Now().Add(20 * time.Second); done.count("cut") == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the cut job was never delivered again")
+				}
+			}
+			if code := stop(); code != 0 {
+				t.Errorf("the next run exited %d", code)
+			}
+			time.Sleep(tc.after)
+			if n := done.count("cut"); n != 1 {
+				t.Errorf("the cut job was done %d times, want once", n)
+			}
+		})
 	}
 }
 
-// A job that ignores its context is abandoned at the bound: the run exits
-// 1, the job is never acknowledged, and JetStream delivers it again after
-// AckWait, to the next run, which does it: nothing lost. The abandoned
-// call acknowledges nothing: its connection closed with its run.
-func TestJobIgnoringContextDeliveredAgain(t *testing.T) {
-	url := natsServer(t)
-	done := &tally{done: make(map[string]int)}
-	args := []string{"-timeout", "300ms", "-ack-wait", "2s"}
-	addr, stop := start(t, url, done, args...)
-	resp, err := http.Post("http://"+addr+"/jobs?ms=1500&ignore=1&id=deaf", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /jobs: %v, %v", resp, err)
+// postJob queues a job through the HTTP endpoint.
+func postJob(t *testing.T, addr, query string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/jobs?"+query, "", nil)
+	if err != nil {
+		t.Fatalf("POST /jobs?%s: %v", query, err)
 	}
 	resp.Body.Close()
-	time.Sleep(100 * time.Millisecond) // published and taken
-	if code := stop(); code != 1 {
-		t.Errorf("the forced run exited %d, want 1", code)
-	}
-	_, stop = start(t, url, done, "-ack-wait", "2s") // longer than the job
-	for deadline := time.Now().Add(20 * time.Second); done.count("deaf") == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the abandoned job was never delivered again")
-		}
-	}
-	if code := stop(); code != 0 {
-		t.Errorf("the next run exited %d", code)
-	}
-	time.Sleep(1500 * time.Millisecond) // the abandoned call ends: its late ack must fail
-	if n := done.count("deaf"); n != 1 {
-		t.Errorf("the abandoned job was done %d times, want once", n)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /jobs?%s: %s, want 202", query, resp.Status)
 	}
 }
