@@ -94,7 +94,7 @@ type Group struct {
 	servers  []Server
 	after    map[int][]int // for each server added with AddAfter, the servers it follows
 	cleanups []cleanup
-	late     []error // Add or Cleanup calls that came too late
+	misuse   []error // bad calls to Add, AddAfter or Cleanup: configuration errors for Run's start, or errors in its result if made while it ran
 	state    groupState
 	health   *Health
 
@@ -124,7 +124,7 @@ func (g *Group) Add(s Server) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.state != groupNew {
-		g.late = append(g.late, fmt.Errorf("%w: Add called after Run started", ErrInvalid))
+		g.misuse = append(g.misuse, fmt.Errorf("%w: Add called after Run started", ErrInvalid))
 		return
 	}
 	g.servers = append(g.servers, s)
@@ -143,14 +143,14 @@ func (g *Group) AddAfter(s Server, after ...Server) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.state != groupNew {
-		g.late = append(g.late, fmt.Errorf("%w: AddAfter called after Run started", ErrInvalid))
+		g.misuse = append(g.misuse, fmt.Errorf("%w: AddAfter called after Run started", ErrInvalid))
 		return
 	}
 	var deps []int
 	for _, a := range after {
 		i := slices.IndexFunc(g.servers, func(s Server) bool { return sameServer(s, a) })
 		if i < 0 {
-			g.late = append(g.late, fmt.Errorf("%w: AddAfter(%s): server %s (%T) was not added before it", ErrInvalid, serverName(s, len(g.servers)), serverName(a, -1), a))
+			g.misuse = append(g.misuse, fmt.Errorf("%w: AddAfter(%s): server %s (%T) was not added before it", ErrInvalid, serverName(s, len(g.servers)), serverName(a, -1), a))
 			return
 		}
 		deps = append(deps, i)
@@ -193,7 +193,7 @@ func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.state == groupCleaning {
-		g.late = append(g.late, fmt.Errorf("%w: Cleanup(%q) called after the cleanup started", ErrInvalid, name))
+		g.misuse = append(g.misuse, fmt.Errorf("%w: Cleanup(%q) called after the cleanup started", ErrInvalid, name))
 		return
 	}
 	g.cleanups = append(g.cleanups, cleanup{name: name, fn: fn})
@@ -274,8 +274,8 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 	}
 	g.state = groupServing
 	servers, health, cleanups := g.servers, g.health, g.cleanups
-	errs := slices.Clone(g.late) // AddAfter calls that named an unknown server
-	g.late = nil
+	errs := slices.Clone(g.misuse) // calls made before Run: AddAfter naming an unknown server
+	g.misuse = nil
 	g.mu.Unlock()
 
 	if ctx == nil {
@@ -564,7 +564,7 @@ func (r *run) run(ctx context.Context) error {
 	r.mark(CleanupDone, time.Now())
 	r.g.mu.Lock()
 	health := r.g.health
-	r.errs = append(r.errs, r.g.late...) // calls that came too late, cleanup included
+	r.errs = append(r.errs, r.g.misuse...) // calls made while Run ran, Cleanup's included
 	r.g.mu.Unlock()
 	if health != nil {
 		if err := health.stop(); err != nil {
@@ -936,8 +936,9 @@ func (p *progress) stop() { p.timer.Stop() }
 // independent functions at once (flushing three telemetry exporters, say),
 // so that a slow one does not starve the others of the budget they share.
 // It returns when every one has returned, with their errors joined, each
-// named by its key. One that is still running 50ms after the context ended
-// is abandoned, as a cleanup function is, and named in the error.
+// named by its key. One that is still running 25ms after the context ended
+// is abandoned and named in the error: half the 50ms after which the group
+// abandons a cleanup function, so that the group hears which one it was.
 //
 //	g.Cleanup("telemetry", drain.Parallel(map[string]func(context.Context) error{
 //		"traces":  tracerProvider.ForceFlush,
@@ -969,7 +970,7 @@ func Parallel(fns map[string]func(ctx context.Context) error) func(ctx context.C
 				errs[r.name] = r.err
 			case <-done:
 				done = nil
-				t := time.NewTimer(cleanupLinger)
+				t := time.NewTimer(cleanupLinger / 2)
 				defer t.Stop()
 				linger = t.C
 			case <-linger:

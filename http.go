@@ -126,7 +126,7 @@ type HTTP struct {
 
 	mu         sync.Mutex
 	state      httpState
-	inherited  *slog.Logger
+	inherited  groupLogger
 	t          *tracker
 	ln         *listener
 	cancelBase context.CancelCauseFunc // cancels every request's context
@@ -210,23 +210,11 @@ func (h *HTTP) useTLS() bool {
 // unless Logger is set. A [Group] calls it before it serves (see
 // [Initializer]); Serve checks the configuration again.
 func (h *HTTP) Init(log *slog.Logger) error {
-	h.mu.Lock()
-	h.inherited = log
-	h.mu.Unlock()
+	h.inherited.set(log)
 	return h.validate()
 }
 
-func (h *HTTP) logger() *slog.Logger {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	switch {
-	case h.Logger != nil:
-		return h.Logger
-	case h.inherited != nil:
-		return h.inherited
-	}
-	return slog.Default()
-}
+func (h *HTTP) logger() *slog.Logger { return h.inherited.or(h.Logger) }
 
 // Serve listens, unless a Listener is set, and serves until Shutdown or
 // Close. It returns nil after they have finished (see [Server]), or an
@@ -393,9 +381,8 @@ func (h *HTTP) notAcceptingLocked() chan struct{} {
 // package documentation describes under "Connections", without waiting
 // past ctx. Responses say "Connection: close" from the moment the listener
 // has closed, so that clients reconnect to a closed port, not into its
-// closing. It returns nil
-// when the last connection has closed, [ErrForced] if Close forced the
-// drain, or ctx's error.
+// closing. It returns nil when the last connection has closed, [ErrForced]
+// if Close forced the drain, or ctx's error.
 func (h *HTTP) Shutdown(ctx context.Context) error {
 	h.beginDrain()
 	h.mu.Lock()
@@ -506,7 +493,7 @@ func (h *HTTP) beginDrain() {
 	if h.RetryAfter == nil {
 		h.stopListener(h.handOff)
 	}
-	go h.drainLoop() // owned: Close and Serve wait for done
+	go h.drainLoop(h.handOff) // owned: Close and Serve wait for done
 }
 
 // drainLoop closes quiet connections until none is left, or until Close
@@ -514,7 +501,7 @@ func (h *HTTP) beginDrain() {
 // left: that sends GOAWAY to HTTP/2 connections and runs the functions
 // registered with RegisterOnShutdown, and it can no longer close an idle
 // HTTP/1 connection under a client or drop a request that arrives on one.
-func (h *HTTP) drainLoop() {
+func (h *HTTP) drainLoop(handOff bool) {
 	t := h.t
 	sctx, cancelShutdown := context.WithCancel(context.Background())
 	defer cancelShutdown()
@@ -528,9 +515,6 @@ func (h *HTTP) drainLoop() {
 	forced := false
 	if h.RetryAfter != nil {
 		forced = h.rejectUntilIdle()
-		h.mu.Lock()
-		handOff := h.handOff
-		h.mu.Unlock()
 		h.stopListener(handOff)
 	}
 	// The drain proper begins once no new connection can arrive: see

@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 )
 
 // A Server is one part of a process that serves until it is told to stop:
@@ -152,4 +153,21 @@ func connsValue(s Stats) slog.Value {
 		return slog.IntValue(0)
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// A groupLogger is the logger a server of this package takes from its
+// group through Init, for when it has none of its own.
+type groupLogger struct{ l atomic.Pointer[slog.Logger] }
+
+func (g *groupLogger) set(l *slog.Logger) { g.l.Store(l) }
+
+// or returns own if set, else the group's logger, else slog.Default.
+func (g *groupLogger) or(own *slog.Logger) *slog.Logger {
+	if own != nil {
+		return own
+	}
+	if l := g.l.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
 }

@@ -69,12 +69,11 @@ type Worker[J any] struct {
 	Logger *slog.Logger
 
 	mu        sync.Mutex
-	inherited *slog.Logger
+	inherited groupLogger
 	state     workerState
 	stopTake  context.CancelFunc      // ends Next's context
 	abort     context.CancelCauseFunc // ends Do's context
 	inHand    map[*job]struct{}       // jobs being done
-	taking    chan struct{}           // closed when the worker takes no more jobs
 	done      chan struct{}           // closed when every loop has returned
 	err       error                   // why the worker stopped taking jobs on its own
 	forced    int                     // jobs in hand when Close was called
@@ -105,9 +104,7 @@ func (w *Worker[J]) String() string { return w.Name }
 // Init checks the configuration, and makes the worker log through log
 // unless Logger is set (see [Initializer]).
 func (w *Worker[J]) Init(log *slog.Logger) error {
-	w.mu.Lock()
-	w.inherited = log
-	w.mu.Unlock()
+	w.inherited.set(log)
 	return w.validate()
 }
 
@@ -128,17 +125,7 @@ func (w *Worker[J]) validate() error {
 	return errors.Join(errs...)
 }
 
-func (w *Worker[J]) logger() *slog.Logger {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case w.Logger != nil:
-		return w.Logger
-	case w.inherited != nil:
-		return w.inherited
-	}
-	return slog.Default()
-}
+func (w *Worker[J]) logger() *slog.Logger { return w.inherited.or(w.Logger) }
 
 // Serve takes jobs and does them until Shutdown or Close. It returns nil
 // then, once every job in hand is done, or Next's error if Next failed
@@ -158,7 +145,6 @@ func (w *Worker[J]) Serve() error {
 	w.abort(context.Canceled)
 	err = w.err
 	w.state = workerDone
-	w.closeTakingLocked()
 	w.mu.Unlock()
 	close(w.done)
 	return err
@@ -196,16 +182,6 @@ func (w *Worker[J]) loop(takeCtx, workCtx context.Context) {
 	}
 }
 
-// closeTakingLocked closes the channel NotAccepting returns, once. w.mu
-// is held.
-func (w *Worker[J]) closeTakingLocked() {
-	select {
-	case <-w.taking:
-	default:
-		close(w.taking)
-	}
-}
-
 // start checks the configuration and makes the contexts. It returns nil
 // contexts if the worker was stopped before it started.
 func (w *Worker[J]) start() (takeCtx, workCtx context.Context, err error) {
@@ -221,7 +197,6 @@ func (w *Worker[J]) start() (takeCtx, workCtx context.Context, err error) {
 	w.init()
 	if err := w.validate(); err != nil {
 		w.state = workerDone
-		w.closeTakingLocked()
 		close(w.done)
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -235,7 +210,6 @@ func (w *Worker[J]) start() (takeCtx, workCtx context.Context, err error) {
 func (w *Worker[J]) init() {
 	if w.done == nil {
 		w.done = make(chan struct{})
-		w.taking = make(chan struct{})
 		w.inHand = make(map[*job]struct{})
 	}
 }
@@ -247,12 +221,14 @@ func (w *Worker[J]) init() {
 func (w *Worker[J]) PrepareShutdown() { w.stopTaking() }
 
 // NotAccepting returns a channel closed once the worker takes no more
-// jobs: once every call to Next has failed, and the jobs taken are done.
+// jobs: once every call to Next has failed, which each loop of the worker
+// sees only after the job it took last is done, so the channel is the one
+// closed when the worker is done.
 func (w *Worker[J]) NotAccepting() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.init()
-	return w.taking
+	return w.done
 }
 
 // stopTaking ends Next's context, once.
@@ -263,7 +239,6 @@ func (w *Worker[J]) stopTaking() {
 	switch w.state {
 	case workerNew:
 		w.state = workerDone
-		w.closeTakingLocked()
 		close(w.done)
 	case workerServing:
 		w.state = workerStopping

@@ -249,3 +249,22 @@ func TestParallelCleanup(t *testing.T) {
 		t.Errorf("Parallel returned after %v; want about its context's 300ms and the 50ms linger", took)
 	}
 }
+
+// Through a group, a stuck function of Parallel is named in Run's error:
+// Parallel gives up on it before the group would give up on Parallel.
+func TestParallelCleanupInGroup(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	g := &Group{Signals: []os.Signal{}, Logger: nopLogger(), Timeout: 100 * time.Millisecond, CleanupReserve: 100 * time.Millisecond}
+	g.Cleanup("telemetry", Parallel(map[string]func(context.Context) error{
+		"traces": func(context.Context) error { return nil },
+		"logs":   func(context.Context) error { <-release; return nil },
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := runGroup(t, g, ctx)
+	cancel()
+	err := wait()
+	if msg := fmt.Sprint(err); !strings.Contains(msg, `cleanup "telemetry": logs: abandoned, still running`) || strings.Contains(msg, "traces") {
+		t.Errorf("Run: %v; want the stuck function named, and only it", err)
+	}
+}

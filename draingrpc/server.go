@@ -74,7 +74,6 @@ type Server struct {
 	mu         sync.Mutex
 	madeByNew  bool
 	inherited  *slog.Logger
-	registered bool // Init registered Health on GRPC
 	state      state
 	drainc     chan struct{} // closed when the drain begins
 	stopped    chan struct{} // closed when GracefulStop or Stop has returned
@@ -98,7 +97,7 @@ const (
 // An rpc is an RPC in progress, for the stats and the logs of a forced stop.
 type rpc struct {
 	method string
-	peer   string
+	peer   net.Addr // named only in the logs of a forced stop
 	start  time.Time
 	stream bool
 }
@@ -162,14 +161,13 @@ func (s *Server) initLocked() error {
 	switch {
 	case s.GRPC == nil || !s.madeByNew:
 		errs = append(errs, errors.New("make the Server with draingrpc.NewServer, which installs what the drain needs on GRPC"))
-	case s.Health == nil && !s.registered:
+	case s.Health == nil:
 		if _, ok := s.GRPC.GetServiceInfo()[healthpb.Health_ServiceDesc.ServiceName]; ok {
 			errs = append(errs, errors.New("GRPC has a health service: set Health to it, so that the drain can report NOT_SERVING"))
 			break
 		}
 		s.Health = health.NewServer()
 		healthpb.RegisterHealthServer(s.GRPC, s.Health)
-		s.registered = true
 	}
 	if s.Listener == nil && s.Addr == "" {
 		errs = append(errs, errors.New("neither Addr nor Listener is set"))
@@ -368,8 +366,8 @@ func (s *Server) Stats() drain.Stats {
 // track records an RPC until the returned function is called.
 func (s *Server) track(ctx context.Context, method string, stream bool) (done func()) {
 	r := &rpc{method: method, start: time.Now(), stream: stream}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		r.peer = p.Addr.String()
+	if p, ok := peer.FromContext(ctx); ok {
+		r.peer = p.Addr
 	}
 	s.mu.Lock()
 	s.rpcs[r] = struct{}{}
