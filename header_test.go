@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,7 +86,9 @@ func TestStalledHeaderCut(t *testing.T) {
 				t.Errorf("Serve: %v", err)
 			}
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if b, err := io.ReadAll(c.br); err != nil || len(b) > 0 {
+			// A client still trickling writes to the closed connection, and
+			// its kernel may see the server's reset before the end.
+			if b, err := io.ReadAll(c.br); len(b) > 0 || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
 				t.Errorf("the client read %q, %v; want the connection closed without an answer", b, err)
 			}
 			<-trickled
