@@ -143,6 +143,10 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 
 	if err := c.readiness(p.addr).wait(ctx, p.Done()); err != nil {
 		p.Close()
+		if ctx.Err() != nil {
+			// The kill on ctx's end may be seen as the exit first.
+			return nil, fmt.Errorf("probe: start server: %w", context.Cause(ctx))
+		}
 		if errors.Is(err, errGone) {
 			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.Exit(), p.outputSuffix())
 		}
