@@ -359,6 +359,10 @@ func (g *Group) When(e Event) time.Time { return g.life.when(e) }
 type ServerStats struct {
 	Name string // the server's name in logs: its String method, or "#N"
 	Stats
+	// NotAccepting is closed once the server has stopped accepting new
+	// work (connections; jobs, for a Worker) in a shutdown. It is nil if
+	// the server cannot tell (see [AcceptingReporter]).
+	NotAccepting <-chan struct{}
 }
 
 // Stats returns what each server that can tell ([StatsReporter]) holds
@@ -371,7 +375,11 @@ func (g *Group) Stats() []ServerStats {
 	var stats []ServerStats
 	for i, s := range servers {
 		if st, ok := statsOf(s); ok {
-			stats = append(stats, ServerStats{Name: serverName(s, i), Stats: st})
+			ss := ServerStats{Name: serverName(s, i), Stats: st}
+			if a, ok := s.(AcceptingReporter); ok {
+				protect(func() error { ss.NotAccepting = a.NotAccepting(); return nil })
+			}
+			stats = append(stats, ss)
 		}
 	}
 	return stats

@@ -626,7 +626,7 @@ func (h *HTTP) force() {
 			"server", h.String(),
 			"method", r.method,
 			"path", r.path,
-			"age", h.t.age(r.start),
+			"age", h.t.age(r.start).Round(time.Millisecond),
 			"remote", r.remote)
 	}
 	h.mu.Lock()
@@ -669,7 +669,7 @@ func (h *HTTP) Stats() Stats {
 			}
 		})
 		if oldest != nil {
-			s.Oldest = fmt.Sprintf("%s %s (%v)", oldest.method, oldest.path, t.age(oldest.start))
+			s.Oldest, s.OldestAge = oldest.method+" "+oldest.path, t.age(oldest.start)
 		}
 	}
 	s.ForcedRequests, s.ForcedConns = reqs, conns

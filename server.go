@@ -2,8 +2,10 @@ package drain
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 )
 
 // A Server is one part of a process that serves until it is told to stop:
@@ -103,9 +105,11 @@ type Stats struct {
 	// Streams counts those of them that are streams: gRPC streaming
 	// RPCs, which last until they end themselves (see [Draining]).
 	Streams int
-	// Oldest describes the oldest of them for the logs, with its age:
-	// "GET /slow (1.2s)". Empty if none is in progress.
-	Oldest string
+	// Oldest names the oldest of them for the logs ("GET /slow", "job"),
+	// and OldestAge is how long it has run. Empty and 0 if none is in
+	// progress.
+	Oldest    string
+	OldestAge time.Duration
 	// New, Active, Idle and Hijacked count the connections in each
 	// state: connected with no request yet, serving a request, between
 	// requests (keep-alive), and taken over by a handler.
@@ -131,7 +135,7 @@ func (s Stats) logValue() slog.Value {
 		attrs = append(attrs, slog.Int("streams", s.Streams))
 	}
 	if s.Oldest != "" {
-		attrs = append(attrs, slog.String("oldest", s.Oldest))
+		attrs = append(attrs, slog.String("oldest", fmt.Sprintf("%s (%v)", s.Oldest, s.OldestAge.Round(time.Millisecond))))
 	}
 	attrs = append(attrs, slog.Any("conns", connsValue(s)))
 	return slog.GroupValue(attrs...)

@@ -73,7 +73,7 @@ func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
 
 // age tells how long ago start, a tracker clock reading, was.
 func (t *tracker) age(start int64) time.Duration {
-	return time.Duration(t.now() - start).Round(time.Millisecond)
+	return time.Duration(t.now() - start)
 }
 
 // signal wakes the drain loop if it is not already awake.

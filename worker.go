@@ -74,6 +74,7 @@ type Worker[J any] struct {
 	stopTake  context.CancelFunc      // ends Next's context
 	abort     context.CancelCauseFunc // ends Do's context
 	inHand    map[*job]struct{}       // jobs being done
+	notTaking chan struct{}           // closed when Next's context ends, or would have
 	done      chan struct{}           // closed when every loop has returned
 	err       error                   // why the worker stopped taking jobs on its own
 	forced    int                     // jobs in hand when Close was called
@@ -145,6 +146,7 @@ func (w *Worker[J]) Serve() error {
 	w.abort(context.Canceled)
 	err = w.err
 	w.state = workerDone
+	w.closeIntakeLocked()
 	w.mu.Unlock()
 	close(w.done)
 	return err
@@ -197,6 +199,7 @@ func (w *Worker[J]) start() (takeCtx, workCtx context.Context, err error) {
 	w.init()
 	if err := w.validate(); err != nil {
 		w.state = workerDone
+		w.closeIntakeLocked()
 		close(w.done)
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -210,7 +213,17 @@ func (w *Worker[J]) start() (takeCtx, workCtx context.Context, err error) {
 func (w *Worker[J]) init() {
 	if w.done == nil {
 		w.done = make(chan struct{})
+		w.notTaking = make(chan struct{})
 		w.inHand = make(map[*job]struct{})
+	}
+}
+
+// closeIntakeLocked closes notTaking, once. w.mu is held.
+func (w *Worker[J]) closeIntakeLocked() {
+	select {
+	case <-w.notTaking:
+	default:
+		close(w.notTaking)
 	}
 }
 
@@ -220,15 +233,16 @@ func (w *Worker[J]) init() {
 // told: it takes jobs until the servers that feed it have drained.
 func (w *Worker[J]) PrepareShutdown() { w.stopTaking() }
 
-// NotAccepting returns a channel closed once the worker takes no more
-// jobs: once every call to Next has failed, which each loop of the worker
-// sees only after the job it took last is done, so the channel is the one
-// closed when the worker is done.
+// NotAccepting returns a channel closed once the worker takes no new
+// work: when Next's context ends (the shutdown began, or, for a worker
+// added with [Group.AddAfter], the servers that feed it have drained), or
+// when the worker stops on its own. Next may still hand out what is
+// already in this process (see [FromChannel]); the jobs in hand go on.
 func (w *Worker[J]) NotAccepting() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.init()
-	return w.done
+	return w.notTaking
 }
 
 // stopTaking ends Next's context, once.
@@ -244,6 +258,7 @@ func (w *Worker[J]) stopTaking() {
 		w.state = workerStopping
 		w.stopTake()
 	}
+	w.closeIntakeLocked()
 }
 
 // Shutdown stops the intake and waits for the jobs in hand to be done, or
@@ -305,7 +320,7 @@ func (w *Worker[J]) Stats() Stats {
 		}
 	}
 	if !oldest.IsZero() {
-		st.Oldest = fmt.Sprintf("job (%v)", time.Since(oldest).Round(time.Millisecond))
+		st.Oldest, st.OldestAge = "job", time.Since(oldest)
 	}
 	return st
 }

@@ -67,6 +67,10 @@ func TestWorkerFinishesJobsInHand(t *testing.T) {
 		jobs <- j // queued: must not be taken once the shutdown begins
 	}
 	cancel()
+	<-g.Happened(StoppedAccepting) // at once: the worker takes no new job
+	if n := g.Stats()[0].Requests; n != 2 {
+		t.Errorf("StoppedAccepting with %d jobs in hand, want the 2 that are still running", n)
+	}
 	if err := wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

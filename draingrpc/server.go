@@ -358,7 +358,7 @@ func (s *Server) Stats() drain.Stats {
 		}
 	}
 	if oldest != nil {
-		st.Oldest = fmt.Sprintf("%s (%v)", oldest.method, time.Since(oldest.start).Round(time.Millisecond))
+		st.Oldest, st.OldestAge = oldest.method, time.Since(oldest.start)
 	}
 	return st
 }

@@ -60,6 +60,8 @@ type descs struct {
 	http2Conns     *prometheus.Desc
 	forcedRequests *prometheus.Desc
 	forcedConns    *prometheus.Desc
+	oldestAge      *prometheus.Desc
+	accepting      *prometheus.Desc
 	phase          *prometheus.Desc
 	eventTime      *prometheus.Desc
 	shutdown       *prometheus.Desc
@@ -96,6 +98,15 @@ func newDescs(namespace string) *descs {
 		forcedConns: d("forced_connections_total",
 			"Connections closed by force when the shutdown was forced, by server.",
 			"server"),
+		oldestAge: d("oldest_request_age_seconds",
+			"How long the oldest request (RPC, or job for a worker) in flight "+
+				"has run, by server; 0 when none is.",
+			"server"),
+		accepting: d("accepting",
+			"1 until the server stops accepting new work (connections; jobs, "+
+				"for a worker) in a shutdown, then 0, by server. Absent for "+
+				"servers that cannot tell.",
+			"server"),
 		phase: d("phase",
 			"The phase of the group, as a state set: 1 for the current phase, "+
 				"0 for the others. starting before Run; then the last lifecycle "+
@@ -131,6 +142,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.getDescs()
 	for _, desc := range []*prometheus.Desc{
 		d.inFlight, d.streams, d.conns, d.http2Conns, d.forcedRequests, d.forcedConns,
+		d.oldestAge, d.accepting,
 		d.phase, d.eventTime, d.shutdown, d.drain, d.cleanup,
 	} {
 		ch <- desc
@@ -149,9 +161,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectLifecycle(ch, d)
 }
 
-// collectServers sends what each server holds open and what a forced
-// shutdown cut. Servers of the same name are added up: the group does not
-// require distinct names, and a series must be unique.
+// collectServers sends what each server holds open, whether it accepts,
+// and what a forced shutdown cut. Servers of the same name are added up
+// (the oldest age is the greatest, and accepting counts the servers that
+// accept): the group does not require distinct names, and a series must
+// be unique.
 func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
 	// The series of each server, in the order they are sent: the metric,
 	// the labels after the server's name, and the value in its Stats.
@@ -171,22 +185,42 @@ func (c *Collector) collectServers(ch chan<- prometheus.Metric, d *descs) {
 		{d.forcedRequests, prometheus.CounterValue, nil, func(s drain.Stats) int { return s.ForcedRequests }},
 		{d.forcedConns, prometheus.CounterValue, nil, func(s drain.Stats) int { return s.ForcedConns }},
 	}
+	type server struct {
+		sums      []int // a value for each series
+		oldest    time.Duration
+		accepting int
+		tells     bool // whether one of them can tell it accepts
+	}
 	var names []string
-	sums := make(map[string][]int) // by server name, a value for each series
+	byName := make(map[string]*server)
 	for _, s := range c.g.Stats() {
-		sum, ok := sums[s.Name]
+		sv, ok := byName[s.Name]
 		if !ok {
-			sum = make([]int, len(series))
-			sums[s.Name] = sum
+			sv = &server{sums: make([]int, len(series))}
+			byName[s.Name] = sv
 			names = append(names, s.Name)
 		}
 		for i, se := range series {
-			sum[i] += se.value(s.Stats)
+			sv.sums[i] += se.value(s.Stats)
+		}
+		sv.oldest = max(sv.oldest, s.OldestAge)
+		if s.NotAccepting != nil {
+			sv.tells = true
+			select {
+			case <-s.NotAccepting:
+			default:
+				sv.accepting++
+			}
 		}
 	}
 	for _, name := range names {
+		sv := byName[name]
 		for i, se := range series {
-			send(ch, se.desc, se.typ, sums[name][i], append([]string{name}, se.labels...)...)
+			send(ch, se.desc, se.typ, sv.sums[i], append([]string{name}, se.labels...)...)
+		}
+		send(ch, d.oldestAge, prometheus.GaugeValue, sv.oldest.Seconds(), name)
+		if sv.tells {
+			send(ch, d.accepting, prometheus.GaugeValue, sv.accepting, name)
 		}
 	}
 }

@@ -259,9 +259,11 @@ func phases(current string) map[string]float64 {
 	return m
 }
 
-// open returns the series of what server "web" holds open.
-func open(requests, active float64) map[string]float64 {
+// open returns the series of what server "web" holds open, and of how
+// many servers of that name accept connections.
+func open(requests, active, accepting float64) map[string]float64 {
 	return map[string]float64{
+		`drain_accepting{server="web"}`:                    accepting,
 		`drain_requests_in_flight{server="web"}`:           requests,
 		`drain_streams_in_flight{server="web"}`:            0,
 		`drain_connections{server="web",state="new"}`:      0,
@@ -276,7 +278,17 @@ func open(requests, active float64) map[string]float64 {
 
 var serverMetrics = []string{
 	"drain_requests_in_flight", "drain_streams_in_flight", "drain_connections", "drain_http2_connections",
-	"drain_forced_requests_total", "drain_forced_connections_total",
+	"drain_forced_requests_total", "drain_forced_connections_total", "drain_accepting",
+}
+
+// oldestAge returns the age of the oldest request of server "web" in s.
+func oldestAge(t *testing.T, s map[string]float64) time.Duration {
+	t.Helper()
+	v, ok := s[`drain_oldest_request_age_seconds{server="web"}`]
+	if !ok {
+		t.Fatal("no drain_oldest_request_age_seconds for web")
+	}
+	return time.Duration(v * float64(time.Second))
 }
 
 // lint fails if promlint finds fault with the metrics of c.
@@ -336,8 +348,12 @@ drain_phase{phase="cleanup-done"} 0
 	before := time.Now()
 	f.start(t)
 	res := f.hold(t, 0)
+	held := time.Now() // the request is in its handler
 	s := scrape(t, f.c)
-	wantSeries(t, "serving", only(s, serverMetrics...), open(1, 1))
+	wantSeries(t, "serving", only(s, serverMetrics...), open(1, 1, 1))
+	if age, most := oldestAge(t, s), time.Since(before); age <= 0 || age > most {
+		t.Errorf("serving: the oldest request's age is %v, want more than 0 and at most the %v since Run", age, most)
+	}
 	wantSeries(t, "serving", only(s, "drain_phase"), phases("serving"))
 	if n := testutil.CollectAndCount(f.c, "drain_shutdown_duration_seconds"); n != 0 {
 		t.Errorf("serving: %d series of drain_shutdown_duration_seconds, want none", n)
@@ -349,8 +365,12 @@ drain_phase{phase="cleanup-done"} 0
 	f.cancel()
 	recv(t, f.g.Happened(drain.StoppedAccepting), "the group to stop accepting")
 	stopped := time.Now() // after the shutdown began
+	heldFor := time.Since(held)
 	s = scrape(t, f.c)
-	wantSeries(t, "draining", only(s, serverMetrics...), open(1, 1))
+	wantSeries(t, "draining", only(s, serverMetrics...), open(1, 1, 0))
+	if age := oldestAge(t, s); age < heldFor {
+		t.Errorf("draining: the oldest request's age is %v, less than the %v it had been held", age, heldFor)
+	}
 	wantSeries(t, "draining", only(s, "drain_phase"), phases("stopped-accepting"))
 	if n := len(only(s, "drain_event_timestamp_seconds")); n != 4 {
 		t.Errorf("draining: %d event timestamps, want 4 (up to stopped-accepting)", n)
@@ -383,8 +403,11 @@ drain_phase{phase="cleanup-done"} 0
 	}
 
 	s = scrape(t, f.c)
-	wantSeries(t, "after Run", only(s, serverMetrics...), open(0, 0))
+	wantSeries(t, "after Run", only(s, serverMetrics...), open(0, 0, 0))
 	wantSeries(t, "after Run", only(s, "drain_phase"), phases("cleanup-done"))
+	if age := oldestAge(t, s); age != 0 {
+		t.Errorf("after Run: the oldest request's age is %v, want 0 with none in flight", age)
+	}
 
 	// Every event has a time, in order, within the run.
 	prev := float64(before.UnixNano()) / 1e9
@@ -484,13 +507,13 @@ func TestSameNames(t *testing.T) {
 	f.start(t)
 	f.hold(t, 0)
 	f.hold(t, 1)
-	wantSeries(t, "serving", only(scrape(t, f.c), serverMetrics...), open(2, 2))
+	wantSeries(t, "serving", only(scrape(t, f.c), serverMetrics...), open(2, 2, 2))
 
 	f.cancel()
 	recv(t, f.g.Happened(drain.StoppedAccepting), "the group to stop accepting")
 	f.release()
 	f.wait(t)
-	wantSeries(t, "after Run", only(scrape(t, f.c), serverMetrics...), open(0, 0))
+	wantSeries(t, "after Run", only(scrape(t, f.c), serverMetrics...), open(0, 0, 0))
 }
 
 func TestNamespace(t *testing.T) {
@@ -538,4 +561,58 @@ func TestNilGroup(t *testing.T) {
 	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "no Group") {
 		t.Errorf("Gather = %v, want the nil-group error", err)
 	}
+}
+
+// TestWorker follows a drain.Worker through a shutdown with a job in
+// hand: it stops taking jobs at once, and the job is done before the
+// group drains.
+func TestWorker(t *testing.T) {
+	g := &drain.Group{Signals: []os.Signal{}, Logger: slog.New(slog.DiscardHandler)}
+	c := drainprom.NewCollector(g)
+	jobs := make(chan string, 1)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	g.Add(&drain.Worker[string]{
+		Name: "billing",
+		Next: drain.FromChannel(jobs),
+		Do: func(context.Context, string) error {
+			close(entered)
+			<-release
+			return nil
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() { result <- g.Run(ctx) }()
+	jobs <- "invoice 42"
+	recv(t, entered, "the job to start")
+	started := time.Now()
+
+	series := func(s map[string]float64) map[string]float64 {
+		return only(s, "drain_requests_in_flight", "drain_accepting")
+	}
+	want := func(inHand, accepting float64) map[string]float64 {
+		return map[string]float64{
+			`drain_requests_in_flight{server="billing"}`: inHand,
+			`drain_accepting{server="billing"}`:          accepting,
+		}
+	}
+	s := scrape(t, c)
+	wantSeries(t, "working", series(s), want(1, 1))
+	cancel()
+	recv(t, g.Happened(drain.StoppedAccepting), "the worker to stop taking jobs")
+	time.Sleep(10 * time.Millisecond)
+	inHand := time.Since(started)
+	s = scrape(t, c)
+	wantSeries(t, "draining", series(s), want(1, 0))
+	if age := s[`drain_oldest_request_age_seconds{server="billing"}`]; age < inHand.Seconds() {
+		t.Errorf("draining: the oldest job's age is %vs, less than the %v it has been in hand", age, inHand)
+	}
+	close(release)
+	if err := recv(t, result, "Run to return"); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	wantSeries(t, "after Run", series(scrape(t, c)), want(0, 0))
+	lint(t, "after Run", c)
 }

@@ -1,7 +1,8 @@
 // Package drainprom exports the state of a [drain.Group] as Prometheus
 // metrics, read from the group when Prometheus scrapes: what each server
-// holds open, the phase of the shutdown and when each step happened, how
-// long each step took, and what a forced shutdown cut.
+// holds open and whether it still accepts work, the phase of the shutdown
+// and when each step happened, how long each step took, and what a forced
+// shutdown cut.
 //
 // It is the only library package of drain that imports the Prometheus
 // client; a program that does not import drainprom does not compile it.
@@ -27,11 +28,13 @@
 //
 // Every name starts with [Collector.Namespace], "drain" by default. For
 // each server that reports [drain.Stats] (a [drain.StatsReporter]:
-// [drain.HTTP], or a server of another package), labelled server with its
-// name:
+// [drain.HTTP], [drain.Worker], or a server of another package), labelled
+// server with its name:
 //
 //	drain_requests_in_flight{server}         gauge    requests being served (RPCs, jobs)
 //	drain_streams_in_flight{server}          gauge    of them, the streams (gRPC streaming RPCs)
+//	drain_oldest_request_age_seconds{server} gauge    how long the oldest of them has run; 0 if none
+//	drain_accepting{server}                  gauge    1 until it stops taking new work in a shutdown, then 0
 //	drain_connections{server,state}          gauge    open connections; state is new, active, idle or hijacked
 //	drain_http2_connections{server}          gauge    the open connections that speak HTTP/2 (also counted above)
 //	drain_forced_requests_total{server}      counter  requests cut by a forced shutdown
@@ -45,7 +48,12 @@
 //	drain_drain_duration_seconds             gauge    delay-elapsed to drained
 //	drain_cleanup_duration_seconds           gauge    drained to cleanup-done
 //
-// Servers that share a name are added up into one series. What became of
+// drain_accepting is there for the servers that can tell
+// ([drain.AcceptingReporter]): an HTTP server stops accepting when its
+// listener closes, a worker when it stops taking jobs, while the work in
+// hand goes on (drain_requests_in_flight). Servers that share a name are
+// added up into one series (the oldest age is the greatest, accepting
+// counts those that accept). What became of
 // each cleanup function is in the group's log and in Run's error.
 //
 // # Phases and durations

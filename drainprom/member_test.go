@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -113,7 +112,7 @@ func (w *queueWorker) Stats() drain.Stats {
 	if w.job == "" {
 		return drain.Stats{}
 	}
-	return drain.Stats{Requests: 1, Oldest: fmt.Sprintf("%s (%v)", w.job, time.Since(w.started).Round(time.Second))}
+	return drain.Stats{Requests: 1, Oldest: w.job, OldestAge: time.Since(w.started).Truncate(time.Second)}
 }
 
 // syncBuffer collects the group's logs.
