@@ -13,7 +13,9 @@
 // before it delivers a job again, 30s). POST /jobs?ms=N queues a job that
 // takes N milliseconds (100 by default); its answer, 202, means it will be
 // done, shutdown or not. With ignore=1 the job ignores its context, as one
-// stuck in a call that takes none: a forced shutdown abandons it.
+// stuck in a call that takes none: a forced shutdown abandons it. GET
+// /metrics shows, among drainprom's metrics, the jobs each worker has in
+// hand and whether it still takes new ones (drain_accepting).
 //
 // On SIGTERM: the HTTP server drains; the consumer stops fetching and
 // finishes the jobs in hand, each acknowledged once done; the publisher
@@ -39,8 +41,11 @@ import (
 	"time"
 
 	"github.com/drain-go/drain"
+	"github.com/drain-go/drain/drainprom"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -115,7 +120,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 	// The in-process queue: the handlers put jobs in, the publisher takes
 	// them out and publishes them to the stream.
 	queue := make(chan header, 1024)
+	g := &drain.Group{Timeout: *timeout, ShutdownDelay: *delay, Logger: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(drainprom.NewCollector(g)) // jobs in hand, and whether each worker takes jobs
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var ids sync.Mutex
 	next := 0
 	mux.HandleFunc("POST /jobs", func(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +190,6 @@ func run(ctx context.Context, args []string, stderr io.Writer, h hooks) int {
 		},
 	}
 
-	g := drain.Group{Timeout: *timeout, ShutdownDelay: *delay, Logger: log}
 	g.Add(api)
 	g.Add(worker)
 	g.AddAfter(publisher, api)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,4 +220,52 @@ func postJob(t *testing.T, addr, query string) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /jobs?%s: %s, want 202", query, resp.Status)
 	}
+}
+
+// GET /metrics shows each worker's jobs in hand and that it takes jobs.
+func TestMetricsShowWorkers(t *testing.T) {
+	url := natsServer(t)
+	done := &tally{done: make(map[string]int)}
+	addr, stop := start(t, url, done)
+	postJob(t, addr, "ms=3000&id=slow")
+	want := []string{
+		`drain_requests_in_flight{server="jobs"} 1`,
+		`drain_accepting{server="jobs"} 1`,
+		`drain_accepting{server="publisher"} 1`,
+		`drain_accepting{server="api"} 1`,
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = string(b)
+		if containsAll(body, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /metrics never showed %q:\n%s", want, body)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d, want 0 with the job done", code)
+	}
+	if done.count("slow") != 1 {
+		t.Errorf("the job in hand was done %d times, want once", done.count("slow"))
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
