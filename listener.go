@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -33,8 +34,9 @@ type listener struct {
 	net.Listener
 	sock     syscall.RawConn // the socket under Listener; nil if it is hidden
 	tcpAddr  *net.TCPAddr    // its address, if TCP
-	t        *tracker
-	tls      bool // conns carry TLS: their first bytes say nothing of HTTP/2
+	t        *tracker        // nil for a [Listener]: connections are not tracked
+	wake     chan struct{}   // for a Listener: signal wakes its Stop
+	tls      bool            // conns carry TLS: their first bytes say nothing of HTTP/2
 	stopping atomic.Bool
 	// accepting counts the Accept calls in progress. One may hold a
 	// connection that the kernel has handed out and the tracker does not
@@ -67,7 +69,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	l.accepting.Add(1)
 	defer func() {
 		if l.accepting.Add(-1) == 0 && l.stopping.Load() {
-			l.t.signal() // the drain may be waiting for this call (see isDone)
+			l.signal() // the drain may be waiting for this call (see isDone)
 		}
 	}()
 	for {
@@ -76,6 +78,9 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		nc, err := l.Listener.Accept()
+		if err == nil && l.t == nil {
+			return nc, nil
+		}
 		if err == nil {
 			if _, ok := nc.(*tls.Conn); ok {
 				// net/http must see the *tls.Conn itself, and drain must
@@ -209,7 +214,19 @@ func (l *listener) markStopped() {
 		l.isStopped = true
 		close(l.stopped)
 	}
-	l.t.signal()
+	l.signal()
+}
+
+// signal wakes the drain, or the Stop of a Listener.
+func (l *listener) signal() {
+	if l.t != nil {
+		l.t.signal()
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // isDone reports whether the listener is closed and no Accept call is in
@@ -253,4 +270,90 @@ func (l *listener) closeNow() error {
 	l.mu.Unlock()
 	l.markStopped()
 	return err
+}
+
+// A Listener is a net.Listener that stops accepting without resetting the
+// connections that wait in the kernel's accept queue, for a server of
+// another package whose own shutdown closes its listener, as a
+// *grpc.Server's GracefulStop does. Closing a listening socket resets the
+// connections queued in it, under clients that believe they are connected
+// and may have sent a request already. [HTTP] does the same with its own
+// listener; package draingrpc with this one.
+//
+// Serve the server on it, and when its drain begins call Stop, then the
+// server's own graceful shutdown: Stop keeps new connections out, lets
+// the server accept every connection already queued, and closes.
+//
+// It sees through the same wrappers as [HTTP.Listener]; where the wrapped
+// listener hides its socket (see CanFlush), Stop closes it at once.
+type Listener struct {
+	l *listener
+}
+
+// NewListener returns a Listener that accepts from ln. For Stop to keep
+// new connections out, ln should be a plain TCP listener: on Linux, Go's
+// net.Listen makes a Multipath TCP one where the kernel has it; listen
+// with a [net.ListenConfig] whose SetMultipathTCP(false) was called.
+func NewListener(ln net.Listener) *Listener {
+	l := newListener(ln, nil, false, make(chan struct{}))
+	l.wake = make(chan struct{}, 1)
+	return &Listener{l: l}
+}
+
+// Accept waits for and returns the next connection. Once Stop has
+// flushed the queue, it returns an error wrapping [net.ErrClosed].
+func (l *Listener) Accept() (net.Conn, error) { return l.l.Accept() }
+
+// Addr returns the listener's network address.
+func (l *Listener) Addr() net.Addr { return l.l.Addr() }
+
+// Unwrap returns the listener it accepts from, so that a wrapper around
+// it can be seen through as it sees through wrappers.
+func (l *Listener) Unwrap() net.Listener { return l.l.Listener }
+
+// Close closes the listener, resetting what is queued, unless Stop has
+// been called: the listener then closes once Stop has flushed its queue,
+// so that the server's own shutdown may call Close meanwhile.
+func (l *Listener) Close() error { return l.l.Close() }
+
+// CanFlush reports whether Stop can see the accept queue, to let the
+// server accept what waits in it before the listener closes. It cannot
+// if the listener hides its socket (a wrapper that neither has an
+// Unwrap method nor keeps the listener in an exported field), or outside
+// Linux, where Stop accepts for a moment and closes.
+func (l *Listener) CanFlush() bool {
+	_, known := pending(l.l.sock)
+	return known
+}
+
+// Stop stops accepting: where the kernel allows, new connections are kept
+// out (their clients retry, and are refused once the listener is closed),
+// the server accepts every connection already queued, and the listener
+// closes once none is left. It returns nil then, or, if ctx ends first,
+// closes the listener at once and returns ctx's error. The server must go
+// on calling Accept until Stop returns; connections are handed to it as
+// usual.
+func (l *Listener) Stop(ctx context.Context) error {
+	ln := l.l
+	ln.stop(false)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for !ln.isDone() {
+		select {
+		case <-ln.closed:
+		default:
+			if retry := ln.settle(false); retry > 0 {
+				timer.Reset(retry)
+			}
+		}
+		select {
+		case <-ln.wake:
+		case <-timer.C:
+		case <-ctx.Done():
+			ln.closeNow()
+			return ctx.Err()
+		}
+	}
+	return nil
 }

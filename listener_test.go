@@ -2,7 +2,9 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -295,5 +297,95 @@ func TestConnInAcceptServed(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
+	}
+}
+
+// Stop lets the server accept what is queued, even if the server's own
+// shutdown calls Close meanwhile, and then closes: no queued connection is
+// reset, and a new one is refused.
+func TestListenerStopAcceptsQueue(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the accept queue can be seen on Linux only")
+	}
+	leakcheck(t)
+	gate := make(chan struct{})
+	ln := NewListener(&gatedListener{listenTCP(t, false).(*net.TCPListener), gate})
+	if !ln.CanFlush() {
+		t.Fatal("CanFlush is false for a plain TCP listener under a wrapper that embeds it")
+	}
+	addr := ln.Addr().String()
+	served := make(chan struct{})
+	go func() { // the server: echoes a line on each connection
+		defer close(served)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, io.LimitReader(c, 6))
+			}()
+		}
+	}()
+	const queued = 10
+	clients := make([]net.Conn, queued)
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "hello\n") // sent at once, as an HTTP/2 client sends its request
+		clients[i] = c
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- ln.Stop(context.Background()) }()
+	waitFor(t, "new connections to be kept out", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	ln.Close() // as GracefulStop does: it must not reset the queue
+	close(gate)
+	for i, c := range clients {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil || string(b) != "hello\n" {
+			t.Errorf("queued connection %d: %q, %v; want its line back", i, b, err)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	<-served
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after Stop")
+	}
+}
+
+// Stop is bounded by its context: with nobody to accept what is queued,
+// it closes the listener when the context ends.
+func TestListenerStopBounded(t *testing.T) {
+	leakcheck(t)
+	ln := NewListener(listenTCP(t, false))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := ln.Stop(ctx); runtime.GOOS == "linux" && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Stop: %v, want the context's deadline (a connection waits, and nobody accepts it)", err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Stop: %v, want net.ErrClosed", err)
+	}
+	if NewListener(opaqueListener{loopback(t)}).CanFlush() {
+		t.Error("CanFlush is true for a listener that hides its socket")
 	}
 }

@@ -78,6 +78,8 @@ type Server struct {
 	drainc     chan struct{} // closed when the drain begins
 	stopped    chan struct{} // closed when GracefulStop or Stop has returned
 	notAccept  chan struct{} // closed when the listener closes
+	ln         *drain.Listener
+	cancelStop context.CancelFunc // ends the listener's Stop: Close forces
 	forced     bool
 	rpcs       map[*rpc]struct{}
 	conns      int
@@ -198,7 +200,12 @@ func (s *Server) Serve() error {
 	if ln == nil || err != nil {
 		return err
 	}
-	s.logger().Info("drain: serving", "server", s.String(), "addr", ln.Addr().String(), "protocol", "grpc")
+	log := s.logger()
+	log.Info("drain: serving", "server", s.String(), "addr", ln.Addr().String(), "protocol", "grpc")
+	if !ln.CanFlush() {
+		log.Warn("drain: the Listener hides its socket: connections waiting in the kernel's accept queue when it stops may be reset; see drain.Listener",
+			"server", s.String(), "listener", fmt.Sprintf("%T", ln.Unwrap()))
+	}
 	err = s.GRPC.Serve(ln)
 	s.mu.Lock()
 	draining := s.state >= stateDraining
@@ -212,7 +219,7 @@ func (s *Server) Serve() error {
 
 // start checks the configuration and listens. It returns a nil listener
 // if the server was shut down before it started.
-func (s *Server) start() (net.Listener, error) {
+func (s *Server) start() (*drain.Listener, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
@@ -233,13 +240,17 @@ func (s *Server) start() (net.Listener, error) {
 	}
 	ln := s.Listener
 	if ln == nil {
+		// Plain TCP, not Multipath TCP: see drain.NewListener.
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
 		var err error
-		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+		if ln, err = lc.Listen(context.Background(), "tcp", s.Addr); err != nil {
 			return nil, err
 		}
 	}
+	s.ln = drain.NewListener(ln)
 	s.state = stateServing
-	return &notifyingListener{Listener: ln, closed: s.notAccept}, nil
+	return s.ln, nil
 }
 
 // PrepareShutdown makes the health service report NOT_SERVING for every
@@ -287,6 +298,9 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	first := !s.forced && s.state != stateDone
 	s.forced = true
+	if s.cancelStop != nil {
+		s.cancelStop() // closes the listener at once
+	}
 	running := make([]*rpc, 0, len(s.rpcs))
 	for r := range s.rpcs {
 		running = append(running, r)
@@ -332,7 +346,15 @@ func (s *Server) beginDrain() {
 		s.Health.Shutdown()
 	}
 	close(s.drainc)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancelStop = cancel
 	go func() { // owned: Shutdown, Close and Serve wait for stopped
+		// First the connections queued in the kernel are accepted:
+		// GracefulStop closes the listener, which would reset them, and
+		// closes at once any connection accepted after it began.
+		s.ln.Stop(ctx)
+		cancel()
+		close(s.notAccept)
 		s.GRPC.GracefulStop()
 		s.mu.Lock()
 		s.state = stateDone
@@ -477,18 +499,4 @@ func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
 	case *stats.ConnEnd:
 		c.s.conns--
 	}
-}
-
-// A notifyingListener closes a channel when it is closed, for
-// NotAccepting.
-type notifyingListener struct {
-	net.Listener
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (l *notifyingListener) Close() error {
-	err := l.Listener.Close()
-	l.once.Do(func() { close(l.closed) })
-	return err
 }
