@@ -2,7 +2,6 @@ package draingrpc_test
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/draingrpc"
-	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,14 +55,11 @@ func TestQueuedConnsAnswered(t *testing.T) {
 		err    error
 	}
 	answers := make(chan answer, queued)
-	var transports []*http2.Transport
+	var transports []*http.Transport
 	for range queued {
-		tr := &http2.Transport{
-			AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			},
-		}
+		var h2c http.Protocols // HTTP/2 without TLS, as gRPC clients speak it
+		h2c.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: &h2c}
 		transports = append(transports, tr)
 		go func() {
 			// grpc.health.v1.Health/Check with an empty request: a
