@@ -24,7 +24,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(instanceEnv); spec != "" {
+		os.Exit(runInstance(spec))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // testService is a service as users write them: UnaryCall answers after
 // ResponseSize milliseconds; StreamingOutputCall and FullDuplexCall send
