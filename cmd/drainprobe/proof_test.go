@@ -25,7 +25,7 @@ func server(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = mkdirTemp()
-		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter"} {
+		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter", "halfclose"} {
 			if buildErr != nil {
 				return
 			}
@@ -59,6 +59,9 @@ func TestVerdicts(t *testing.T) {
 		{"stdlib", []string{"--grace", "15s"}, []string{"lost", "held-sockets"}, []string{"exit-code", "killed", "slow-incomplete"}},
 		// Never exits: killed at the grace period.
 		{"hang", []string{"--grace", "1s"}, []string{"killed"}, []string{"exit-code"}},
+		// Half-closes its idle and silent connections and waits for the
+		// peers to close theirs, as a real client does at once.
+		{"halfclose", nil, nil, nil},
 		// Drains well, then exits 1.
 		{"exitone", nil, []string{"exit-code"}, []string{"lost", "slow-incomplete", "killed", "held-sockets", "exit-lag"}},
 	} {

@@ -29,12 +29,16 @@ func (h *held) add(nc net.Conn) {
 	}
 }
 
-// closedAt records that connection i was seen closed at t.
+// closedAt records that connection i was seen closed at t, and closes the
+// probe's end at once, as real clients do: a server that half-closes and
+// waits for its peer to close (some Node libraries do) must not be held by
+// a socket left in CLOSE-WAIT.
 func (h *held) closedAt(i int, t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed[i].IsZero() {
 		h.closed[i] = t
+		h.conns[i].Close()
 	}
 }
 
@@ -72,9 +76,9 @@ func (h *held) closeTimes() []time.Time {
 	return ts
 }
 
-// closeAll closes every connection held. The watcher must have stopped,
-// so that these closes are not taken for the server's. Calling it again
-// does nothing more.
+// closeAll closes every connection held (again, for those the server
+// closed first). The watcher must have stopped, so that these closes are
+// not taken for the server's.
 func (h *held) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
