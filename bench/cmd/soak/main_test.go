@@ -48,7 +48,7 @@ func TestSoak(t *testing.T) {
 			t.Errorf("%s: %d of %d drains counted", target, s.drains, drains)
 		}
 		for _, r := range s.bad {
-			t.Errorf("bad drain: %s\n  again: bench/soak.sh %s", describe(r), replayFlags(cfg, r))
+			t.Errorf("bad drain: %s\n  again: bench/soak.sh %s\n  the server's output ends with:\n%s", describe(r), replayFlags(cfg, r), lastLines(r.output, 30))
 		}
 		t.Logf("%s: %d answered (%d 503), %d lost, signal -> exit %v", target, s.load.answered, s.load.unavailable, s.load.lost, s.signalToExit)
 	}
@@ -87,4 +87,11 @@ func TestRunUsage(t *testing.T) {
 			t.Errorf("run(%q) printed no usage: %q", args, stderr.String())
 		}
 	}
+}
+
+// lastLines returns the last n lines of out, indented.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	lines = lines[max(0, len(lines)-n):]
+	return "    " + strings.Join(lines, "\n    ")
 }
