@@ -8,7 +8,10 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
-require github.com/coder/websocket v1.8.15 // indirect
+require (
+	github.com/coder/websocket v1.8.15 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
 
 replace (
 	github.com/drain-go/drain => ../

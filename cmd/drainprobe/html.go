@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/drain-go/drain/internal/probe"
 )
 
 //go:embed report.html
@@ -15,7 +17,7 @@ var reportHTML string
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ms":        ms,
 	"signedMS":  signedMS,
-	"thousands": thousands,
+	"thousands": probe.FormatCount,
 	"int":       func(f float64) int { return int(f) },
 	"add":       func(a, b int) int { return a + b },
 	"mul":       func(a, b int) int { return a * b },
@@ -150,7 +152,7 @@ func newChart(v *view) chart {
 				y -= h
 				c.Bars = append(c.Bars, rect{
 					X: x(at), Y: y, W: math.Max(w-0.5, 0.8), H: h, Class: k,
-					Title: fmt.Sprintf("%s to %s: %s %s", ms(at), ms(at+span), thousands(b[k]), k),
+					Title: fmt.Sprintf("%s to %s: %s %s", ms(at), ms(at+span), probe.FormatCount(b[k]), k),
 				})
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -111,9 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	switch {
+	case warned(verdict, probe.CodeOverloaded):
+		// A run that measured the load rather than the shutdown judges
+		// nothing, pass or fail.
+		fmt.Fprintln(stderr, "drainprobe: could not run: the load was more than the server or this machine could take (see the warnings); use fewer clients and run again")
+		return exitUsage
 	case !verdict.Pass:
 		return exitFail
-	case untested(verdict):
+	case warned(verdict, probe.CodeUntested):
 		// A pass that tested nothing must not guard a pipeline as one.
 		fmt.Fprintln(stderr, "drainprobe: the load did not test what it was meant to (see the warnings); fix the paths and run again")
 		return exitUsage
@@ -121,15 +127,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitPass
 }
 
-// untested reports whether the verdict warns that the load did not test
-// what it was meant to.
-func untested(v probe.Verdict) bool {
-	for _, w := range v.Warnings {
-		if w.Code == probe.CodeUntested {
-			return true
-		}
-	}
-	return false
+// warned reports whether the verdict has a warning of this code.
+func warned(v probe.Verdict, code string) bool {
+	return slices.ContainsFunc(v.Warnings, func(w probe.Finding) bool { return w.Code == code })
 }
 
 func writeHTMLFile(name string, v *view, raw []byte) error {
@@ -212,7 +212,8 @@ flags:
 	fs.IntVar(&l.SSE, "sse", 0, "server-sent-event streams kept open (2 for the demo server)")
 	fs.StringVar(&l.SSEPath, "sse-path", probe.DefaultSSEPath, "where the event streams connect")
 	fs.DurationVar(&o.cfg.Warmup, "warmup", 1800*time.Millisecond, "how long the load runs before the signal")
-	sig := fs.String("signal", "SIGTERM", "the signal to send: SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2")
+	sig := fs.String("signal", "SIGTERM", "the signal to send, by name (SIGTERM, INT, sigwinch) or number (15)")
+	fs.BoolVar(&o.cfg.SignalGroup, "signal-group", false, "send the signal to the server's process group (the command and what it started), as Ctrl+C in a terminal does")
 	fs.DurationVar(&o.cfg.KillAfter, "grace", probe.DefaultKillAfter, "SIGKILL the server if it has not exited this long after the signal; 30s is Kubernetes' default")
 	fs.DurationVar(&l.RequestTimeout, "request-timeout", 0, "a request not answered this long after it was sent is lost (default: warm-up + grace + 10s)")
 	ready := fs.String("ready-path", "", "wait until GET of this path answers 2xx, instead of until the port accepts connections")
@@ -234,8 +235,23 @@ flags:
 		return nil, fmt.Errorf("--signal: %w", err)
 	}
 	o.cfg.Signal = s
+	// A negative duration is a mistake, never a request for the default.
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"warmup", o.cfg.Warmup}, {"grace", o.cfg.KillAfter}, {"request-timeout", l.RequestTimeout},
+		{"start-timeout", *startTimeout}, {"duration", o.cfg.Duration}, {"max-exit-lag", o.criteria.MaxExitLag},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("--%s %v: want a positive duration", d.flag, d.v)
+		}
+	}
 	if err := checkLoad(l); err != nil {
 		return nil, err
+	}
+	if o.cfg.SignalGroup && o.cfg.Target != "" {
+		return nil, errors.New("--signal-group is for a command drainprobe starts (in a process group of its own), not --target")
 	}
 	if o.cfg.PID != 0 && o.cfg.Target == "" {
 		return nil, errors.New("--pid needs --target")

@@ -119,6 +119,12 @@ func TestUsageErrors(t *testing.T) {
 		{"bad method", []string{"--busy-method", "PATCH"}, "--busy-method \"PATCH\""},
 		{"negative count", []string{"--idle", "-1"}, "--idle -1"},
 		{"no load", []string{"--busy", "0", "--slow", "0", "--idle", "0", "--silent", "0", "--ws", "0", "--sse", "0"}, "no load"},
+		{"negative warmup", []string{"--warmup", "-1s"}, "--warmup -1s"},
+		{"negative grace", []string{"--grace", "-5s"}, "--grace -5s"},
+		{"negative max exit lag", []string{"--max-exit-lag", "-1ms"}, "--max-exit-lag -1ms"},
+		{"target that does not parse", []string{"--target", "http://[::1", "--pid", "1"}, "target"},
+		{"target not http", []string{"--target", "ftp://127.0.0.1:21", "--pid", "1"}, "only http://"},
+		{"signal group with target", []string{"--target", "http://127.0.0.1:1", "--pid", "1", "--signal-group"}, "--signal-group"},
 		{"html not writable", []string{"--html", "/nonexistent-dir/r.html"}, "--html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ func newProgressLine(w io.Writer) *progressLine { return &progressLine{w: w} }
 
 func (p *progressLine) update(s probe.Progress) {
 	line := fmt.Sprintf("%-9s %6.1fs  answered %s  refused %s  lost %s",
-		s.Phase, s.Elapsed.Seconds(), thousands(s.Answered), thousands(s.Refused), thousands(s.Lost))
+		s.Phase, s.Elapsed.Seconds(), probe.FormatCount(s.Answered), probe.FormatCount(s.Refused), probe.FormatCount(s.Lost))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "\r%-*s", p.width, line)

@@ -142,6 +142,58 @@ func TestWrapperServingAfterExit(t *testing.T) {
 	}
 }
 
+// A wrapper that handles SIGTERM by waiting for its server (npm, yarn and
+// many entry-point scripts do) drains only if the signal reaches the server
+// too: with --signal-group it does, and the run passes; without, the
+// server never learns of the signal and is killed at the grace period.
+func TestSignalGroup(t *testing.T) {
+	// ":" as the trap, not "": an ignored signal would be ignored by the
+	// server too, a caught one is reset to its default by exec.
+	wrapper := []string{"sh", "-c", `trap : TERM; "$0" & wait $!; wait $!`, server(t, "good")}
+	load := []string{"--json", "--busy", "4", "--slow", "1", "--slow-path", "/slow?ms=800", "--idle", "0", "--silent", "0", "--warmup", "500ms", "--grace", "3s"}
+	for _, tc := range []struct {
+		group bool
+		code  int
+	}{{true, exitPass}, {false, exitFail}} {
+		args := slices.Clone(load)
+		if tc.group {
+			args = append(args, "--signal-group")
+		}
+		code, stdout, stderr := probeRun(t, append(append(args, "--"), wrapper...)...)
+		if code != tc.code {
+			t.Errorf("--signal-group=%v: exit %d, want %d\n%s", tc.group, code, tc.code, stderr)
+			continue
+		}
+		v := report(t, stdout)
+		if v.SignalGroup != tc.group {
+			t.Errorf("--signal-group=%v: the report says signal_group %v", tc.group, v.SignalGroup)
+		}
+		if !tc.group && !slices.Contains(reasons(v), "killed") {
+			t.Errorf("without --signal-group: reasons %v lack killed", reasons(v))
+		}
+	}
+}
+
+// --signal takes any signal by name or number: a server that stops
+// gracefully on SIGWINCH is probed with it.
+func TestAnySignal(t *testing.T) {
+	bin := server(t, "good")
+	for _, sig := range []string{"SIGWINCH", "winch", "28"} {
+		code, stdout, stderr := probeRun(t, "--json", "--busy", "2", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "300ms", "--signal", sig,
+			"--", "env", "GOOD_SIGNAL=SIGWINCH", bin)
+		if code != exitPass {
+			t.Errorf("--signal %s: exit %d, want %d\n%s", sig, code, exitPass, stderr)
+			continue
+		}
+		if v := report(t, stdout); v.Signal != "SIGWINCH" {
+			t.Errorf("--signal %s: the report names %q", sig, v.Signal)
+		}
+	}
+	if code, _, stderr := probeRun(t, "--signal", "SIGNOPE", "--", bin); code != exitUsage || !strings.Contains(stderr, "SIGNOPE") {
+		t.Errorf("--signal SIGNOPE: exit %d, want %d, with the name in stderr:\n%s", code, exitUsage, stderr)
+	}
+}
+
 // running returns the processes whose command line starts with bin.
 func running(t *testing.T, bin string) []string {
 	t.Helper()

@@ -18,14 +18,14 @@ func writeText(w io.Writer, v *view) {
 
 	before, after := v.split()
 	if v.Origin == "signal" {
-		fmt.Fprintf(w, "%-14s %18s %10s\n", "requests", "before the signal", "after it")
+		fmt.Fprintf(w, "%-14s %18s %10s\n", "requests sent", "before the signal", "after it")
 		for _, row := range countRows(before, after) {
-			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), thousands(row.Before), thousands(row.After))
+			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), probe.FormatCount(row.Before), probe.FormatCount(row.After))
 		}
 	} else { // no signal: one column
 		fmt.Fprintf(w, "%-14s %18s\n", "requests", "during the run")
 		for _, row := range countRows(before, after) {
-			fmt.Fprintf(w, "%-14s %18s\n", row.Label(), thousands(row.Before+row.After))
+			fmt.Fprintf(w, "%-14s %18s\n", row.Label(), probe.FormatCount(row.Before+row.After))
 		}
 	}
 	fmt.Fprintln(w)
@@ -56,7 +56,7 @@ func writeText(w io.Writer, v *view) {
 	if !v.Probe.KeptUp {
 		kept = "did NOT keep up: the figures may flatter the server"
 	}
-	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", thousands(int(v.Probe.BusyRate)), v.Probe.LagP99Ms, v.Probe.LagMaxMs, kept)
+	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.Probe.BusyRate)), v.Probe.LagP99Ms, v.Probe.LagMaxMs, kept)
 	tw.Flush()
 
 	var lost []string
@@ -129,7 +129,11 @@ func loadLine(v *view) string {
 	add(l.SSE, "event streams ("+l.SSEPath+")")
 	line := strings.Join(parts, ", ")
 	if v.Signal != "" {
-		line += fmt.Sprintf("; %s after %s", v.Signal, ms(l.WarmupMs))
+		to := ""
+		if v.SignalGroup {
+			to = " to the process group"
+		}
+		line += fmt.Sprintf("; %s%s after %s", v.Signal, to, ms(l.WarmupMs))
 	}
 	return line
 }
@@ -184,15 +188,3 @@ func signedMS(t *float64) string {
 
 // ms formats a number of milliseconds for people, as the verdicts do.
 func ms(v float64) string { return probe.FormatDuration(time.Duration(v * float64(time.Millisecond))) }
-
-// thousands formats n with thousands separators.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}

@@ -48,6 +48,12 @@ func count(b probe.JSONBucket, class string) int {
 	return 0
 }
 
+// byClass counts c's requests by the timeline's classes.
+func byClass(c probe.JSONCounts) map[string]int {
+	a := c.Answered
+	return map[string]int{"1xx": a.C1xx, "2xx": a.C2xx, "3xx": a.C3xx, "4xx": a.C4xx, "5xx": a.C5xx, "other": a.Other, "refused": c.Refused, "lost": c.Lost}
+}
+
 // timelineStart is when the first bucket begins, in ms from the origin.
 func (v *view) timelineStart() float64 {
 	if v.Timeline.StartMs == nil {
@@ -56,10 +62,18 @@ func (v *view) timelineStart() float64 {
 	return *v.Timeline.StartMs
 }
 
-// split counts the timeline's requests of each class before and after
-// the origin (the signal).
+// split counts the requests of each class sent before and after the
+// signal; without a signal, the timeline's before and after the origin.
 func (v *view) split() (before, after map[string]int) {
 	before, after = map[string]int{}, map[string]int{}
+	if a := v.SentAfter; a != nil {
+		total := byClass(v.Counts)
+		after = byClass(*a)
+		for c, n := range total {
+			before[c] = n - after[c]
+		}
+		return before, after
+	}
 	for i, b := range v.Timeline.Buckets {
 		m := after
 		if v.timelineStart()+float64(i*v.Timeline.BucketMs) < 0 {

@@ -65,6 +65,12 @@ type Config struct {
 	// Not used without a signal.
 	Signal os.Signal
 
+	// SignalGroup sends Signal to the server's process group, the command
+	// and every process it started, as a terminal's Ctrl+C does, rather
+	// than to the command's process alone. For a server the probe starts
+	// (in a process group of its own): not in target mode.
+	SignalGroup bool
+
 	// KillAfter is how long the process may take to exit after the signal
 	// before the probe sends it SIGKILL. Defaults to [DefaultKillAfter].
 	// Not used without a signal.
@@ -92,6 +98,22 @@ func (c *resolved) signalled() bool { return c.Target == "" || c.PID != 0 }
 
 // resolve checks the config and fills in its defaults.
 func (c Config) resolve() (*resolved, error) {
+	// A negative duration is a mistake, never a request for the default.
+	var negative []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration},
+		{"Load.RequestTimeout", c.Load.RequestTimeout}, {"Server.ListenTimeout", c.Server.ListenTimeout},
+	} {
+		if d.v < 0 {
+			negative = append(negative, fmt.Errorf("negative %s %v", d.name, d.v))
+		}
+	}
+	if err := errors.Join(negative...); err != nil {
+		return nil, fmt.Errorf("probe: invalid config: %w", err)
+	}
 	r := &resolved{Config: c}
 	r.Load = c.Load.withDefaults()
 	if err := r.Load.validate(); err != nil {
@@ -127,6 +149,8 @@ func (c Config) resolve() (*resolved, error) {
 			bad("Target and Server.Args (or Env, Dir, Output) exclude each other: the probe starts no process in target mode")
 		}
 		switch {
+		case c.SignalGroup:
+			bad("SignalGroup is for a server the probe starts, in a process group of its own: not in target mode")
 		case c.PID < 0:
 			bad("negative PID %d", c.PID)
 		case c.PID == os.Getpid():

@@ -2,8 +2,16 @@
 
 package probe
 
-import "os/exec"
+import (
+	"errors"
+	"os"
+	"os/exec"
+)
 
 func inGroup(*exec.Cmd) {}
 
 func killGroup(int) {}
+
+func signalGroup(int, os.Signal) error {
+	return errors.New("process groups are not supported on this platform")
+}

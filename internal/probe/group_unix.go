@@ -3,6 +3,8 @@
 package probe
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -15,6 +17,15 @@ func inGroup(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Setpgid = true
 	dieWithProbe(cmd.SysProcAttr)
+}
+
+// signalGroup sends sig to the process group led by pid.
+func signalGroup(pid int, sig os.Signal) error {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("not a Unix signal: %v", sig)
+	}
+	return syscall.Kill(-pid, s)
 }
 
 // killGroup sends SIGKILL to the process group led by pid.

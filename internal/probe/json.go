@@ -40,10 +40,12 @@ import (
 // In detail:
 //   - "target" is the address loaded; "command" the server's command
 //     ([] in target mode); "signal" the name of the signal sent ("" if
-//     none).
+//     none), "signal_group" true if it went to the process group.
 //   - "exit" is null when no process exited; its "code" and "shell_code"
 //     are -1 when unknown ([Exit.Unknown]), its "signal" the name of the
 //     signal that ended the process ("" if none).
+//   - "counts_sent_after_signal" counts the requests sent after the signal
+//     (null without one); the rest of "counts" were sent before it.
 //   - "counts" and "timeline" count requests, not streams; "by_kind"
 //     counts both, a stream's "answered" meaning it ended cleanly.
 //   - "slow": "sent" slow requests, "completed" answered with a 2xx status.
@@ -65,12 +67,14 @@ type JSONReport struct {
 	Target         string        `json:"target"`
 	Command        []string      `json:"command"`
 	Signal         string        `json:"signal"`
+	SignalGroup    bool          `json:"signal_group,omitempty"` // sent to the process group
 	Origin         string        `json:"origin"`
 	Load           JSONLoad      `json:"load"`
 	Times          JSONTimes     `json:"times_ms"`
 	Durations      JSONDurations `json:"durations_ms"`
 	Exit           *JSONExit     `json:"exit"`
 	Counts         JSONCounts    `json:"counts"`
+	SentAfter      *JSONCounts   `json:"counts_sent_after_signal"`
 	ByKind         JSONByKind    `json:"by_kind"`
 	Slow           JSONSlow      `json:"slow"`
 	Held           JSONHeld      `json:"held"`
@@ -149,6 +153,10 @@ type JSONCounts struct {
 	Lost       int         `json:"lost"`
 	LostReused int         `json:"lost_reused"`
 	Aborted    int         `json:"aborted"`
+}
+
+func jsonCounts(c Counts) JSONCounts {
+	return JSONCounts{Answered: classes(c), Refused: c.Refused, Lost: c.Lost, LostReused: c.LostReused, Aborted: c.Aborted}
 }
 
 // JSONKind counts the outcomes of one kind of request or stream.
@@ -271,8 +279,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		},
 		Times: JSONTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), Exit: at(r.Exit.At)},
 		Durations: JSONDurations{
-			SignalToExit:       between(r.SignalAt, r.Exit.At),
-			LastResponseToExit: between(r.LastResponse, r.Exit.At),
+			SignalToExit: between(r.SignalAt, r.Exit.At),
 		},
 		Slow: JSONSlow{Sent: r.Slow.Total(), Completed: r.SlowCompleted()},
 		Held: JSONHeld{
@@ -294,7 +301,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		j.Command = []string{}
 	}
 	if !r.SignalAt.IsZero() && r.Signal != nil {
-		j.Signal = SignalName(r.Signal)
+		j.Signal, j.SignalGroup = SignalName(r.Signal), r.SignalGroup
 	}
 	if e := r.Exit; !e.At.IsZero() {
 		j.Exit = &JSONExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
@@ -303,7 +310,14 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		}
 	}
 	total := r.Total()
-	j.Counts = JSONCounts{Answered: classes(total), Refused: total.Refused, Lost: total.Lost, LostReused: total.LostReused, Aborted: total.Aborted}
+	if d, ok := r.LastResponseToExit(); ok { // never negative
+		j.Durations.LastResponseToExit = msPtr(d)
+	}
+	j.Counts = jsonCounts(total)
+	if !r.SignalAt.IsZero() {
+		after := jsonCounts(r.SentAfterSignal)
+		j.SentAfter = &after
+	}
 	j.ByKind = JSONByKind{
 		Busy: kindCounts(r.Busy), Slow: kindCounts(r.Slow), Idle: kindCounts(r.Idle), Silent: kindCounts(r.Silent),
 		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE),

@@ -105,6 +105,9 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	if len(c.Args) == 0 {
 		return nil, errors.New("probe: no server command")
 	}
+	if c.ListenTimeout < 0 {
+		return nil, fmt.Errorf("probe: negative ListenTimeout %v", c.ListenTimeout)
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("probe: find a free port: %w", err)
@@ -214,6 +217,21 @@ func (p *Process) Signal(sig os.Signal) error {
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("probe: send %v: %w", sig, err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to the process group of the process: the process
+// and every process it started that stayed in its group. It returns an
+// error wrapping [ErrExited] if the process has already exited.
+func (p *Process) SignalGroup(sig os.Signal) error {
+	select {
+	case <-p.Done():
+		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.Exit(), p.outputSuffix())
+	default:
+	}
+	if err := signalGroup(p.cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("probe: send %v to process group %d: %w", SignalName(sig), p.cmd.Process.Pid, err)
 	}
 	return nil
 }

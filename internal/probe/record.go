@@ -178,12 +178,13 @@ type recorder struct {
 	signal   atomic.Pointer[time.Time] // set once, when the signal is sent
 	timeline timeline
 
-	mu      sync.Mutex
-	counts  [numKinds]Counts
-	last    time.Time // latest complete response
-	records []Record
-	plain   int // records of requests answered 2xx
-	dropped int
+	mu        sync.Mutex
+	counts    [numKinds]Counts
+	sentAfter Counts    // the requests sent after the signal
+	last      time.Time // latest complete response
+	records   []Record
+	plain     int // records of requests answered 2xx
+	dropped   int
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
 	busyBefore   int
@@ -216,6 +217,7 @@ type tally struct {
 	r            *recorder
 	kind         Kind
 	counts       Counts
+	sentAfter    Counts
 	last         time.Time
 	busyBefore   int
 	busyOKBefore int
@@ -255,6 +257,9 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 	}
 	if t.kind.request() {
 		t.r.timeline.add(x.done, o, x.status)
+		if !t.r.before(x.sent) {
+			t.sentAfter.count(o, x.status, x.seq)
+		}
 		if o == Lost {
 			if t.lostBy == nil {
 				t.lostBy = map[Reason]int{}
@@ -296,6 +301,7 @@ func (t *tally) merge() {
 	r := t.r
 	r.mu.Lock()
 	r.counts[t.kind].add(t.counts)
+	r.sentAfter.add(t.sentAfter)
 	if t.last.After(r.last) {
 		r.last = t.last
 	}
@@ -308,7 +314,7 @@ func (t *tally) merge() {
 		r.closeCodes[code] += n
 	}
 	r.mu.Unlock()
-	t.counts, t.last, t.busyBefore, t.busyOKBefore, t.lostBy, t.closeCodes = Counts{}, time.Time{}, 0, 0, nil, nil
+	t.counts, t.sentAfter, t.last, t.busyBefore, t.busyOKBefore, t.lostBy, t.closeCodes = Counts{}, Counts{}, time.Time{}, 0, 0, nil, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -25,9 +25,11 @@ type Report struct {
 	// Load is the load that was put on the server, defaults filled in.
 	Load Load
 	// Warmup is how long the load ran before the signal, and Signal the
-	// signal sent; zero and nil if the run sends none.
-	Warmup time.Duration
-	Signal os.Signal
+	// signal sent; zero and nil if the run sends none. SignalGroup: it was
+	// sent to the server's process group.
+	Warmup      time.Duration
+	Signal      os.Signal
+	SignalGroup bool
 
 	// Start is when the busy clients and the slow requests started, once
 	// the idle connections, silent sockets and streams were open.
@@ -87,6 +89,9 @@ type Report struct {
 	// late its goroutines ran. See [Report.KeptUp].
 	LagP99, LagMax time.Duration
 
+	// SentAfterSignal counts the requests sent after the signal; the
+	// others were sent before it (though they may have ended after it).
+	SentAfterSignal Counts
 	// Timeline counts the requests by when they ended.
 	Timeline Timeline
 
@@ -116,6 +121,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	defer rec.mu.Unlock()
 	r.Busy, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
 	r.WebSocket, r.SSE = rec.counts[WebSocket], rec.counts[SSE]
+	r.SentAfterSignal = rec.sentAfter
 	r.LostBy = maps.Clone(rec.lostBy)
 	r.CloseCodes = maps.Clone(rec.closeCodes)
 	r.LastResponse = rec.last
@@ -220,8 +226,12 @@ func (r *Report) String() string {
 	total := r.Total()
 	switch {
 	case !r.SignalAt.IsZero():
-		fmt.Fprintf(&b, "signal %v after %v of load (%.2fms late); busy clients: %.0f req/s before it\n",
-			r.Signal, r.Warmup, ms(r.SignalLag), r.BusyRate)
+		to := ""
+		if r.SignalGroup {
+			to = " to the process group"
+		}
+		fmt.Fprintf(&b, "signal %s%s after %v of load (%.2fms late); busy clients: %.0f req/s before it\n",
+			SignalName(r.Signal), to, r.Warmup, ms(r.SignalLag), r.BusyRate)
 	case r.Signal == nil && !r.Start.IsZero():
 		fmt.Fprintf(&b, "no signal sent: %v of load on %s; busy clients: %.0f req/s\n",
 			r.End.Sub(r.Start).Round(time.Millisecond), r.Addr, r.BusyRate)

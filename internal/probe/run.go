@@ -65,7 +65,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	c := r.cfg
 	rep := &Report{Load: c.Load, Target: c.Target}
 	if c.signalled() {
-		rep.Warmup, rep.Signal = c.Warmup, c.Signal
+		rep.Warmup, rep.Signal, rep.SignalGroup = c.Warmup, c.Signal, c.SignalGroup
 	}
 
 	// The process, or the target.
@@ -162,7 +162,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	rep.SignalAt = time.Now()
 	rep.SignalLag = rep.SignalAt.Sub(planned)
 	r.rec.signalled(rep.SignalAt)
-	if err := p.Signal(c.Signal); err != nil {
+	send := p.Signal
+	if c.SignalGroup {
+		send = p.(*Process).SignalGroup // resolve allows it only for a started process
+	}
+	if err := send(c.Signal); err != nil {
 		abandon(p, rep)
 		return finish(), err
 	}

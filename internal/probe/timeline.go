@@ -198,6 +198,22 @@ func (tl *Timeline) status5xxFrom(t time.Time) int {
 	return n
 }
 
+// refusedBefore counts the requests refused in the buckets that end at t
+// or earlier.
+func (tl *Timeline) refusedBefore(t time.Time) int {
+	if tl.Bucket <= 0 || t.IsZero() {
+		return 0
+	}
+	n := 0
+	for i, c := range tl.Buckets {
+		if tl.Start.Add(time.Duration(i+1) * tl.Bucket).After(t) {
+			break
+		}
+		n += c.Refused
+	}
+	return n
+}
+
 // from calls f with each bucket that begins at t or later.
 func (tl *Timeline) from(t time.Time, f func(Counts)) {
 	if tl.Bucket <= 0 || t.IsZero() {

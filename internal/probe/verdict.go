@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,7 +36,12 @@ const (
 	CodeNoSignal   = "no-signal"   // target mode without a PID: no signal sent
 	CodeUntested   = "untested"    // the load did not test what it was meant to
 	CodeErrorsSent = "errors-sent" // 5xx answers after the signal
+	CodeOverloaded = "overloaded"  // the server or the probe could not take the load: no verdict
 )
+
+// OverloadSignalLag is how late the signal may be before the run counts as
+// overloaded ([CodeOverloaded]) rather than merely late ([CodeProbeLag]).
+const OverloadSignalLag = time.Second
 
 // A Finding is one reason for a verdict, or a warning.
 type Finding struct {
@@ -81,7 +87,8 @@ func (v Verdict) String() string {
 //   - [CodeSlowIncomplete]: slow requests were not answered with a 2xx
 //     status.
 //   - [CodeExitCode]: the process exited with a non-zero code, or was
-//     ended by a signal it did not handle (SIGKILL from the probe aside).
+//     ended by a signal (SIGKILL from the probe aside); the reason says
+//     whether it handled the signal first, as far as the answers show.
 //   - [CodeKilled]: the probe killed it at the end of the grace period.
 //   - [CodeExitLag]: it exited more than MaxExitLag after its last
 //     response (or after the signal, if it answered nothing after it).
@@ -99,8 +106,11 @@ func (v Verdict) String() string {
 // mode without a PID), nor does the exit code when it is unknown. The
 // warnings are [CodeProbeLag] (see [Report.KeptUp]), [CodeNoSignal],
 // [CodeUntested] (the busy clients got no 2xx answer before the signal, or
-// streams could not open: a wrong path?) and [CodeErrorsSent] (5xx answers
-// after the signal).
+// streams could not open: a wrong path?), [CodeErrorsSent] (5xx answers
+// after the signal) and [CodeOverloaded] (connections refused before the
+// signal, or the signal [OverloadSignalLag] late: the run judged the load,
+// not the shutdown). A run warned untested or overloaded proves nothing,
+// whatever its verdict.
 func (r *Report) Verdict(c Criteria) Verdict {
 	if c.MaxExitLag <= 0 {
 		c.MaxExitLag = DefaultMaxExitLag
@@ -115,7 +125,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 
 	total := r.Total()
 	if total.Lost > 0 {
-		text := fmt.Sprintf("%d %s lost on established connections", total.Lost, plural(total.Lost, "request"))
+		text := fmt.Sprintf("%s %s lost on established connections", FormatCount(total.Lost), plural(total.Lost, "request"))
 		if why := r.lostReasons(); why != "" {
 			text += " (" + why + ")"
 		}
@@ -131,13 +141,13 @@ func (r *Report) Verdict(c Criteria) Verdict {
 			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
 		case e.Unknown:
 		case e.Signal != nil:
-			fail(CodeExitCode, "ended by %s (exit %d): it did not handle it", SignalName(e.Signal), e.ShellCode())
+			fail(CodeExitCode, "%s", r.endedBySignal())
 		case e.Code != 0:
 			fail(CodeExitCode, "exit code %d", e.Code)
 		}
 		r.exitLag(c, fail)
 		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 {
-			fail(CodeServedAfter, "%d %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", n, plural(n, "request"))
+			fail(CodeServedAfter, "%s %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", FormatCount(n), plural(n, "request"))
 		}
 	}
 	var ws, sse string
@@ -161,7 +171,13 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		warn(CodeUntested, "%d of %d event streams could not be opened on %s", n-r.SSEOpen, n, r.Load.SSEPath)
 	}
 	if n := r.Timeline.status5xxFrom(r.SignalAt); !r.SignalAt.IsZero() && n > 0 {
-		warn(CodeErrorsSent, "%d %s answered with a 5xx status after the signal", n, plural(n, "request"))
+		warn(CodeErrorsSent, "%s %s answered with a 5xx status after the signal", FormatCount(n), plural(n, "request"))
+	}
+	if n := r.Timeline.refusedBefore(r.SignalAt); n > 0 {
+		warn(CodeOverloaded, "%s %s refused before the signal: the server (or the machine) could not take the load, so the run judged the load, not the shutdown; use fewer clients", FormatCount(n), plural(n, "connection"))
+	}
+	if r.SignalLag > OverloadSignalLag {
+		warn(CodeOverloaded, "the probe sent the signal %s late: it could not keep its schedule under this load, so the run proves nothing; use fewer clients", FormatDuration(r.SignalLag))
 	}
 	if !r.KeptUp() {
 		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
@@ -172,6 +188,26 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	}
 	v.Pass = len(v.Reasons) == 0
 	return v
+}
+
+// endedBySignal says what is known of a process ended by a signal: one that
+// does not handle it dies at once, answering nothing more; one that
+// answered requests well after it handled it, and was then ended by it
+// on purpose (some servers re-raise the signal once drained).
+func (r *Report) endedBySignal() string {
+	e := r.Exit
+	name := SignalName(e.Signal)
+	head := fmt.Sprintf("ended by %s (exit %d), not by an exit of its own", name, e.ShellCode())
+	if r.SignalAt.IsZero() || e.Signal != r.Signal {
+		return head + ": supervisors count that as a failure"
+	}
+	late := r.Timeline.answeredFrom(r.SignalAt.Add(2 * r.Timeline.Bucket))
+	if late > 0 {
+		return fmt.Sprintf("%s: it answered %s %s after the signal, so it handled it, then let it end the process (re-raised it?); supervisors count exit %d as a failure: exit 0 once the shutdown is done",
+			head, FormatCount(late), plural(late, "request"), e.ShellCode())
+	}
+	return fmt.Sprintf("%s, %s after the signal, answering nothing after it: most likely it does not handle %s; handle it and exit 0 once drained",
+		head, FormatDuration(r.SignalToExit()), name)
 }
 
 // exitLag adds the reasons about how long the process lived on: CodeExitLag
@@ -238,6 +274,19 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// FormatCount formats n with commas between groups of three digits, as
+// reports print counts: "80,047".
+func FormatCount(n int) string {
+	if n < 0 {
+		return "-" + FormatCount(-n)
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // joinAnd joins the non-empty parts with commas and "and".

@@ -65,6 +65,14 @@ func TestVerdict(t *testing.T) {
 		{"ended by the signal", func(r *Report) {
 			r.Exit.Code, r.Exit.Signal = -1, syscall.SIGTERM
 		}, []string{CodeExitCode}, nil, "ended by SIGTERM (exit 143)"},
+		{"ended by the signal, having answered after it", func(r *Report) {
+			r.Signal, r.Exit.Code, r.Exit.Signal = syscall.SIGTERM, -1, syscall.SIGTERM
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline.Buckets[115].Status[2] = 1200 // +150 ms
+		}, []string{CodeExitCode}, nil, "it answered 1,200 requests after the signal, so it handled it"},
+		{"ended by the signal, answering nothing after it", func(r *Report) {
+			r.Signal, r.Exit.Code, r.Exit.Signal = syscall.SIGTERM, -1, syscall.SIGTERM
+		}, []string{CodeExitCode}, nil, "most likely it does not handle SIGTERM"},
 		{"killed", func(r *Report) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
@@ -90,6 +98,12 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeStreamsCut}, nil, "1 of 2 WebSocket streams and 1 of 1 SSE stream cut"},
 		{"probe lag", func(r *Report) { r.LagP99 = 25 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
 		{"signal late", func(r *Report) { r.SignalLag = 11 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
+		{"refused before the signal: overloaded", func(r *Report) {
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline.Buckets[40].Refused = 80047 // -600 ms
+			r.Timeline.Buckets[101].Refused = 9    // +10 ms: refused after the signal, as expected
+		}, nil, []string{CodeOverloaded}, ""},
+		{"signal a second late: overloaded", func(r *Report) { r.SignalLag = 1100 * time.Millisecond }, nil, []string{CodeOverloaded, CodeProbeLag}, ""},
 		{"no signal, no exit", func(r *Report) {
 			r.Target, r.PID, r.SignalAt, r.Exit = "127.0.0.1:80", 0, time.Time{}, Exit{}
 		}, nil, []string{CodeNoSignal}, ""},
@@ -118,5 +132,13 @@ func TestVerdict(t *testing.T) {
 	}
 	if v := good().Verdict(Criteria{MaxExitLag: time.Millisecond}); v.Pass {
 		t.Errorf("with MaxExitLag 1ms: %s", v)
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 80047: "80,047", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := FormatCount(n); got != want {
+			t.Errorf("FormatCount(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

@@ -2,10 +2,11 @@
 // drain library with its defaults, as in examples/seed, serving only
 // /fast and /slow.
 //
-// On SIGTERM it stops accepting, answers every request in flight and the
-// next request of each busy keep-alive client (with "Connection: close"),
-// closes idle and silent connections once quiet for 250 ms, and exits 0
-// as soon as the last connection has closed.
+// On SIGTERM (or the signal named by $GOOD_SIGNAL, such as SIGWINCH) it
+// stops accepting, answers every request in flight and the next request
+// of each busy keep-alive client (with "Connection: close"), closes idle
+// and silent connections once quiet for 250 ms, and exits 0 as soon as
+// the last connection has closed.
 //
 // Expected verdict: PASS.
 //
@@ -15,14 +16,24 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/drain-go/drain"
 	"github.com/drain-go/drain/cmd/drainprobe/testdata/routes"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
 	var g drain.Group
+	if name := os.Getenv("GOOD_SIGNAL"); name != "" {
+		sig := unix.SignalNum(name)
+		if sig == 0 {
+			fmt.Fprintf(os.Stderr, "good: GOOD_SIGNAL=%s: no such signal\n", name)
+			os.Exit(2)
+		}
+		g.Signals = []os.Signal{sig}
+	}
 	g.Add(&drain.HTTP{Server: routes.Server()})
 	os.Exit(drain.ExitCode(g.Run(context.Background())))
 }
