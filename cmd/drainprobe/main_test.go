@@ -105,6 +105,20 @@ func TestTextAndHTMLReports(t *testing.T) {
 	}
 }
 
+// A failing run's text report says, under each reason, what it means and
+// what usually fixes it, and ends with the server's last lines of output.
+func TestTextReportOnFail(t *testing.T) {
+	code, stdout, stderr := probeRun(t, "--quiet", "--busy", "4", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "500ms", "--", server(t, "exitone"))
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitFail, stdout, stderr)
+	}
+	for _, want := range []string{"\nFAIL\n", "  - exit code 1\n", "    Supervisors (systemd, Kubernetes, CI)", "the server's output ends with", "  | ", "drain: "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("text report lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -84,10 +84,39 @@ func writeText(w io.Writer, v *view) {
 		fmt.Fprintln(w, "FAIL")
 		for _, r := range v.Verdict.Reasons {
 			fmt.Fprintf(w, "  - %s\n", r.Text)
+			writeWrapped(w, "    ", r.Advice)
 		}
 	}
 	for _, r := range v.Verdict.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", r.Text)
+		writeWrapped(w, "    ", r.Advice)
+	}
+	if tail := strings.TrimSpace(v.OutputTail); !v.Verdict.Pass && tail != "" {
+		const show = 20
+		lines := strings.Split(tail, "\n")
+		fmt.Fprintf(w, "\nthe server's output ends with (--json has more):\n")
+		for _, line := range lines[max(0, len(lines)-show):] {
+			fmt.Fprintf(w, "  | %s\n", line)
+		}
+	}
+}
+
+// writeWrapped writes text in lines of at most about 80 columns, each
+// line indented.
+func writeWrapped(w io.Writer, indent, text string) {
+	line := indent
+	for word := range strings.FieldsSeq(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > 80 {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		fmt.Fprintln(w, line)
 	}
 }
 

@@ -33,7 +33,7 @@ import (
 //	  "timeline": {"bucket_ms": 10, "start_ms": -1800.0, "buckets": [{"1xx": 0, "2xx": 512, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0, "refused": 0, "lost": 0}]},
 //	  "notable": [{"kind": "busy", "client": 3, "seq": 57, "outcome": "lost", "reason": "closed before response", "status": 0, "sent_ms": 0.4, "done_ms": 0.6, "error": "unexpected EOF"}],
 //	  "notable_dropped": 0,
-//	  "verdict": {"pass": false, "reasons": [{"code": "lost", "text": "16 requests lost on established connections (16 closed before response)"}], "warnings": []},
+//	  "verdict": {"pass": false, "reasons": [{"code": "lost", "text": "16 requests lost on established connections (16 closed before response)", "advice": "Requests lost on reused keep-alive connections mean ..."}], "warnings": []},
 //	  "output_tail": "last few KB of the server's output"
 //	}
 //

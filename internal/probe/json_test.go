@@ -41,7 +41,7 @@ var jsonFields = map[string][]string{
 	"timeline.buckets":                  {"1xx", "2xx", "3xx", "4xx", "5xx", "other", "refused", "lost"},
 	"notable":                           {"kind", "client", "seq", "outcome", "reason", "status", "sent_ms", "done_ms", "error"},
 	"verdict":                           {"pass", "reasons", "warnings"},
-	"verdict.reasons":                   {"code", "text"},
+	"verdict.reasons":                   {"code", "text", "advice"},
 }
 
 // TestJSON runs the probe, encodes its report, and checks the JSON's

@@ -49,6 +49,34 @@ type Finding struct {
 	Code string `json:"code"`
 	// Text says it in a sentence, with the figures, for people.
 	Text string `json:"text"`
+	// Advice says what it means for the server's users, and what usually
+	// fixes it.
+	Advice string `json:"advice"`
+}
+
+// advice is the advice of each code, but the one [Report.lostAdvice]
+// writes from what the lost requests were.
+var advice = map[string]string{
+	CodeSlowIncomplete: "Requests in flight at the signal were not answered: users see errors on long requests (uploads, reports, checkouts). " +
+		"Wait for the requests in flight before exiting, within a bound longer than the slowest one.",
+	CodeExitCode: "Supervisors (systemd, Kubernetes, CI) count a non-zero exit, or death by a signal, as a crash: restarts, alerts, failed deploys. " +
+		"Exit 0 once the shutdown is complete; non-zero only when it had to be forced.",
+	CodeKilled: "It outlived the grace period and was killed: everything still in flight was cut. " +
+		"Bound the shutdown below the supervisor's grace period (Kubernetes: terminationGracePeriodSeconds, 30 s by default; docker stop: 10 s).",
+	CodeExitLag: "It lived on with nothing left to answer, which slows every rollout and restart. " +
+		"Usually a fixed sleep, a poll interval, or something it waits for; exit as soon as the last connection has closed.",
+	CodeHeldSockets: "It waited for connections that send nothing (browsers' preconnected sockets, idle keep-alive connections): every shutdown lasts until its own timeout. " +
+		"Close connections that are idle, or have sent nothing, as soon as the drain begins.",
+	CodeStreamsCut: "Long-lived streams were cut: clients see an error instead of a request to reconnect. " +
+		"End them cleanly at the drain: a WebSocket close frame (1001, going away), the end of the event stream.",
+	CodeServedAfter: "The process the probe started exited, but another one kept serving the port: the signal reached a wrapper (sh -c, npm, a script) that did not pass it on. " +
+		"Use exec in scripts so that the server is the process signalled, or --signal-group.",
+	CodeProbeLag: "The probe's own timings may be late by as much: run it on a quieter machine, or with fewer clients.",
+	CodeNoSignal: "Give --pid to have the probe signal the server and judge its exit.",
+	CodeUntested: "Check the paths and methods (--busy-path, --ws-path, --sse-path) against what the server serves.",
+	CodeErrorsSent: "5xx answers during a shutdown are failures to clients that do not retry them; " +
+		"a 503 with Retry-After is fine behind clients that honour it, otherwise close the connection and let them reconnect elsewhere.",
+	CodeOverloaded: "The figures describe the overload, not the shutdown: lower --busy (and the other counts) until nothing is refused before the signal.",
 }
 
 // A Verdict says whether a shutdown passed, and why not.
@@ -117,10 +145,10 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	}
 	v := Verdict{Reasons: []Finding{}, Warnings: []Finding{}}
 	fail := func(code, format string, args ...any) {
-		v.Reasons = append(v.Reasons, Finding{code, fmt.Sprintf(format, args...)})
+		v.Reasons = append(v.Reasons, Finding{code, fmt.Sprintf(format, args...), advice[code]})
 	}
 	warn := func(code, format string, args ...any) {
-		v.Warnings = append(v.Warnings, Finding{code, fmt.Sprintf(format, args...)})
+		v.Warnings = append(v.Warnings, Finding{code, fmt.Sprintf(format, args...), advice[code]})
 	}
 
 	total := r.Total()
@@ -130,6 +158,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 			text += " (" + why + ")"
 		}
 		fail(CodeLost, "%s", text)
+		v.Reasons[len(v.Reasons)-1].Advice = r.lostAdvice()
 	}
 	if n := r.Load.Slow; n > 0 && r.SlowCompleted() < n {
 		fail(CodeSlowIncomplete, "%d of %d slow requests not answered 2xx (%d lost, %d answered otherwise, %d refused, %d aborted)",
@@ -267,6 +296,27 @@ func (r *Report) lostReasons() string {
 		parts[i] = fmt.Sprintf("%d %s", c.n, c.why)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// lostAdvice says what the lost requests mean and what usually fixes it,
+// from where they were lost.
+func (r *Report) lostAdvice() string {
+	if e := r.Exit; e.Signal != nil || e.Killed {
+		return "The process died of a signal with connections open, and what was in flight died with it. " +
+			"Handle the signal: stop accepting, answer what is in flight, then exit."
+	}
+	total := r.Total()
+	var parts []string
+	if total.LostReused > 0 {
+		parts = append(parts, "Requests lost on reused keep-alive connections mean the server closed a connection it had kept alive without first answering \"Connection: close\" on it: "+
+			"clients that retry idempotent requests hide it, but POSTs fail. Mark the last response on each busy connection with \"Connection: close\", and close only quiet connections.")
+	}
+	if total.Lost > total.LostReused {
+		parts = append(parts, "Requests lost on new connections mean the server accepted a connection (or left it in its accept queue) and closed it without answering: "+
+			"the listener was closed with connections still queued, or the process exited with requests in flight. "+
+			"Stop accepting without resetting the queue (answer what was queued), and exit only once the requests in flight are answered.")
+	}
+	return strings.Join(parts, " ")
 }
 
 func plural(n int, word string) string {
