@@ -119,6 +119,30 @@ func TestTextReportOnFail(t *testing.T) {
 	}
 }
 
+// A server with one worker per connection, whose workers the quiet
+// connections all take, cannot be probed with them: drainprobe says so and
+// what to change (exit 2), rather than that its load tested nothing.
+func TestStarvedServer(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "perconn")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/servers/perconn").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	code, stdout, stderr := probeRun(t, "--quiet", "--busy", "2", "--slow", "0", "--idle", "2", "--silent", "3", "--warmup", "300ms", "--", bin)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
+	}
+	for _, want := range []string{"starved", "5 quiet connections open", "one worker per connection", "--idle and --silent"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	// Without quiet connections it can be probed.
+	code, stdout, stderr = probeRun(t, "--quiet", "--busy", "1", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "300ms", "--", bin)
+	if code == exitUsage {
+		t.Errorf("without quiet connections: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

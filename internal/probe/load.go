@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,9 +185,10 @@ type driver struct {
 	// The requests, built once.
 	busyReq, slowReq, idleReq, sseReq []byte
 
-	idle, silent held
-	streams      streams
-	trickles     sync.WaitGroup // the silent sockets that trickle; they end with the load
+	idle, silent   held
+	idleUnanswered atomic.Int64 // idle connections whose first request got no answer
+	streams        streams
+	trickles       sync.WaitGroup // the silent sockets that trickle; they end with the load
 	// exited is set once the process has exited: the streams still open
 	// then are lost, not aborted.
 	exited atomic.Bool
@@ -206,17 +208,58 @@ func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver 
 	return d
 }
 
+// SetupTimeout bounds each request the probe sends before the warm-up: an
+// idle connection's first request, and the check that the server still
+// answers a new connection once the quiet connections are open.
+const SetupTimeout = 5 * time.Second
+
+// ErrStarved reports that, with the probe's quiet connections open (idle
+// keep-alive connections, silent sockets), the server answered no request
+// on a new connection within [SetupTimeout]: it has, it seems, one worker
+// per connection, and the quiet connections took them all.
+var ErrStarved = errors.New("probe: the quiet connections starved the server")
+
 // openIdle opens the idle connections, each with one request answered, at
 // most DialConcurrency at a time. It returns when all have been tried.
 func (d *driver) openIdle(ctx context.Context) {
 	d.each(ctx, d.load.Idle, Idle, func(t *tally, i int) {
-		c := newClient(d.addr, d.load.RequestTimeout)
+		c := newClient(d.addr, min(d.load.RequestTimeout, SetupTimeout))
 		x := c.do(ctx, d.idleReq)
 		t.add(i, x, ctx.Err() != nil)
+		if errors.Is(x.err, os.ErrDeadlineExceeded) {
+			d.idleUnanswered.Add(1)
+		}
 		if c.connected() {
 			d.idle.add(c.detach()) // answered and kept alive
 		}
 	})
+}
+
+// checkAnswers checks that the server answers a request on a new
+// connection within SetupTimeout now that the quiet connections are open:
+// a server with one worker per connection (pre-fork, thread-per-
+// connection) may have given every worker to them, and a run would then
+// measure nothing. It returns an error wrapping [ErrStarved] if so.
+func (d *driver) checkAnswers(ctx context.Context) error {
+	idle, silent := d.idle.len(), d.silent.len()
+	if idle+silent == 0 {
+		return nil
+	}
+	req := d.busyReq
+	if d.load.Busy == 0 {
+		req = d.idleReq
+	}
+	c := newClient(d.addr, SetupTimeout)
+	defer c.close()
+	x := c.do(ctx, req)
+	if x.err == nil || ctx.Err() != nil || !errors.Is(x.err, os.ErrDeadlineExceeded) {
+		return nil // answered, or failed in a way the run will report
+	}
+	return fmt.Errorf("%w: with %d quiet connections open (%d idle keep-alive, %d silent sockets; %d more idle ones got no answer to their first request), "+
+		"a request on a new connection got no answer within %v. The server seems to have one worker per connection (pre-fork, thread-per-connection), and the quiet connections took them all. "+
+		"To probe its shutdown, hold fewer quiet connections than it has workers (Load.Idle and Load.Silent; drainprobe --idle and --silent), or 0; "+
+		"browsers do hold connections like these, so consider more workers, or a server that gives no worker to a quiet connection",
+		ErrStarved, idle+silent, idle, silent, d.idleUnanswered.Load(), SetupTimeout)
 }
 
 // openSilent opens the silent sockets, at most DialConcurrency at a time.

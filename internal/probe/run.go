@@ -113,6 +113,10 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	d.openIdle(lctx)
 	d.openSilent(lctx)
 	d.openStreams(lctx)
+	if err := d.checkAnswers(lctx); err != nil {
+		abandon(p, rep)
+		return finish(), err
+	}
 	rep.Start = time.Now()
 	planned := rep.Start.Add(c.Warmup) // when the signal is due
 	if c.signalled() {

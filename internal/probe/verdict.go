@@ -301,7 +301,11 @@ func (r *Report) lostReasons() string {
 // lostAdvice says what the lost requests mean and what usually fixes it,
 // from where they were lost.
 func (r *Report) lostAdvice() string {
-	if e := r.Exit; e.Signal != nil || e.Killed {
+	switch e := r.Exit; {
+	case e.Killed:
+		return "The probe killed the process at the grace period, and what was still in flight died with it. " +
+			"Bound the shutdown so that it ends, answering everything, well within the grace period."
+	case e.Signal != nil:
 		return "The process died of a signal with connections open, and what was in flight died with it. " +
 			"Handle the signal: stop accepting, answer what is in flight, then exit."
 	}
