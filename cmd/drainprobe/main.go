@@ -247,6 +247,7 @@ flags:
 			return nil, fmt.Errorf("--%s %v: want a positive duration", d.flag, d.v)
 		}
 	}
+	o.cfg.CloseQuietAfter = o.criteria.MaxExitLag // see whether it waits for them, after as long as it may linger
 	if err := checkLoad(l); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,6 +141,30 @@ func TestStarvedServer(t *testing.T) {
 	code, stdout, stderr = probeRun(t, "--quiet", "--busy", "1", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "300ms", "--", bin)
 	if code == exitUsage {
 		t.Errorf("without quiet connections: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// A server that lingers for a reason of its own while quiet connections
+// are open is told that it lingered, not that it waited for them: the probe
+// closed them and it lived on.
+func TestLingerIsNotHeldSockets(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "linger")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/servers/linger").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	code, stdout, stderr := probeRun(t, "--json", "--busy", "4", "--slow", "0", "--idle", "3", "--silent", "3", "--warmup", "500ms", "--", bin)
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d\n%s", code, exitFail, stderr)
+	}
+	v := report(t, stdout)
+	if got := reasons(v); !slices.Equal(got, []string{"exit-lag"}) {
+		t.Errorf("reasons %v, want [exit-lag] alone", got)
+	}
+	if len(v.Verdict.Reasons) > 0 && !strings.Contains(v.Verdict.Reasons[0].Text, "lingered for another reason") {
+		t.Errorf("the exit-lag reason does not say the quiet connections were not the cause: %q", v.Verdict.Reasons[0].Text)
+	}
+	if v.Times.QuietClosed == nil {
+		t.Error("the report does not say when the probe closed the quiet connections")
 	}
 }
 

@@ -76,6 +76,15 @@ type Config struct {
 	// Not used without a signal.
 	KillAfter time.Duration
 
+	// CloseQuietAfter is how long after the server has nothing left to
+	// answer (the signal, or its last response, every slow request
+	// done) the probe closes the idle connections and silent sockets
+	// still open, to see whether the server was waiting for them: one
+	// that exits at once then was ([Report.QuietClosedAt],
+	// [CodeHeldSockets]). Defaults to [DefaultMaxExitLag]; set it to the
+	// MaxExitLag of the [Criteria] the report will be judged by.
+	CloseQuietAfter time.Duration
+
 	// MaxRecords bounds the records of note kept in the report; beyond
 	// it they are only counted. Defaults to [DefaultMaxRecords].
 	MaxRecords int
@@ -104,7 +113,7 @@ func (c Config) resolve() (*resolved, error) {
 		name string
 		v    time.Duration
 	}{
-		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration},
+		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration}, {"CloseQuietAfter", c.CloseQuietAfter},
 		{"Load.RequestTimeout", c.Load.RequestTimeout}, {"Server.ListenTimeout", c.Server.ListenTimeout},
 	} {
 		if d.v < 0 {
@@ -127,6 +136,9 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if r.KillAfter <= 0 {
 		r.KillAfter = DefaultKillAfter
+	}
+	if r.CloseQuietAfter <= 0 {
+		r.CloseQuietAfter = DefaultMaxExitLag
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -76,6 +76,18 @@ func (h *held) closeTimes() []time.Time {
 	return ts
 }
 
+// closeOpen closes the connections the server has not closed. They stay
+// counted open: the probe closed them, not the server.
+func (h *held) closeOpen() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, nc := range h.conns {
+		if h.closed[i].IsZero() {
+			nc.Close()
+		}
+	}
+}
+
 // closeAll closes every connection held (again, for those the server
 // closed first). The watcher must have stopped, so that these closes are
 // not taken for the server's.

@@ -21,7 +21,7 @@ import (
 //	  "origin": "signal",
 //	  "load": {"busy": 16, "busy_path": "/fast", "busy_method": "GET", "slow": 3, "slow_path": "/slow?ms=2000", "slow_method": "GET",
 //	           "idle": 0, "idle_path": "/fast", "silent": 20, "websockets": 0, "websocket_path": "/ws", "sse": 0, "sse_path": "/events", "warmup_ms": 1800},
-//	  "times_ms": {"start": -1800.0, "signal": 0.0, "last_response": 204.1, "exit": 205.9},
+//	  "times_ms": {"start": -1800.0, "signal": 0.0, "last_response": 204.1, "quiet_closed": null, "exit": 205.9},
 //	  "durations_ms": {"signal_to_exit": 205.9, "last_response_to_exit": 1.8},
 //	  "exit": {"code": 0, "signal": "", "killed": false, "shell_code": 0, "text": "0"},
 //	  "counts": {"answered": {"1xx": 0, "2xx": 100000, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}, "refused": 16, "lost": 0, "lost_reused": 0, "aborted": 0},
@@ -49,7 +49,9 @@ import (
 //   - "counts" and "timeline" count requests, not streams; "by_kind"
 //     counts both, a stream's "answered" meaning it ended cleanly.
 //   - "slow": "sent" slow requests, "completed" answered with a 2xx status.
-//   - "held": open at the start, and closed by the server before the exit.
+//   - "held": open at the start, and closed by the server before the exit;
+//     "times_ms"."quiet_closed" is when the probe closed those the server
+//     still held ([Report.QuietClosedAt]), null if it did not.
 //   - "streams": "open" at the start, "closed_cleanly", "cut" (lost);
 //     "close_codes" counts the WebSocket close codes received, always
 //     with "1001".
@@ -113,6 +115,7 @@ type JSONTimes struct {
 	Start        *float64 `json:"start"`
 	Signal       *float64 `json:"signal"`
 	LastResponse *float64 `json:"last_response"`
+	QuietClosed  *float64 `json:"quiet_closed"` // when the probe closed the quiet connections still open
 	Exit         *float64 `json:"exit"`
 }
 
@@ -277,7 +280,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 			SSE: l.SSE, SSEPath: l.SSEPath,
 			WarmupMs: round(ms(r.Warmup)),
 		},
-		Times: JSONTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), Exit: at(r.Exit.At)},
+		Times: JSONTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), QuietClosed: at(r.QuietClosedAt), Exit: at(r.Exit.At)},
 		Durations: JSONDurations{
 			SignalToExit: between(r.SignalAt, r.Exit.At),
 		},

@@ -17,7 +17,7 @@ var jsonFields = map[string][]string{
 		"counts_sent_after_signal", "by_kind", "slow", "held", "streams", "probe", "timeline", "notable", "notable_dropped", "verdict", "output_tail"},
 	"load": {"busy", "busy_path", "busy_method", "slow", "slow_path", "slow_method", "idle", "idle_path", "silent",
 		"websockets", "websocket_path", "sse", "sse_path", "warmup_ms"},
-	"times_ms":                          {"start", "signal", "last_response", "exit"},
+	"times_ms":                          {"start", "signal", "last_response", "quiet_closed", "exit"},
 	"durations_ms":                      {"signal_to_exit", "last_response_to_exit"},
 	"exit":                              {"code", "signal", "killed", "shell_code", "text"},
 	"counts":                            {"answered", "refused", "lost", "lost_reused", "aborted"},

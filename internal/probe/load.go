@@ -187,6 +187,7 @@ type driver struct {
 
 	idle, silent   held
 	idleUnanswered atomic.Int64 // idle connections whose first request got no answer
+	slowPending    atomic.Int64 // slow requests not yet ended
 	streams        streams
 	trickles       sync.WaitGroup // the silent sockets that trickle; they end with the load
 	// exited is set once the process has exited: the streams still open
@@ -205,6 +206,7 @@ func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver 
 		silent:  held{w: w},
 	}
 	d.streams.init(load.RequestTimeout)
+	d.slowPending.Store(int64(load.Slow))
 	return d
 }
 
@@ -335,7 +337,33 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 func (d *driver) busy(ctx context.Context, i int) { d.send(ctx, Busy, i, d.busyReq, true) }
 
 // slow sends slow request i on a connection of its own.
-func (d *driver) slow(ctx context.Context, i int) { d.send(ctx, Slow, i, d.slowReq, false) }
+func (d *driver) slow(ctx context.Context, i int) {
+	defer d.slowPending.Add(-1)
+	d.send(ctx, Slow, i, d.slowReq, false)
+}
+
+// closeQuiet closes the idle connections and silent sockets still open
+// once the server has had nothing to answer for after since the signal:
+// no slow request pending, no response for that long. It returns how long
+// to wait before asking again, 0 for never, and whether it closed them.
+func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duration, bool) {
+	if d.slowPending.Load() > 0 {
+		return after, false
+	}
+	quiet := signal
+	if last := time.Unix(0, d.rec.lastAnswer.Load()); last.After(quiet) {
+		quiet = last
+	}
+	if wait := time.Until(quiet.Add(after)); wait > 0 {
+		return wait, false
+	}
+	if d.idle.open()+d.silent.open() == 0 {
+		return 0, false
+	}
+	d.idle.closeOpen()
+	d.silent.closeOpen()
+	return 0, true
+}
 
 // send sends req on a client of its own, number i of kind k: once, or
 // with repeat back to back, while ctx lasts, until a new connection is

@@ -180,11 +180,14 @@ type recorder struct {
 
 	mu        sync.Mutex
 	counts    [numKinds]Counts
-	sentAfter Counts    // the requests sent after the signal
-	last      time.Time // latest complete response
-	records   []Record
-	plain     int // records of requests answered 2xx
-	dropped   int
+	sentAfter Counts // the requests sent after the signal
+	// lastAnswer is when the latest complete response to a request was
+	// read (Unix nanoseconds), as the load runs.
+	lastAnswer atomic.Int64
+	last       time.Time // latest complete response
+	records    []Record
+	plain      int // records of requests answered 2xx
+	dropped    int
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
 	busyBefore   int
@@ -200,6 +203,17 @@ func newRecorder(max int) *recorder {
 	r := &recorder{max: max, lostBy: map[Reason]int{}, closeCodes: map[int]int{}}
 	r.timeline.signal = &r.signal
 	return r
+}
+
+// answered records that a response was read at t.
+func (r *recorder) answered(t time.Time) {
+	n := t.UnixNano()
+	for {
+		last := r.lastAnswer.Load()
+		if n <= last || r.lastAnswer.CompareAndSwap(last, n) {
+			return
+		}
+	}
 }
 
 // signalled records when the signal was sent.
@@ -257,6 +271,9 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 	}
 	if t.kind.request() {
 		t.r.timeline.add(x.done, o, x.status)
+		if o == Answered {
+			t.r.answered(x.done)
+		}
 		if !t.r.before(x.sent) {
 			t.sentAfter.count(o, x.status, x.seq)
 		}

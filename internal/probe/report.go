@@ -89,6 +89,10 @@ type Report struct {
 	// late its goroutines ran. See [Report.KeptUp].
 	LagP99, LagMax time.Duration
 
+	// QuietClosedAt is when the probe closed the idle connections and
+	// silent sockets the server still held open [Config.CloseQuietAfter]
+	// after it had nothing left to answer; zero if it did not have to.
+	QuietClosedAt time.Time
 	// SentAfterSignal counts the requests sent after the signal; the
 	// others were sent before it (though they may have ended after it).
 	SentAfterSignal Counts

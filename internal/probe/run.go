@@ -157,7 +157,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	case <-p.Done():
 		rep.Exit = p.Exit()
 		r.prog.set(PhaseExited)
-		return finish(), fmt.Errorf("%w before the signal: exit %v%s", ErrExited, rep.Exit, outputSuffix(p))
+		return finish(), exitedEarly(p)
 	case <-ctx.Done():
 		abandon(p, rep)
 		return finish(), fmt.Errorf("probe: before the signal: %w", ctx.Err())
@@ -176,27 +176,43 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	r.prog.set(PhaseSignalled)
 
-	// The shutdown, under load.
+	// The shutdown, under load. Once the server has had nothing to answer
+	// for CloseQuietAfter, the quiet connections still open are closed:
+	// whether it then exits tells whether it waited for them.
 	timer.Reset(c.KillAfter)
-	select {
-	case <-p.Done():
-	case <-timer.C:
-		if err := p.Kill(); err != nil {
-			return finish(), fmt.Errorf("probe: after the grace period: %w", err)
-		}
-		// A child dies at once; a process the probe did not start might
-		// not, if the signal did not reach it.
-		timer.Reset(settle)
+	quiet := time.NewTimer(c.CloseQuietAfter)
+	defer quiet.Stop()
+	for exited := false; !exited; {
 		select {
 		case <-p.Done():
+			exited = true
+		case <-quiet.C:
+			next, closed := d.closeQuiet(rep.SignalAt, c.CloseQuietAfter)
+			if closed {
+				rep.QuietClosedAt = time.Now()
+			}
+			if next > 0 {
+				quiet.Reset(next)
+			}
 		case <-timer.C:
-			return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.Pid(), settle)
+			if err := p.Kill(); err != nil {
+				return finish(), fmt.Errorf("probe: after the grace period: %w", err)
+			}
+			// A child dies at once; a process the probe did not start
+			// might not, if the signal did not reach it.
+			timer.Reset(settle)
+			select {
+			case <-p.Done():
+				exited = true
+			case <-timer.C:
+				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.Pid(), settle)
+			case <-ctx.Done():
+				return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
+			}
 		case <-ctx.Done():
-			return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
+			abandon(p, rep)
+			return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 		}
-	case <-ctx.Done():
-		abandon(p, rep)
-		return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 	}
 	rep.Exit = p.Exit()
 	d.exited.Store(true)
@@ -266,11 +282,13 @@ func abandon(p proc, rep *Report) {
 	}
 }
 
-// outputSuffix returns the end of the output of the probe's child, for an
-// error message.
-func outputSuffix(p proc) string {
+// exitedEarly returns the error for a process that exited before the
+// signal: for the probe's child, a *DaemonError if it left a process
+// serving on its port. The child's output is in the report, not in the
+// error.
+func exitedEarly(p proc) error {
 	if sp, ok := p.(*Process); ok {
-		return sp.outputSuffix()
+		return sp.exitedEarly()
 	}
-	return ""
+	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.Exit())
 }

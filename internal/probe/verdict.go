@@ -39,6 +39,12 @@ const (
 	CodeOverloaded = "overloaded"  // the server or the probe could not take the load: no verdict
 )
 
+// QuietExitWindow is how soon after the probe closed the quiet connections
+// a server must exit for the probe to conclude that it waited for them
+// ([CodeHeldSockets]): net/http's Server.Shutdown looks again at most every
+// 500 ms (and 10% jitter); most servers exit at once.
+const QuietExitWindow = 600 * time.Millisecond
+
 // OverloadSignalLag is how late the signal may be before the run counts as
 // overloaded ([CodeOverloaded]) rather than merely late ([CodeProbeLag]).
 const OverloadSignalLag = time.Second
@@ -120,10 +126,12 @@ func (v Verdict) String() string {
 //   - [CodeKilled]: the probe killed it at the end of the grace period.
 //   - [CodeExitLag]: it exited more than MaxExitLag after its last
 //     response (or after the signal, if it answered nothing after it).
-//   - [CodeHeldSockets]: it exited more than MaxExitLag after the signal
-//     and its last response, with every slow request answered, and idle
-//     connections or silent sockets were still open MaxExitLag after that:
-//     it waited for connections that would send nothing.
+//   - [CodeHeldSockets]: it still held idle connections or silent sockets
+//     when it had had nothing to answer for [Config.CloseQuietAfter]; the
+//     probe closed them, and it exited within [QuietExitWindow]: it waited
+//     for connections that would send nothing. One that lives on after
+//     they are closed lingers for another reason, which its
+//     [CodeExitLag] says.
 //   - [CodeStreamsCut]: WebSocket or SSE streams were cut without a clean
 //     end, or were still open when it exited.
 //   - [CodeServedAfter]: requests were still answered after the process
@@ -255,27 +263,33 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 	if lag <= c.MaxExitLag {
 		return
 	}
+	// The quiet connections the server still held when the probe closed
+	// them: not seen closed before.
+	var held string
+	if closed := r.QuietClosedAt; !closed.IsZero() {
+		idle, silent := r.IdleOpen-countBefore(r.IdleClosed, closed), r.SilentOpen-countBefore(r.SilentClosed, closed)
+		var parts []string
+		if silent > 0 {
+			parts = append(parts, fmt.Sprintf("%d silent %s", silent, plural(silent, "socket")))
+		}
+		if idle > 0 {
+			parts = append(parts, fmt.Sprintf("%d idle %s", idle, plural(idle, "connection")))
+		}
+		held = joinAnd(parts...)
+	}
+	waited := held != "" && !r.Exit.Killed && r.Exit.At.Sub(r.QuietClosedAt) <= QuietExitWindow
 	if !r.Exit.Killed {
-		fail(CodeExitLag, "exited %s after %s (more than %v)", FormatDuration(lag), since, c.MaxExitLag)
+		text := fmt.Sprintf("exited %s after %s (more than %v)", FormatDuration(lag), since, c.MaxExitLag)
+		if held != "" && !waited {
+			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
+				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
+		}
+		fail(CodeExitLag, "%s", text)
 	}
-	if r.SlowCompleted() < r.Load.Slow {
-		return // something was in flight
+	if waited {
+		fail(CodeHeldSockets, "%s still open %s after %s; once the probe closed them, the process exited %s later: it waited for connections that send nothing",
+			held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 	}
-	after := quiet.Add(c.MaxExitLag)
-	// Still open then: not seen closed before.
-	idle, silent := r.IdleOpen-countBefore(r.IdleClosed, after), r.SilentOpen-countBefore(r.SilentClosed, after)
-	if idle+silent == 0 {
-		return
-	}
-	var held []string
-	if silent > 0 {
-		held = append(held, fmt.Sprintf("%d silent %s", silent, plural(silent, "socket")))
-	}
-	if idle > 0 {
-		held = append(held, fmt.Sprintf("%d idle %s", idle, plural(idle, "connection")))
-	}
-	fail(CodeHeldSockets, "%s still open %v after %s, and the process exited %s after the signal: it waited for connections that send nothing",
-		joinAnd(held...), c.MaxExitLag, since, FormatDuration(r.SignalToExit()))
 }
 
 // lostReasons describes LostBy, the most frequent reason first.

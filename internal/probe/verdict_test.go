@@ -78,13 +78,21 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
 		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
 		{"held sockets", func(r *Report) {
-			r.Exit.At = at(5800 * time.Millisecond)
-			r.SilentClosed = []time.Time{at(5799 * time.Millisecond)} // closed at the exit
-		}, []string{CodeExitLag, CodeHeldSockets}, nil, "exited 5.6 s after its last response"},
-		{"held sockets, closed late by the server", func(r *Report) {
-			r.Exit.At = at(5800 * time.Millisecond)
-			r.IdleClosed = []time.Time{at(5000 * time.Millisecond)}
-		}, []string{CodeExitLag, CodeHeldSockets}, nil, ""},
+			r.QuietClosedAt = at(1200 * time.Millisecond) // 1 s after the last response
+			r.Exit.At = at(1500 * time.Millisecond)
+			r.SilentClosed = nil
+		}, []string{CodeExitLag, CodeHeldSockets}, nil, "1 silent socket still open 1.0 s after its last response; once the probe closed them, the process exited 300 ms later"},
+		{"held sockets, one closed late by the server", func(r *Report) {
+			r.IdleClosed = []time.Time{at(1100 * time.Millisecond)}
+			r.QuietClosedAt = at(1200 * time.Millisecond)
+			r.Exit.At = at(1300 * time.Millisecond)
+			r.SilentClosed = nil
+		}, []string{CodeExitLag, CodeHeldSockets}, nil, "1 silent socket still open"},
+		{"quiet sockets open, but lingering for another reason", func(r *Report) {
+			r.QuietClosedAt = at(1200 * time.Millisecond)
+			r.Exit.At = at(3000 * time.Millisecond)
+			r.SilentClosed = nil
+		}, []string{CodeExitLag}, nil, "it lived on 1.8 s more: it lingered for another reason"},
 		{"in flight: not the sockets' fault", func(r *Report) {
 			r.Exit.At = at(5800 * time.Millisecond)
 			r.SilentClosed = nil
