@@ -45,6 +45,9 @@ func main() {
 	if os.Getenv(seedEnv) != "" {
 		os.Exit(seed.Run(os.Args[1:], os.Stderr))
 	}
+	// So that a server that daemonizes stays drainprobe's descendant, and
+	// is reaped when killed. Linux only; elsewhere the probe does without.
+	probe.BecomeSubreaper()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -79,8 +82,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "drainprobe: %s\n", explain(err, opts))
-		if rep != nil && rep.Output != "" {
-			fmt.Fprintf(stderr, "the server's last output:\n%s\n", indent(rep.Output))
+		// The output is in the report, or in the error if there is none
+		// (in its message, or a DaemonError's field): never in both.
+		var output string
+		var de *probe.DaemonError
+		switch {
+		case errors.As(err, &de):
+			output = de.Output
+		case rep != nil:
+			output = rep.Output
+		}
+		if strings.TrimSpace(output) != "" {
+			fmt.Fprintf(stderr, "the server's last output:\n%s\n", indent(output))
 		}
 		return exitUsage
 	}
@@ -149,6 +162,7 @@ func writeHTMLFile(name string, v *view, raw []byte) error {
 func explain(err error, o *options) string {
 	msg := strings.TrimPrefix(err.Error(), "probe: ")
 	target := o.cfg.Target != ""
+	var de *probe.DaemonError
 	switch {
 	case errors.Is(err, context.Canceled):
 		if target {
@@ -159,6 +173,8 @@ func explain(err error, o *options) string {
 		return msg + " (is the service running at --target?)"
 	case errors.Is(err, probe.ErrNotListening):
 		return msg + " (does the server listen on $PORT, or on {port} in its arguments?)"
+	case errors.As(err, &de):
+		return msg + "; run it in the foreground (most servers have a flag for it: --foreground, -D FOREGROUND, daemon off), or start it yourself and use --target http://127.0.0.1:PORT --pid PID"
 	case errors.Is(err, probe.ErrExited) && target:
 		return msg + " (is --pid the service's process?)"
 	case errors.Is(err, probe.ErrExited):

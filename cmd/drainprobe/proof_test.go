@@ -1,13 +1,19 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/drain-go/drain/internal/probe"
 )
 
 // The proof that drainprobe judges correctly: servers written with a known
@@ -25,7 +31,7 @@ func server(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = mkdirTemp()
-		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter", "halfclose"} {
+		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter", "halfclose", "daemon"} {
 			if buildErr != nil {
 				return
 			}
@@ -224,5 +230,71 @@ func TestUntestedIsNotAPass(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "got no 2xx answer") {
 		t.Errorf("the report lacks the warning:\n%s", stdout)
+	}
+}
+
+// A command that daemonizes (starts the real server in the background and
+// exits 0) leaves nothing drainprobe can judge: it says so, exit status 2,
+// with the daemon's PID and how to probe it instead, prints the command's
+// output once, and leaves no process of it running, whether the daemon
+// escaped into a session of its own or stayed in the command's process
+// group. Each runs as drainprobe's main runs it, a child subreaper, and
+// without (as a program that embeds the probe may).
+func TestDaemonizingServer(t *testing.T) {
+	good, daemon := server(t, "good"), server(t, "daemon")
+	for _, subreaper := range []bool{false, true} {
+		if subreaper {
+			// As main does; process-wide and for good, hence last.
+			if err := probe.BecomeSubreaper(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name    string
+			bin     string   // the program that serves
+			command []string // the command that starts it
+			said    string   // what the command prints, before the daemon's PID
+		}{
+			{"setsid", daemon, []string{daemon}, "daemon: serving in the background as process "},
+			{"shell", good, []string{"sh", "-c", good + ` & echo "started process $!"; exit 0`}, "started process "},
+		} {
+			t.Run(fmt.Sprintf("%s/subreaper=%v", tc.name, subreaper), func(t *testing.T) {
+				args := append([]string{"--quiet", "--busy", "2", "--slow", "0", "--idle", "1", "--silent", "1", "--warmup", "500ms", "--"}, tc.command...)
+				code, stdout, stderr := probeRun(t, args...)
+				if code != exitUsage {
+					t.Errorf("exit %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
+				}
+				if n := strings.Count(stderr, tc.said); n != 1 {
+					t.Errorf("the command's output is printed %d times, want once:\n%s", n, stderr)
+				}
+				var pid int
+				if i := strings.Index(stderr, tc.said); i >= 0 {
+					fmt.Sscan(stderr[i+len(tc.said):], &pid)
+				}
+				first, _, _ := strings.Cut(stderr, "\n")
+				for _, want := range []string{"daemonized", fmt.Sprintf(`process %d\b`, pid), "--target", "--pid", "foreground"} {
+					if !regexp.MustCompile(want).MatchString(first) {
+						t.Errorf("drainprobe's message lacks %q:\n%s", want, stderr)
+					}
+				}
+				if pids := running(t, tc.bin); len(pids) > 0 {
+					t.Errorf("the daemon is still running: pids %v", pids)
+				}
+				switch {
+				case pid == 0:
+				case subreaper:
+					// Reaped by drainprobe: not even a zombie is left, so
+					// signal 0 fails.
+					if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+						t.Errorf("the daemon (pid %d) is still there after the probe returned: %v", pid, err)
+					}
+				default:
+					// Dead, and init's to reap.
+					if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !regexp.MustCompile(`\) [ZX] `).Match(st) {
+						t.Errorf("the daemon (pid %d) is alive after the probe returned: %s", pid, st)
+					}
+				}
+			})
+		}
 	}
 }

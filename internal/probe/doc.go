@@ -38,6 +38,18 @@
 //     refused. If the process has not exited KillAfter after the signal,
 //     it gets SIGKILL.
 //
+// # What the server starts
+//
+// The server runs in a process group of its own, with DRAINPROBE_SERVER
+// set in its environment to a value of the probe's. [Process.Close] kills
+// the group, and on Linux every process that carries that mark (one that
+// left the group: a daemon calls setsid) and their descendants, and waits
+// until each has exited. A command that daemonizes (starts the server in
+// the background and exits) cannot be probed: [Start] or [Run] returns a
+// [*DaemonError] naming the process that listens on the port, found from
+// its socket in /proc. A program that calls [BecomeSubreaper] once at its
+// start also inherits the orphans among those, and Close reaps them.
+//
 // # Target mode
 //
 // With [Config.Target] the probe starts nothing: it loads a server already

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -46,7 +47,9 @@ type Command struct {
 	Args []string
 
 	// Env is added to the probe's own environment, after PORT, which is
-	// set to the port the server must listen on.
+	// set to the port the server must listen on. DRAINPROBE_SERVER is set
+	// too, last, to a value of the probe's: it marks the processes the
+	// server starts, so that [Process.Close] can find and kill them.
 	Env []string
 
 	// Dir is the working directory. Defaults to the probe's.
@@ -85,17 +88,20 @@ type Process struct {
 	addr   string
 	port   int
 	out    *tail
+	fam    family // what it started
 
 	end       ending      // done once the process has exited and been reaped
 	stopWatch func() bool // stops killing the process when ctx ends
+	swept     sync.Once   // its family killed, by Close
 }
 
 // Start starts the server described by c on a free loopback port and
 // waits until it is ready: until it accepts a TCP connection or, with
 // [Command.ReadyPath], answers it with a 2xx status. If it cannot, it
 // kills and reaps the process and returns an error wrapping [ErrExited],
-// [ErrNotListening], [ErrNotReady] or ctx's error. If ctx ends while the
-// process runs, the process is killed.
+// [ErrNotListening], [ErrNotReady] or ctx's error; a [*DaemonError] if
+// the process exited but left one it started serving on the port. If ctx
+// ends while the process runs, the process is killed.
 //
 // The port is found by listening on 127.0.0.1:0 and closing the listener,
 // so another program could take it in between; the server then fails to
@@ -119,7 +125,8 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(append(os.Environ(), "PORT="+ps), c.Env...)
+	mark := newMark()
+	cmd.Env = append(append(append(os.Environ(), "PORT="+ps), c.Env...), mark)
 	out := &tail{w: c.Output}
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -139,18 +146,28 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 		addr:   net.JoinHostPort("127.0.0.1", ps),
 		port:   port,
 		out:    out,
+		fam:    newFamily(cmd.Process.Pid, mark),
 		end:    newEnding(),
 	}
 	go p.wait() // owned: Close waits for done
 	p.stopWatch = context.AfterFunc(ctx, func() { p.Kill() })
 
-	if err := c.readiness(p.addr).wait(ctx, p.Done()); err != nil {
+	ready := c.readiness(p.addr)
+	deadline := time.Now().Add(ready.timeout)
+	err = ready.wait(ctx, p.Done())
+	if errors.Is(err, errGone) && ctx.Err() == nil {
+		err = p.awaitDaemon(ctx, ready, deadline)
+	}
+	if err != nil {
 		p.Close()
-		if ctx.Err() != nil {
+		var de *DaemonError
+		switch {
+		case ctx.Err() != nil:
 			// The kill on ctx's end may be seen as the exit first.
 			return nil, fmt.Errorf("probe: start server: %w", context.Cause(ctx))
-		}
-		if errors.Is(err, errGone) {
+		case errors.As(err, &de):
+			return nil, de // the output is in it
+		case errors.Is(err, errGone):
 			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.Exit(), p.outputSuffix())
 		}
 		return nil, fmt.Errorf("%w%s", err, p.outputSuffix())
@@ -208,14 +225,18 @@ func (p *Process) Port() int { return p.port }
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Signal sends sig to the process. It returns an error wrapping
-// [ErrExited] if the process has already exited.
+// [ErrExited] if the process has already exited: a [*DaemonError] if it
+// left a process it started serving on its port. It then waits until Done
+// is closed, which is up to a second later if that process holds its
+// output.
 func (p *Process) Signal(sig os.Signal) error {
-	select {
-	case <-p.Done():
-		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.Exit(), p.outputSuffix())
-	default:
+	if p.hasExited() {
+		return p.exitedEarly()
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return p.exitedEarly()
+		}
 		return fmt.Errorf("probe: send %v: %w", sig, err)
 	}
 	return nil
@@ -223,12 +244,11 @@ func (p *Process) Signal(sig os.Signal) error {
 
 // SignalGroup sends sig to the process group of the process: the process
 // and every process it started that stayed in its group. It returns an
-// error wrapping [ErrExited] if the process has already exited.
+// error wrapping [ErrExited] if the process has already exited, as Signal
+// does, even if others of its group still run.
 func (p *Process) SignalGroup(sig os.Signal) error {
-	select {
-	case <-p.Done():
-		return fmt.Errorf("%w before the signal: exit %v%s", ErrExited, p.Exit(), p.outputSuffix())
-	default:
+	if p.hasExited() {
+		return p.exitedEarly()
 	}
 	if err := signalGroup(p.cmd.Process.Pid, sig); err != nil {
 		return fmt.Errorf("probe: send %v to process group %d: %w", SignalName(sig), p.cmd.Process.Pid, err)
@@ -253,6 +273,26 @@ func (p *Process) Kill() error {
 // been reaped.
 func (p *Process) Done() <-chan struct{} { return p.end.done }
 
+// hasExited reports whether the process has exited. Done may be closed up
+// to a second later (see Start's WaitDelay); a pidfd, where there is one,
+// tells at once.
+func (p *Process) hasExited() bool {
+	select {
+	case <-p.Done():
+		return true
+	default:
+	}
+	if p.exited == nil {
+		return false
+	}
+	select {
+	case <-p.exited.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // Exit describes how the process ended. It may be called only after Done
 // is closed.
 func (p *Process) Exit() Exit { return p.end.exit() }
@@ -268,17 +308,24 @@ func (p *Process) outputSuffix() string {
 	return ""
 }
 
-// Close kills the process if it is still running, and what it started
-// (its process group), and waits until it has been reaped. It may be
-// called more than once, and returns nil.
+// Close kills the process if it is still running, and what it started:
+// its process group, and on Linux every process that carries its mark in
+// its environment (DRAINPROBE_SERVER; a daemon that left the group does),
+// with their descendants. It waits until the process has been reaped and
+// the others have exited, and reaps those that are the probe's children
+// (see [BecomeSubreaper]). It may be called more than once, and returns
+// nil.
 func (p *Process) Close() error {
 	p.stopWatch()
 	select {
 	case <-p.Done():
 	default:
 		p.Kill()
-		<-p.Done()
 	}
 	killGroup(p.cmd.Process.Pid)
+	// Before waiting: what it started may hold its output, and Done waits
+	// for that.
+	p.swept.Do(p.fam.sweep)
+	<-p.Done()
 	return nil
 }

@@ -1,0 +1,112 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A command that daemonizes cannot be probed: Run says so with a
+// DaemonError naming the daemon, its output is in the report and not in
+// the error, and the daemon is killed before Run returns; reaped too if
+// the probe is a child subreaper.
+func TestRunDaemonized(t *testing.T) {
+	for _, subreaper := range []bool{false, true} {
+		if subreaper {
+			asSubreaper(t)
+		}
+		for _, tc := range []struct{ name, script string }{
+			// The server stays in the command's process group, and holds
+			// its output: the exit is seen at the signal.
+			{"background", `"$0" & echo "started $!"; exit 0`},
+			// In a session of its own, its output detached: the exit is
+			// seen at once, most likely before it listens.
+			{"setsid", `setsid "$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`},
+			// Listens only once the command is long gone.
+			{"late", `(sleep 0.3; exec "$0") </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`},
+		} {
+			t.Run(fmt.Sprintf("%s/subreaper=%v", tc.name, subreaper), func(t *testing.T) {
+				c := childCommand("graceful")
+				c.Args = []string{"sh", "-c", tc.script, os.Args[0]}
+				rep, err := Run(context.Background(), Config{Server: c, Load: Load{Busy: 1}, Warmup: 300 * time.Millisecond})
+				var de *DaemonError
+				if !errors.As(err, &de) || !errors.Is(err, ErrExited) {
+					t.Fatalf("error %v, want a DaemonError, wrapping ErrExited", err)
+				}
+				var started int
+				fmt.Sscanf(de.Output, "started %d", &started)
+				if de.PID != started || de.PID == 0 || de.Exit.Code != 0 || !strings.HasPrefix(de.Addr, "127.0.0.1:") {
+					t.Errorf("%+v, want the daemon %d, exit 0", de, started)
+				}
+				if !strings.Contains(err.Error(), fmt.Sprint("process ", de.PID)) || strings.Contains(err.Error(), fmt.Sprint("started ", started)) {
+					t.Errorf("error %q: want the daemon's pid, and not the output", err)
+				}
+				if rep != nil && !strings.Contains(rep.Output, "started") {
+					t.Errorf("the report's output %q lacks the command's", rep.Output)
+				}
+				if st := procState(de.PID); st != "" && (subreaper || st != "Z") {
+					t.Errorf("the daemon %d is in state %s after Run returned; want it gone%s", de.PID, st, map[bool]string{false: ", or a zombie for init"}[subreaper])
+				}
+			})
+		}
+	}
+}
+
+// A command that exits 0 leaving a process that never listens is a server
+// that exited: once the listen timeout has passed, and what it left is
+// killed.
+func TestStartExitedLeavingNoServer(t *testing.T) {
+	c := childCommand("deaf")
+	c.Args = []string{"sh", "-c", `"$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`, os.Args[0]}
+	c.ListenTimeout = 500 * time.Millisecond
+	_, err := Start(context.Background(), c)
+	var de *DaemonError
+	if !errors.Is(err, ErrExited) || errors.As(err, &de) || !strings.Contains(err.Error(), "did not serve") {
+		t.Fatalf("error %v, want ErrExited, not a DaemonError", err)
+	}
+	var left int
+	if i := strings.Index(err.Error(), "["); i >= 0 {
+		fmt.Sscan(err.Error()[i+1:], &left)
+	}
+	if left == 0 {
+		t.Fatalf("error %q does not name what the command left", err)
+	}
+	if st := procState(left); st != "" && st != "Z" {
+		t.Errorf("process %d is in state %s after Start returned; want it dead", left, st)
+	}
+}
+
+// asSubreaper makes the test process a child subreaper until the test
+// ends.
+func asSubreaper(t *testing.T) {
+	t.Helper()
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// procState returns the state of process pid as /proc/[pid]/stat gives
+// it ("R", "S", "Z"...), or "" if there is no such process.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
+		return s[i+2 : i+3]
+	}
+	return "?"
+}
