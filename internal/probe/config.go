@@ -85,6 +85,14 @@ type Config struct {
 	// MaxExitLag of the [Criteria] the report will be judged by.
 	CloseQuietAfter time.Duration
 
+	// HoldQuiet keeps the idle connections and silent sockets open until
+	// the process exits, as clients that never give up would, rather than
+	// closing them after CloseQuietAfter: for measuring how long a server
+	// holds such clients. The verdict then cannot tell a server waiting
+	// for them from one lingering for another reason, and does not say
+	// [CodeHeldSockets].
+	HoldQuiet bool
+
 	// MaxRecords bounds the records of note kept in the report; beyond
 	// it they are only counted. Defaults to [DefaultMaxRecords].
 	MaxRecords int

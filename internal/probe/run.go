@@ -32,11 +32,13 @@ type proc interface {
 // for the modes.
 //
 // Run returns an error if the config is invalid, if the server could not
-// be started or did not become ready, if it exited before the signal, if
-// ctx ended, or if [Config.Progress] panicked; in the last three cases it
-// returns the report of what happened so far too. The process it started
-// is killed and reaped, every connection closed and every goroutine ended
-// before Run returns.
+// be started or did not become ready, if it exited before the signal (a
+// [*DaemonError] if it left a process serving on its port), if ctx ended,
+// or if [Config.Progress] panicked; in the last three cases it returns the
+// report of what happened so far too, and the server's output is in the
+// report, not in the error. The process it started, and what that process
+// started, are killed and reaped, every connection closed and every
+// goroutine ended before Run returns.
 func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	began := time.Now()
 	c, err := cfg.resolve()
@@ -182,6 +184,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	timer.Reset(c.KillAfter)
 	quiet := time.NewTimer(c.CloseQuietAfter)
 	defer quiet.Stop()
+	if c.HoldQuiet {
+		quiet.Stop()
+	}
 	for exited := false; !exited; {
 		select {
 		case <-p.Done():

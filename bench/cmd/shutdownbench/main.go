@@ -177,6 +177,9 @@ func measure(ctx context.Context, sc scenario, sv server, rep int, killAfter tim
 	cfg := sc.cfg
 	cfg.Server = probe.Command{Args: sv.args}
 	cfg.KillAfter = killAfter
+	// The benchmark measures how long a server holds clients that never
+	// give up: the probe must not close its quiet connections to judge.
+	cfg.HoldQuiet = true
 	if logs != "" {
 		f, err := os.Create(filepath.Join(logs, fmt.Sprintf("%s-%s-%d.log", sc.name, sv.name, rep)))
 		if err != nil {
