@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -59,23 +62,7 @@ func writeText(w io.Writer, v *view) {
 	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.Probe.BusyRate)), v.Probe.LagP99Ms, v.Probe.LagMaxMs, kept)
 	tw.Flush()
 
-	var lost []string
-	for _, n := range v.Notable {
-		if n.Outcome != "lost" {
-			continue
-		}
-		lost = append(lost, fmt.Sprintf("  %s #%d request %d, sent %s: %s (%s)", n.Kind, n.Client, n.Seq, signedMS(n.SentMs), n.Reason, n.Error))
-	}
-	if len(lost) > 0 {
-		const show = 10
-		fmt.Fprintf(w, "\nlost requests (%d):\n", len(lost))
-		for _, l := range lost[:min(show, len(lost))] {
-			fmt.Fprintln(w, l)
-		}
-		if len(lost) > show {
-			fmt.Fprintf(w, "  ... and %d more (--json lists them)\n", len(lost)-show)
-		}
-	}
+	writeNotable(w, v)
 
 	fmt.Fprintln(w)
 	if v.Verdict.Pass {
@@ -118,6 +105,49 @@ func writeWrapped(w io.Writer, indent, text string) {
 	if len(line) > len(indent) {
 		fmt.Fprintln(w, line)
 	}
+}
+
+// writeNotable lists the lost requests in the order they were sent, then
+// says apart how many connections were refused: after the signal that is
+// expected of a server that stopped listening (a client can safely try
+// elsewhere), before it not.
+func writeNotable(w io.Writer, v *view) {
+	var lost []probe.JSONRecord
+	for _, n := range v.Notable {
+		if n.Outcome == "lost" {
+			lost = append(lost, n)
+		}
+	}
+	slices.SortStableFunc(lost, func(a, b probe.JSONRecord) int { return cmp.Compare(msOr(a.SentMs), msOr(b.SentMs)) })
+	if len(lost) > 0 {
+		const show = 10
+		fmt.Fprintf(w, "\nlost requests, in the order they were sent (%d):\n", len(lost))
+		for _, n := range lost[:min(show, len(lost))] {
+			fmt.Fprintf(w, "  %s #%d request %d, sent %s: %s (%s)\n", n.Kind, n.Client, n.Seq, signedMS(n.SentMs), n.Reason, n.Error)
+		}
+		if len(lost) > show {
+			fmt.Fprintf(w, "  ... and %d more (--json lists them)\n", len(lost)-show)
+		}
+	}
+	if v.SentAfter == nil {
+		return
+	}
+	after := v.SentAfter.Refused
+	before := v.Counts.Refused - after
+	if before > 0 {
+		fmt.Fprintf(w, "\nrefused before the signal: %s connections: the server was not accepting all it was sent\n", probe.FormatCount(before))
+	}
+	if after > 0 {
+		fmt.Fprintf(w, "\nrefused after the signal: %s connections, expected once the server stopped listening: nothing was sent on them, and a client can safely try elsewhere\n", probe.FormatCount(after))
+	}
+}
+
+// msOr returns *t, or +Inf if t is nil, so that unknown times sort last.
+func msOr(t *float64) float64 {
+	if t == nil {
+		return math.Inf(1)
+	}
+	return *t
 }
 
 // heldWords say when the held connections were counted open, and until
