@@ -10,7 +10,9 @@ require (
 
 require (
 	github.com/coder/websocket v1.8.15 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 replace (

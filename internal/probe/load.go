@@ -102,7 +102,24 @@ type Load struct {
 	// the end of its response (a request that takes longer is lost), and
 	// the opening of each stream. Defaults to [DefaultRequestTimeout].
 	RequestTimeout time.Duration
+
+	// HTTP2 sends the busy and slow requests over HTTP/2 without TLS
+	// (h2c, with prior knowledge), each a stream: a busy client keeps
+	// Streams streams in flight on one connection, and after a GOAWAY,
+	// once its streams have ended, opens a new connection. A stream the
+	// server did not process (above GOAWAY's last stream id, or reset with
+	// REFUSED_STREAM) is [Refused], safe to send again; one reset or cut
+	// after the server took it is [Lost]. The idle connections, silent
+	// sockets and streams stay HTTP/1.
+	HTTP2 bool
+	// Streams is how many streams each busy client keeps in flight with
+	// HTTP2, at most what the server allows. Defaults to
+	// [DefaultStreams].
+	Streams int
 }
+
+// DefaultStreams is the default of [Load.Streams].
+const DefaultStreams = 8
 
 func (l Load) withDefaults() Load {
 	def := func(s *string, d string) {
@@ -124,6 +141,9 @@ func (l Load) withDefaults() Load {
 	}
 	if l.RequestTimeout <= 0 {
 		l.RequestTimeout = DefaultRequestTimeout
+	}
+	if l.Streams <= 0 {
+		l.Streams = DefaultStreams
 	}
 	return l
 }
@@ -334,11 +354,21 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
-func (d *driver) busy(ctx context.Context, i int) { d.send(ctx, Busy, i, d.busyReq, true) }
+func (d *driver) busy(ctx context.Context, i int) {
+	if d.load.HTTP2 {
+		d.sendH2(ctx, Busy, i, d.load.BusyMethod, d.load.BusyPath, d.load.Streams, true)
+		return
+	}
+	d.send(ctx, Busy, i, d.busyReq, true)
+}
 
 // slow sends slow request i on a connection of its own.
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
+	if d.load.HTTP2 {
+		d.sendH2(ctx, Slow, i, d.load.SlowMethod, d.load.SlowPath, 1, false)
+		return
+	}
 	d.send(ctx, Slow, i, d.slowReq, false)
 }
 
@@ -381,6 +411,60 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req []byte, repeat boo
 		if !repeat || rec.Outcome == Refused {
 			return
 		}
+	}
+}
+
+// sendH2 is client i of kind k over HTTP/2: on one connection it keeps
+// streams requests of method and path in flight, with repeat a new one as
+// each ends, and without it only the first. After a GOAWAY, once the
+// connection's streams have ended, it connects again; it stops when a new
+// connection is refused or ctx ends.
+func (d *driver) sendH2(ctx context.Context, k Kind, i int, method, path string, streams int, repeat bool) {
+	t := d.rec.tally(k)
+	defer t.merge()
+	out := make(chan h2result, streams)
+	for sent := false; ctx.Err() == nil && (repeat || !sent); {
+		c, x := dialH2(ctx, d.addr, d.load.RequestTimeout)
+		if c == nil {
+			if rec := t.add(i, x, ctx.Err() != nil); rec.Outcome == Refused || !repeat {
+				return
+			}
+			continue
+		}
+		// The streams in flight end when the connection does: at ctx's end
+		// the probe closes it.
+		stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+		seq, inFlight := 0, 0
+		fill := func() {
+			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) {
+				if !c.open(method, path, d.host, seq+1, out) {
+					return
+				}
+				seq++
+				inFlight++
+				sent = true
+			}
+		}
+		fill()
+		if seq == 0 && repeat {
+			// Told to go away before it could send anything: as good as
+			// refused, and it would be again.
+			stop()
+			c.close()
+			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, StreamAboveGoAway)
+			return
+		}
+		for inFlight > 0 {
+			r := <-out
+			inFlight--
+			if r.o != Answered && ctx.Err() != nil {
+				r.o, r.why = Aborted, ProbeStopping
+			}
+			t.put(i, r.x, r.o, r.why)
+			fill()
+		}
+		stop()
+		c.close()
 	}
 }
 

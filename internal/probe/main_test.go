@@ -54,7 +54,7 @@ func childCommand(mode string, args ...string) Command {
 //	stubborn   serves, ignoring SIGTERM
 //	exit-soon  serves for 200ms, then exits 4
 //
-// It serves /fast, /slow?ms=N, /post (200 to a POST of postBody, else
+// It serves HTTP/1 and h2c: /fast, /slow?ms=N, /post (200 to a POST of postBody, else
 // 400), /ready, /ws (a WebSocket that stays open) and /events (an SSE
 // stream that stays open).
 //
@@ -85,7 +85,9 @@ func runChild(mode string, args []string) int {
 	if mode == "slow-ready" {
 		readyAt = readyAt.Add(300 * time.Millisecond)
 	}
-	srv := &http.Server{Handler: testHandler(readyAt)}
+	srv := &http.Server{Handler: testHandler(readyAt), Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge too
 	srv.RegisterOnShutdown(beginShutdown)
 	switch mode {
 	case "stubborn":

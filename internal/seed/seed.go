@@ -56,6 +56,7 @@ type Options struct {
 	Timeout       time.Duration // -timeout: the bound on the whole shutdown, delay included; 10s
 	ShutdownDelay time.Duration // -shutdown-delay: how long to keep serving after the signal; 0
 	RetryAfter    bool          // -retry-after: answer new requests 503 while draining
+	H2C           bool          // -h2c: serve HTTP/2 without TLS too (prior knowledge)
 }
 
 // ParseArgs parses the seed server's command line. Errors and -help go to
@@ -69,6 +70,7 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", drain.DefaultTimeout, "bound on the shutdown, shutdown delay included; past it, it is forced and the exit code is 1")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "after the signal, keep serving this long with /readyz failing, so that load balancers stop sending traffic first")
 	fs.BoolVar(&o.RetryAfter, "retry-after", false, "while draining, keep listening and answer new requests 503 with Retry-After")
+	fs.BoolVar(&o.H2C, "h2c", false, "serve HTTP/2 without TLS too, to clients with prior knowledge (drainprobe --http2)")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
@@ -125,6 +127,11 @@ func Run(args []string, stderr io.Writer) int {
 	}}
 	if o.RetryAfter {
 		h.RetryAfter = &drain.RetryAfter{}
+	}
+	if o.H2C {
+		h.Server.Protocols = new(http.Protocols)
+		h.Server.Protocols.SetHTTP1(true)
+		h.Server.Protocols.SetUnencryptedHTTP2(true)
 	}
 	g.Add(h)
 	g.Cleanup("database", db.Close)

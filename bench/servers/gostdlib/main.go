@@ -5,6 +5,7 @@
 // 1 if that context expires.
 //
 //	PORT=8080 gostdlib
+//	H2C=1 PORT=8080 gostdlib   # HTTP/2 without TLS too (prior knowledge)
 //
 // Routes:
 //
@@ -55,6 +56,11 @@ func run() int {
 		port = "3000"
 	}
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if os.Getenv("H2C") == "1" {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,306 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Reasons of the HTTP/2 streams' outcomes.
+const (
+	// Refused: the server did not process the stream, so a client may
+	// safely send it again.
+	StreamAboveGoAway Reason = "above GOAWAY's last stream" // its id was above the last stream the server said it would process
+	StreamRefused     Reason = "REFUSED_STREAM"             // reset by the server with REFUSED_STREAM
+	// Lost.
+	StreamReset Reason = "stream reset" // reset by the server with another code, after it took the stream
+	ConnLost    Reason = "connection closed under the stream"
+)
+
+// An h2conn is one HTTP/2 connection of the probe's, over cleartext TCP
+// with prior knowledge (h2c), on which a client keeps several streams in
+// flight. A read loop of its own reads the server's frames and ends each
+// stream with an h2result on the channel given when it was opened.
+type h2conn struct {
+	nc      net.Conn
+	fr      *http2.Framer
+	timeout time.Duration // per stream
+
+	wmu  sync.Mutex // the framer's writing side and the header encoder
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+
+	mu       sync.Mutex
+	streams  map[uint32]*h2stream
+	next     uint32 // the next stream id
+	goAway   bool   // a GOAWAY came: open no more streams
+	lastID   uint32 // GOAWAY's last stream id
+	maxOpen  int    // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	settings chan struct{}
+	done     chan struct{} // closed when the read loop has returned
+}
+
+// An h2stream is a request in flight.
+type h2stream struct {
+	x      exchange
+	status int
+	out    chan<- h2result
+	timer  *time.Timer
+}
+
+// An h2result is what became of a stream.
+type h2result struct {
+	x   exchange
+	o   Outcome
+	why Reason
+}
+
+// dialH2 connects to addr, speaks the client preface, and waits for the
+// server's SETTINGS. The exchange tells why it failed, as for a request
+// that could not connect.
+func dialH2(ctx context.Context, addr string, timeout time.Duration) (*h2conn, exchange) {
+	x := exchange{sent: time.Now()}
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		x.done, x.st, x.err = time.Now(), stepConnect, err
+		return nil, x
+	}
+	c := &h2conn{
+		nc: nc, fr: http2.NewFramer(nc, nc), timeout: timeout,
+		streams: map[uint32]*h2stream{}, next: 1, maxOpen: 100,
+		settings: make(chan struct{}), done: make(chan struct{}),
+	}
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = 1 << 20
+	nc.SetWriteDeadline(time.Now().Add(timeout))
+	_, err = nc.Write([]byte(http2.ClientPreface))
+	if err == nil {
+		// A large connection window, so that flow control never holds the
+		// server's answers.
+		err = c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 24})
+	}
+	if err == nil {
+		err = c.fr.WriteWindowUpdate(0, 1<<30)
+	}
+	nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		nc.Close()
+		x.done, x.st, x.err = time.Now(), stepWrite, err
+		return nil, x
+	}
+	go c.readLoop() // owned: close waits for done
+	select {
+	case <-c.settings:
+		return c, x
+	case <-c.done:
+		x.done, x.st, x.err = time.Now(), stepHeader, errors.New("connection closed before the server's SETTINGS")
+	case <-time.After(timeout):
+		c.close()
+		x.done, x.st, x.err = time.Now(), stepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, errTimeout)
+	case <-ctx.Done():
+		c.close()
+		x.done, x.st, x.err = time.Now(), stepHeader, ctx.Err()
+	}
+	<-c.done
+	return nil, x
+}
+
+// errTimeout is a timeout that classify recognises.
+var errTimeout = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// capacity returns how many streams the client may keep in flight on c.
+func (c *h2conn) capacity(want int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return min(want, c.maxOpen)
+}
+
+// open sends a GET of path to host as a new stream, and arranges for its
+// result to be sent on out. It returns false, sending nothing, if the
+// connection may take no new stream (a GOAWAY came, or it is closed).
+func (c *h2conn) open(method, path, host string, seq int, out chan<- h2result) bool {
+	c.mu.Lock()
+	if c.goAway || c.isDone() {
+		c.mu.Unlock()
+		return false
+	}
+	id := c.next
+	c.next += 2
+	s := &h2stream{x: exchange{sent: time.Now(), seq: seq}, out: out}
+	c.streams[id] = s
+	s.timer = time.AfterFunc(c.timeout, func() { c.expire(id) })
+	c.mu.Unlock()
+
+	c.wmu.Lock()
+	c.hbuf.Reset()
+	for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", host}, {":path", path}} {
+		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: true, EndHeaders: true})
+	c.wmu.Unlock()
+	if err != nil {
+		c.end(id, Lost, WriteFailed, stepWrite, err)
+	}
+	return true
+}
+
+func (c *h2conn) isDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// expire ends a stream not answered within the timeout, and resets it.
+func (c *h2conn) expire(id uint32) {
+	if c.end(id, Lost, Timeout, stepHeader, errTimeout) {
+		c.wmu.Lock()
+		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		c.wmu.Unlock()
+	}
+}
+
+// end ends stream id with outcome o, unless it has ended already, and
+// reports whether it did.
+func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool {
+	c.mu.Lock()
+	s := c.streams[id]
+	delete(c.streams, id)
+	c.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.timer.Stop()
+	s.x.done, s.x.status, s.x.st, s.x.err = time.Now(), s.status, st, err
+	s.out <- h2result{x: s.x, o: o, why: why}
+	return true
+}
+
+// readLoop reads the server's frames until the connection ends, then ends
+// every stream still open: refused if the server said it would not
+// process it, lost otherwise.
+func (c *h2conn) readLoop() {
+	defer close(c.done)
+	var settled bool
+	err := func() error {
+		for {
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				return err
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if f.IsAck() {
+					continue
+				}
+				if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+					c.mu.Lock()
+					c.maxOpen = int(min(v, 1<<16))
+					c.mu.Unlock()
+				}
+				c.wmu.Lock()
+				err := c.fr.WriteSettingsAck()
+				c.wmu.Unlock()
+				if err != nil {
+					return err
+				}
+				if !settled {
+					settled = true
+					close(c.settings)
+				}
+			case *http2.PingFrame:
+				if !f.IsAck() {
+					c.wmu.Lock()
+					c.fr.WritePing(true, f.Data)
+					c.wmu.Unlock()
+				}
+			case *http2.MetaHeadersFrame:
+				c.mu.Lock()
+				if s := c.streams[f.StreamID]; s != nil && s.status == 0 {
+					s.status, _ = strconv.Atoi(f.PseudoValue("status"))
+					if s.status >= 100 && s.status < 200 {
+						s.status = 0 // an informational answer: the real one follows
+					}
+				}
+				c.mu.Unlock()
+				if f.StreamEnded() {
+					c.end(f.StreamID, Answered, "", stepHeader, nil)
+				}
+			case *http2.DataFrame:
+				if n := len(f.Data()); n > 0 {
+					c.wmu.Lock()
+					c.fr.WriteWindowUpdate(0, uint32(n))
+					c.wmu.Unlock()
+				}
+				if f.StreamEnded() {
+					c.end(f.StreamID, Answered, "", stepBody, nil)
+				}
+			case *http2.RSTStreamFrame:
+				if f.ErrCode == http2.ErrCodeRefusedStream {
+					c.end(f.StreamID, Refused, StreamRefused, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+				} else {
+					c.end(f.StreamID, Lost, StreamReset, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+				}
+			case *http2.GoAwayFrame:
+				c.mu.Lock()
+				c.goAway, c.lastID = true, f.LastStreamID
+				var above []uint32
+				for id := range c.streams {
+					if id > f.LastStreamID {
+						above = append(above, id)
+					}
+				}
+				c.mu.Unlock()
+				for _, id := range above {
+					c.end(id, Refused, StreamAboveGoAway, stepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
+				}
+			}
+		}
+	}()
+	c.mu.Lock()
+	goAway, last := c.goAway, c.lastID
+	ids := make([]uint32, 0, len(c.streams))
+	for id := range c.streams {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		if goAway && id > last {
+			c.end(id, Refused, StreamAboveGoAway, stepHeader, err)
+		} else {
+			c.end(id, Lost, ConnLost, stepHeader, err)
+		}
+	}
+}
+
+// close closes the connection and waits for the read loop, which ends
+// the streams still open.
+func (c *h2conn) close() {
+	c.nc.Close()
+	<-c.done
+}
+
+// draining reports whether the connection may take no new stream.
+func (c *h2conn) draining() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goAway || c.isDone()
+}

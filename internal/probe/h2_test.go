@@ -1,0 +1,45 @@
+package probe
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Over HTTP/2, a server that shuts down with net/http's Shutdown sends
+// GOAWAY and answers every stream it took: streams the busy clients sent
+// past it are refused (safe to send again), none is lost, and the slow
+// stream in flight completes. One that exits at once loses the streams in
+// flight.
+func TestHTTP2(t *testing.T) {
+	load := Load{HTTP2: true, Busy: 4, Streams: 8, Slow: 1, SlowPath: "/slow?ms=800"}
+	t.Run("graceful", func(t *testing.T) {
+		rep, err := Run(context.Background(), Config{Server: childCommand("graceful"), Load: load, Warmup: 400 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("report:\n%s", rep)
+		if rep.Busy.Answered() == 0 || rep.BusyOKBefore == 0 {
+			t.Errorf("busy streams answered: %d (%d 2xx before the signal), want some", rep.Busy.Answered(), rep.BusyOKBefore)
+		}
+		if total := rep.Total(); total.Lost != 0 {
+			t.Errorf("%d streams lost (%v), want 0: every stream the server took is answered", total.Lost, rep.LostBy)
+		}
+		if rep.SlowCompleted() != 1 {
+			t.Errorf("slow stream completed: %d of 1", rep.SlowCompleted())
+		}
+		if rep.Exit.Code != 0 {
+			t.Errorf("exit %v", rep.Exit)
+		}
+	})
+	t.Run("abrupt", func(t *testing.T) {
+		rep, err := Run(context.Background(), Config{Server: childCommand("abrupt"), Load: load, Warmup: 400 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("report:\n%s", rep)
+		if rep.Slow.Lost != 1 || rep.LostBy[ConnLost] == 0 {
+			t.Errorf("slow lost %d of 1, lost by connection closed %d; want the slow stream and the busy ones in flight lost", rep.Slow.Lost, rep.LostBy[ConnLost])
+		}
+	})
+}
