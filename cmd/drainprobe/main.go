@@ -220,6 +220,8 @@ flags:
 	fs.IntVar(&l.Slow, "slow", 3, "slow requests in flight at the signal, each on its own connection")
 	fs.StringVar(&l.SlowPath, "slow-path", probe.DefaultSlowPath, "what the slow requests ask for: longer than the warm-up")
 	fs.StringVar(&l.SlowMethod, "slow-method", probe.DefaultMethod, "GET or POST")
+	fs.BoolVar(&l.HTTP2, "http2", false, "send the busy and slow requests over HTTP/2 without TLS (h2c, prior knowledge), each a stream; the rest stays HTTP/1")
+	fs.IntVar(&l.Streams, "streams", probe.DefaultStreams, "with --http2: the streams each busy client keeps in flight on its connection")
 	fs.IntVar(&l.Idle, "idle", 10, "idle keep-alive connections (one request each, then quiet)")
 	fs.StringVar(&l.IdlePath, "idle-path", probe.DefaultIdlePath, "what the idle connections request first")
 	fs.IntVar(&l.Silent, "silent", 20, "connected-but-silent sockets, as browsers preconnect")
@@ -264,6 +266,9 @@ flags:
 		}
 	}
 	o.cfg.CloseQuietAfter = o.criteria.MaxExitLag // see whether it waits for them, after as long as it may linger
+	if l.Streams < 0 {
+		return nil, fmt.Errorf("--streams %d: want 1 or more", l.Streams)
+	}
 	if err := checkLoad(l); err != nil {
 		return nil, err
 	}
@@ -309,7 +314,11 @@ flags:
 		if !set["sse"] {
 			l.SSE = 2
 		}
-		o.cfg.Server = probe.Command{Args: []string{exe, "-addr", "127.0.0.1:{port}"}, Env: []string{seedEnv + "=1"}, ReadyPath: *ready, ListenTimeout: *startTimeout}
+		args := []string{exe, "-addr", "127.0.0.1:{port}"}
+		if l.HTTP2 {
+			args = append(args, "-h2c")
+		}
+		o.cfg.Server = probe.Command{Args: args, Env: []string{seedEnv + "=1"}, ReadyPath: *ready, ListenTimeout: *startTimeout}
 		o.label = "drain's demo server (examples/seed)"
 	}
 	return o, nil

@@ -168,6 +168,23 @@ func TestLingerIsNotHeldSockets(t *testing.T) {
 	}
 }
 
+// With --http2 the demo's busy and slow requests are HTTP/2 streams: it
+// passes, every stream it took answered, and the report says the load was
+// HTTP/2.
+func TestHTTP2Demo(t *testing.T) {
+	code, stdout, stderr := probeRun(t, "--json", "--http2", "--streams", "4", "--busy", "4", "--slow", "1", "--slow-path", "/slow?ms=800", "--idle", "1", "--silent", "1", "--warmup", "500ms")
+	if code != exitPass {
+		t.Fatalf("exit %d, want %d\n%s", code, exitPass, stderr)
+	}
+	v := report(t, stdout)
+	if !v.Load.HTTP2 || v.Load.Streams != 4 {
+		t.Errorf("load: http2 %v, streams %d; want true, 4", v.Load.HTTP2, v.Load.Streams)
+	}
+	if v.ByKind.Busy.Answered == 0 || v.Counts.Lost != 0 {
+		t.Errorf("busy streams answered %d, lost %d; want some, 0", v.ByKind.Busy.Answered, v.Counts.Lost)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -182,6 +199,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad method", []string{"--busy-method", "PATCH"}, "--busy-method \"PATCH\""},
 		{"negative count", []string{"--idle", "-1"}, "--idle -1"},
 		{"no load", []string{"--busy", "0", "--slow", "0", "--idle", "0", "--silent", "0", "--ws", "0", "--sse", "0"}, "no load"},
+		{"negative streams", []string{"--http2", "--streams", "-1"}, "--streams -1"},
 		{"negative warmup", []string{"--warmup", "-1s"}, "--warmup -1s"},
 		{"negative grace", []string{"--grace", "-5s"}, "--grace -5s"},
 		{"negative max exit lag", []string{"--max-exit-lag", "-1ms"}, "--max-exit-lag -1ms"},

@@ -135,10 +135,10 @@ func writeNotable(w io.Writer, v *view) {
 	after := v.SentAfter.Refused
 	before := v.Counts.Refused - after
 	if before > 0 {
-		fmt.Fprintf(w, "\nrefused before the signal: %s connections: the server was not accepting all it was sent\n", probe.FormatCount(before))
+		fmt.Fprintf(w, "\nrefused before the signal: %s requests: the server was not taking all it was sent\n", probe.FormatCount(before))
 	}
 	if after > 0 {
-		fmt.Fprintf(w, "\nrefused after the signal: %s connections, expected once the server stopped listening: nothing was sent on them, and a client can safely try elsewhere\n", probe.FormatCount(after))
+		fmt.Fprintf(w, "\nrefused after the signal: %s requests, expected once the server stops taking them (its listener closed, or an HTTP/2 GOAWAY): it processed none of them, and a client can safely send them again\n", probe.FormatCount(after))
 	}
 }
 
@@ -180,7 +180,11 @@ func loadLine(v *view) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, what))
 		}
 	}
-	add(l.Busy, fmt.Sprintf("busy keep-alive clients (%s %s)", l.BusyMethod, l.BusyPath))
+	if l.HTTP2 {
+		add(l.Busy, fmt.Sprintf("busy HTTP/2 clients with %d streams each (%s %s)", l.Streams, l.BusyMethod, l.BusyPath))
+	} else {
+		add(l.Busy, fmt.Sprintf("busy keep-alive clients (%s %s)", l.BusyMethod, l.BusyPath))
+	}
 	add(l.Slow, fmt.Sprintf("slow requests (%s %s)", l.SlowMethod, l.SlowPath))
 	add(l.Idle, "idle keep-alive connections")
 	add(l.Silent, "silent sockets")

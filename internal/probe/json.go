@@ -107,6 +107,8 @@ type JSONLoad struct {
 	SSE           int     `json:"sse"`
 	SSEPath       string  `json:"sse_path"`
 	WarmupMs      float64 `json:"warmup_ms"`
+	HTTP2         bool    `json:"http2,omitempty"`   // busy and slow requests over h2c
+	Streams       int     `json:"streams,omitempty"` // with http2, per busy client
 }
 
 // JSONTimes are when things happened, in ms from the origin; nil when
@@ -317,6 +319,9 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		j.Durations.LastResponseToExit = msPtr(d)
 	}
 	j.Counts = jsonCounts(total)
+	if l.HTTP2 {
+		j.Load.HTTP2, j.Load.Streams = true, l.Streams
+	}
 	if !r.SignalAt.IsZero() {
 		after := jsonCounts(r.SentAfterSignal)
 		j.SentAfter = &after
