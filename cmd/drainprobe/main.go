@@ -221,7 +221,10 @@ flags:
 	fs.StringVar(&l.SlowPath, "slow-path", probe.DefaultSlowPath, "what the slow requests ask for: longer than the warm-up")
 	fs.StringVar(&l.SlowMethod, "slow-method", probe.DefaultMethod, "GET or POST")
 	fs.BoolVar(&l.HTTP2, "http2", false, "send the busy and slow requests over HTTP/2 without TLS (h2c, prior knowledge), each a stream; the rest stays HTTP/1")
-	fs.IntVar(&l.Streams, "streams", probe.DefaultStreams, "with --http2: the streams each busy client keeps in flight on its connection")
+	fs.IntVar(&l.Streams, "streams", probe.DefaultStreams, "with --http2 or --grpc: the streams each busy client keeps in flight on its connection")
+	fs.BoolVar(&l.GRPC, "grpc", false, "load a gRPC server through its health service (grpc.health.v1): busy clients call Check over h2c, --watches Watch streams stay open; --slow and --idle default to 0")
+	fs.StringVar(&l.GRPCService, "grpc-service", "", "with --grpc: the service Check and Watch name (default: the server as a whole)")
+	fs.IntVar(&l.Watches, "watches", 2, "with --grpc: health Watch streams kept open")
 	fs.IntVar(&l.Idle, "idle", 10, "idle keep-alive connections (one request each, then quiet)")
 	fs.StringVar(&l.IdlePath, "idle-path", probe.DefaultIdlePath, "what the idle connections request first")
 	fs.IntVar(&l.Silent, "silent", 20, "connected-but-silent sockets, as browsers preconnect")
@@ -266,6 +269,19 @@ flags:
 		}
 	}
 	o.cfg.CloseQuietAfter = o.criteria.MaxExitLag // see whether it waits for them, after as long as it may linger
+	if set := flagsSet(fs); l.GRPC {
+		// A gRPC server serves neither HTTP/1 nor the HTTP paths.
+		for _, f := range []struct {
+			name string
+			n    *int
+		}{{"slow", &l.Slow}, {"idle", &l.Idle}} {
+			if !set[f.name] {
+				*f.n = 0
+			}
+		}
+	} else if !set["watches"] {
+		l.Watches = 0
+	}
 	if l.Streams < 0 {
 		return nil, fmt.Errorf("--streams %d: want 1 or more", l.Streams)
 	}
@@ -300,14 +316,15 @@ flags:
 		o.cfg.Server = probe.Command{ReadyPath: *ready, ListenTimeout: *startTimeout}
 	case len(command) > 0:
 		o.cfg.Server = probe.Command{Args: command, ReadyPath: *ready, ListenTimeout: *startTimeout}
+	case l.GRPC:
+		return nil, errors.New("--grpc needs the command of a gRPC server (drain's is examples/grpc), or --target: the demo server speaks HTTP")
 	default:
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("finding the demo server: %w", err)
 		}
 		// The demo server has streams: show them too, unless told not to.
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := flagsSet(fs)
 		if !set["ws"] {
 			l.WebSockets = 2
 		}
@@ -324,13 +341,20 @@ flags:
 	return o, nil
 }
 
+// flagsSet returns the names of the flags set on the command line.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
 // checkLoad refuses a load that cannot test anything, in the terms of
 // the flags.
 func checkLoad(l *probe.Load) error {
 	counts := []struct {
 		flag string
 		n    int
-	}{{"busy", l.Busy}, {"slow", l.Slow}, {"idle", l.Idle}, {"silent", l.Silent}, {"ws", l.WebSockets}, {"sse", l.SSE}}
+	}{{"busy", l.Busy}, {"slow", l.Slow}, {"idle", l.Idle}, {"silent", l.Silent}, {"ws", l.WebSockets}, {"sse", l.SSE}, {"watches", l.Watches}}
 	total := 0
 	for _, c := range counts {
 		if c.n < 0 {
@@ -339,7 +363,7 @@ func checkLoad(l *probe.Load) error {
 		total += c.n
 	}
 	if total == 0 {
-		return errors.New("no load: every count (--busy, --slow, --idle, --silent, --ws, --sse) is 0")
+		return errors.New("no load: every count (--busy, --slow, --idle, --silent, --ws, --sse, --watches) is 0")
 	}
 	for _, m := range []struct{ flag, method string }{{"busy-method", l.BusyMethod}, {"slow-method", l.SlowMethod}} {
 		if m.method != "GET" && m.method != "POST" {

@@ -185,6 +185,46 @@ func TestHTTP2Demo(t *testing.T) {
 	}
 }
 
+// buildGo builds the Go command at dir (relative to this package; the
+// workspace resolves other modules) into a temporary directory.
+func buildGo(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
+	if out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	return bin
+}
+
+// --grpc loads any gRPC server through its health service: drain's gRPC
+// example passes (its Watch streams end with a status at the drain); a
+// plain grpc-go server whose GracefulStop waits for its Watch streams is
+// killed at the grace period and fails.
+func TestGRPC(t *testing.T) {
+	load := []string{"--json", "--grpc", "--busy", "4", "--streams", "4", "--watches", "2", "--silent", "0", "--warmup", "500ms", "--grace", "3s"}
+	t.Run("draingrpc", func(t *testing.T) {
+		bin := buildGo(t, "../../examples/grpc")
+		code, stdout, stderr := probeRun(t, append(load, "--", bin, "-addr", "127.0.0.1:{port}")...)
+		if code != exitPass {
+			t.Fatalf("exit %d, want %d\n%s", code, exitPass, stderr)
+		}
+		v := report(t, stdout)
+		if !v.Load.GRPC || v.ByKind.Busy.Answered == 0 || v.Streams.Watch.Open != 2 || v.Streams.Watch.ClosedCleanly != 2 {
+			t.Errorf("grpc %v, busy answered %d, watch streams %+v; want true, some, 2 open and 2 ended cleanly", v.Load.GRPC, v.ByKind.Busy.Answered, v.Streams.Watch)
+		}
+	})
+	t.Run("grpc-go GracefulStop", func(t *testing.T) {
+		bin := buildGo(t, "../../bench/servers/grpcplain")
+		code, stdout, stderr := probeRun(t, append(load, "--", bin)...)
+		if code != exitFail {
+			t.Fatalf("exit %d, want %d\n%s", code, exitFail, stderr)
+		}
+		if got := reasons(report(t, stdout)); !slices.Contains(got, "killed") || !slices.Contains(got, "streams-cut") {
+			t.Errorf("reasons %v, want killed and streams-cut", got)
+		}
+	})
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -199,6 +239,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad method", []string{"--busy-method", "PATCH"}, "--busy-method \"PATCH\""},
 		{"negative count", []string{"--idle", "-1"}, "--idle -1"},
 		{"no load", []string{"--busy", "0", "--slow", "0", "--idle", "0", "--silent", "0", "--ws", "0", "--sse", "0"}, "no load"},
+		{"grpc without a server", []string{"--grpc"}, "--grpc needs the command of a gRPC server"},
+		{"grpc with idle connections", []string{"--grpc", "--idle", "2", "--", "true"}, "GRPC with"},
+		{"watches without grpc", []string{"--watches", "2", "--", "true"}, "Watches without GRPC"},
 		{"negative streams", []string{"--http2", "--streams", "-1"}, "--streams -1"},
 		{"negative warmup", []string{"--warmup", "-1s"}, "--warmup -1s"},
 		{"negative grace", []string{"--grace", "-5s"}, "--grace -5s"},

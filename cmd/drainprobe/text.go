@@ -50,7 +50,7 @@ func writeText(w io.Writer, v *view) {
 	for _, s := range []struct {
 		kind string
 		probe.JSONStream
-	}{{"WebSocket", v.Streams.WebSocket}, {"event", v.Streams.SSE}} {
+	}{{"WebSocket", v.Streams.WebSocket}, {"event", v.Streams.SSE}, {"gRPC Watch", v.Streams.Watch}} {
 		if s.Open > 0 {
 			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", s.kind, s.Open, s.ClosedCleanly, s.Cut)
 		}
@@ -180,9 +180,12 @@ func loadLine(v *view) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, what))
 		}
 	}
-	if l.HTTP2 {
+	switch {
+	case l.GRPC:
+		add(l.Busy, fmt.Sprintf("busy gRPC clients with %d health Checks in flight each (service %q)", l.Streams, l.GRPCService))
+	case l.HTTP2:
 		add(l.Busy, fmt.Sprintf("busy HTTP/2 clients with %d streams each (%s %s)", l.Streams, l.BusyMethod, l.BusyPath))
-	} else {
+	default:
 		add(l.Busy, fmt.Sprintf("busy keep-alive clients (%s %s)", l.BusyMethod, l.BusyPath))
 	}
 	add(l.Slow, fmt.Sprintf("slow requests (%s %s)", l.SlowMethod, l.SlowPath))
@@ -190,6 +193,7 @@ func loadLine(v *view) string {
 	add(l.Silent, "silent sockets")
 	add(l.WebSockets, "WebSockets ("+l.WebSocketPath+")")
 	add(l.SSE, "event streams ("+l.SSEPath+")")
+	add(l.Watches, "gRPC health Watch streams")
 	line := strings.Join(parts, ", ")
 	if v.Signal != "" {
 		to := ""

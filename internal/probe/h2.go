@@ -48,19 +48,33 @@ type h2conn struct {
 	done     chan struct{} // closed when the read loop has returned
 }
 
+// An h2req is a request to send as a stream.
+type h2req struct {
+	method, path string
+	header       [][2]string // more fields, after the pseudo-headers
+	body         []byte
+	// timeout bounds the stream from its sending to its end; 0: the
+	// stream may stay open as long as the connection does.
+	timeout time.Duration
+}
+
 // An h2stream is a request in flight.
 type h2stream struct {
-	x      exchange
-	status int
-	out    chan<- h2result
-	timer  *time.Timer
+	x          exchange
+	status     int
+	grpcStatus string        // the grpc-status field, in the headers or the trailers
+	headed     bool          // the response's headers came
+	opened     chan struct{} // closed when they do
+	out        chan<- h2result
+	timer      *time.Timer // nil without a timeout
 }
 
 // An h2result is what became of a stream.
 type h2result struct {
-	x   exchange
-	o   Outcome
-	why Reason
+	x          exchange
+	o          Outcome
+	why        Reason
+	grpcStatus string // "" if the response had none
 }
 
 // dialH2 connects to addr, speaks the client preface, and waits for the
@@ -131,33 +145,41 @@ func (c *h2conn) capacity(want int) int {
 	return min(want, c.maxOpen)
 }
 
-// open sends a GET of path to host as a new stream, and arranges for its
-// result to be sent on out. It returns false, sending nothing, if the
+// open sends req to host as a new stream, and arranges for its result to
+// be sent on out. It returns the stream, or nil, sending nothing, if the
 // connection may take no new stream (a GOAWAY came, or it is closed).
-func (c *h2conn) open(method, path, host string, seq int, out chan<- h2result) bool {
+func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2stream {
 	c.mu.Lock()
 	if c.goAway || c.isDone() {
 		c.mu.Unlock()
-		return false
+		return nil
 	}
 	id := c.next
 	c.next += 2
-	s := &h2stream{x: exchange{sent: time.Now(), seq: seq}, out: out}
+	s := &h2stream{x: exchange{sent: time.Now(), seq: seq}, out: out, opened: make(chan struct{})}
 	c.streams[id] = s
-	s.timer = time.AfterFunc(c.timeout, func() { c.expire(id) })
+	if req.timeout > 0 {
+		s.timer = time.AfterFunc(req.timeout, func() { c.expire(id) })
+	}
 	c.mu.Unlock()
 
 	c.wmu.Lock()
 	c.hbuf.Reset()
-	for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", host}, {":path", path}} {
+	for _, f := range [][2]string{{":method", req.method}, {":scheme", "http"}, {":authority", host}, {":path", req.path}} {
 		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: true, EndHeaders: true})
+	for _, f := range req.header {
+		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: len(req.body) == 0, EndHeaders: true})
+	if err == nil && len(req.body) > 0 {
+		err = c.fr.WriteData(id, true, req.body)
+	}
 	c.wmu.Unlock()
 	if err != nil {
 		c.end(id, Lost, WriteFailed, stepWrite, err)
 	}
-	return true
+	return s
 }
 
 func (c *h2conn) isDone() bool {
@@ -188,9 +210,11 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool 
 	if s == nil {
 		return false
 	}
-	s.timer.Stop()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	s.x.done, s.x.status, s.x.st, s.x.err = time.Now(), s.status, st, err
-	s.out <- h2result{x: s.x, o: o, why: why}
+	s.out <- h2result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
 	return true
 }
 
@@ -234,10 +258,17 @@ func (c *h2conn) readLoop() {
 				}
 			case *http2.MetaHeadersFrame:
 				c.mu.Lock()
-				if s := c.streams[f.StreamID]; s != nil && s.status == 0 {
-					s.status, _ = strconv.Atoi(f.PseudoValue("status"))
-					if s.status >= 100 && s.status < 200 {
-						s.status = 0 // an informational answer: the real one follows
+				if s := c.streams[f.StreamID]; s != nil {
+					// The response's headers, unless informational (the real
+					// ones follow); then the trailers.
+					if st, _ := strconv.Atoi(f.PseudoValue("status")); !s.headed && (st < 100 || st >= 200) {
+						s.status, s.headed = st, true
+						close(s.opened)
+					}
+					for _, hf := range f.Fields {
+						if hf.Name == "grpc-status" {
+							s.grpcStatus = hf.Value
+						}
 					}
 				}
 				c.mu.Unlock()

@@ -107,8 +107,11 @@ type JSONLoad struct {
 	SSE           int     `json:"sse"`
 	SSEPath       string  `json:"sse_path"`
 	WarmupMs      float64 `json:"warmup_ms"`
-	HTTP2         bool    `json:"http2,omitempty"`   // busy and slow requests over h2c
-	Streams       int     `json:"streams,omitempty"` // with http2, per busy client
+	HTTP2         bool    `json:"http2,omitempty"`        // busy and slow requests over h2c
+	Streams       int     `json:"streams,omitempty"`      // with http2, per busy client
+	GRPC          bool    `json:"grpc,omitempty"`         // busy health Checks and Watch streams
+	GRPCService   string  `json:"grpc_service,omitempty"` // the service they name
+	Watches       int     `json:"watches,omitempty"`
 }
 
 // JSONTimes are when things happened, in ms from the origin; nil when
@@ -182,6 +185,7 @@ type JSONByKind struct {
 	Silent    JSONKind `json:"silent"`
 	WebSocket JSONKind `json:"websocket"`
 	SSE       JSONKind `json:"sse"`
+	Watch     JSONKind `json:"watch"`
 }
 
 // JSONSlow tells how many slow requests were sent and answered 2xx.
@@ -211,6 +215,7 @@ type JSONStream struct {
 type JSONStreams struct {
 	WebSocket JSONStream `json:"websocket"`
 	SSE       JSONStream `json:"sse"`
+	Watch     JSONStream `json:"watch"`
 }
 
 // JSONProbe tells whether the probe kept up.
@@ -322,13 +327,16 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 	if l.HTTP2 {
 		j.Load.HTTP2, j.Load.Streams = true, l.Streams
 	}
+	if l.GRPC {
+		j.Load.GRPC, j.Load.GRPCService, j.Load.Watches = true, l.GRPCService, l.Watches
+	}
 	if !r.SignalAt.IsZero() {
 		after := jsonCounts(r.SentAfterSignal)
 		j.SentAfter = &after
 	}
 	j.ByKind = JSONByKind{
 		Busy: kindCounts(r.Busy), Slow: kindCounts(r.Slow), Idle: kindCounts(r.Idle), Silent: kindCounts(r.Silent),
-		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE),
+		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE), Watch: kindCounts(r.Watch),
 	}
 	codes := map[string]int{"1001": 0}
 	for code, n := range r.CloseCodes {
@@ -337,6 +345,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 	j.Streams = JSONStreams{
 		WebSocket: JSONStream{Open: r.WebSocketsOpen, ClosedCleanly: r.WebSocket.Answered(), Cut: r.WebSocket.Lost, CloseCodes: &codes},
 		SSE:       JSONStream{Open: r.SSEOpen, ClosedCleanly: r.SSE.Answered(), Cut: r.SSE.Lost},
+		Watch:     JSONStream{Open: r.WatchesOpen, ClosedCleanly: r.Watch.Answered(), Cut: r.Watch.Lost},
 	}
 	j.Timeline = JSONTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]JSONBucket, len(r.Timeline.Buckets))}
 	for i, b := range r.Timeline.Buckets {

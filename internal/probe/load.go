@@ -116,6 +116,20 @@ type Load struct {
 	// HTTP2, at most what the server allows. Defaults to
 	// [DefaultStreams].
 	Streams int
+
+	// GRPC loads a gRPC server through its standard health service
+	// (grpc.health.v1.Health), so that none of its own protobuf is
+	// needed: the busy clients send Check for GRPCService ("" for the
+	// server as a whole) over HTTP/2, Streams calls in flight each, and
+	// Watches Watch streams stay open. A call is answered if it ends with
+	// a gRPC status, counted as an HTTP one (OK as 200, UNAVAILABLE as
+	// 503, others as 500); refused if the server did not take its stream
+	// (as with HTTP2: safe to retry); lost otherwise. A Watch stream ends
+	// cleanly with a gRPC status. Slow, Idle, WebSockets and SSE must be
+	// 0: they are HTTP/1 or HTTP paths a gRPC server does not serve.
+	GRPC        bool
+	GRPCService string
+	Watches     int
 }
 
 // DefaultStreams is the default of [Load.Streams].
@@ -145,6 +159,9 @@ func (l Load) withDefaults() Load {
 	if l.Streams <= 0 {
 		l.Streams = DefaultStreams
 	}
+	if l.GRPC {
+		l.HTTP2 = true
+	}
 	return l
 }
 
@@ -156,11 +173,17 @@ func (l Load) validate() error {
 		n    int
 	}{
 		{"Busy", l.Busy}, {"Slow", l.Slow}, {"Idle", l.Idle}, {"Silent", l.Silent},
-		{"WebSockets", l.WebSockets}, {"SSE", l.SSE},
+		{"WebSockets", l.WebSockets}, {"SSE", l.SSE}, {"Watches", l.Watches},
 	} {
 		if f.n < 0 {
 			errs = append(errs, fmt.Errorf("negative %s %d", f.name, f.n))
 		}
+	}
+	switch {
+	case l.GRPC && l.Slow+l.Idle+l.WebSockets+l.SSE > 0:
+		errs = append(errs, fmt.Errorf("GRPC with Slow %d, Idle %d, WebSockets %d, SSE %d: want 0, a gRPC server serves none of them", l.Slow, l.Idle, l.WebSockets, l.SSE))
+	case !l.GRPC && l.Watches > 0:
+		errs = append(errs, errors.New("Watches without GRPC: they are gRPC health Watch streams"))
 	}
 	switch {
 	case l.SilentEvery < 0:
@@ -355,8 +378,12 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
 func (d *driver) busy(ctx context.Context, i int) {
-	if d.load.HTTP2 {
-		d.sendH2(ctx, Busy, i, d.load.BusyMethod, d.load.BusyPath, d.load.Streams, true)
+	switch {
+	case d.load.GRPC:
+		d.sendH2(ctx, Busy, i, grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout), d.load.Streams, true)
+		return
+	case d.load.HTTP2:
+		d.sendH2(ctx, Busy, i, h2req{method: d.load.BusyMethod, path: d.load.BusyPath, timeout: d.load.RequestTimeout}, d.load.Streams, true)
 		return
 	}
 	d.send(ctx, Busy, i, d.busyReq, true)
@@ -366,7 +393,7 @@ func (d *driver) busy(ctx context.Context, i int) {
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
 	if d.load.HTTP2 {
-		d.sendH2(ctx, Slow, i, d.load.SlowMethod, d.load.SlowPath, 1, false)
+		d.sendH2(ctx, Slow, i, h2req{method: d.load.SlowMethod, path: d.load.SlowPath, timeout: d.load.RequestTimeout}, 1, false)
 		return
 	}
 	d.send(ctx, Slow, i, d.slowReq, false)
@@ -419,7 +446,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req []byte, repeat boo
 // each ends, and without it only the first. After a GOAWAY, once the
 // connection's streams have ended, it connects again; it stops when a new
 // connection is refused or ctx ends.
-func (d *driver) sendH2(ctx context.Context, k Kind, i int, method, path string, streams int, repeat bool) {
+func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams int, repeat bool) {
 	t := d.rec.tally(k)
 	defer t.merge()
 	out := make(chan h2result, streams)
@@ -437,7 +464,7 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, method, path string,
 		seq, inFlight := 0, 0
 		fill := func() {
 			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) {
-				if !c.open(method, path, d.host, seq+1, out) {
+				if c.open(req, d.host, seq+1, out) == nil {
 					return
 				}
 				seq++
@@ -457,6 +484,9 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, method, path string,
 		for inFlight > 0 {
 			r := <-out
 			inFlight--
+			if d.load.GRPC && r.o == Answered {
+				r = grpcAnswer(r)
+			}
 			if r.o != Answered && ctx.Err() != nil {
 				r.o, r.why = Aborted, ProbeStopping
 			}

@@ -70,6 +70,13 @@ func runChild(mode string, args []string) int {
 		time.Sleep(time.Minute)
 		return 0
 	}
+	// The handler is in place before the port opens: a probe may signal the
+	// child as soon as it accepts a connection.
+	if mode == "stubborn" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
 	port := os.Getenv("PORT")
 	for _, a := range args {
 		if p, ok := strings.CutPrefix(a, "-port="); ok {
@@ -91,7 +98,6 @@ func runChild(mode string, args []string) int {
 	srv.RegisterOnShutdown(beginShutdown)
 	switch mode {
 	case "stubborn":
-		signal.Ignore(syscall.SIGTERM)
 		srv.Serve(ln)
 		return 0
 	case "exit-soon":
@@ -99,8 +105,6 @@ func runChild(mode string, args []string) int {
 		time.Sleep(200 * time.Millisecond)
 		return 4
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	go srv.Serve(ln)
 	<-ctx.Done()
 	if mode == "abrupt" {

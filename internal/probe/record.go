@@ -28,6 +28,9 @@ const (
 	// SSE streams (server-sent events) are responses the server keeps
 	// open, opened before the load starts.
 	SSE
+	// Watch streams are gRPC health Watch calls ([Load.GRPC]) the server
+	// keeps open, opened before the load starts.
+	Watch
 	numKinds
 )
 
@@ -52,6 +55,8 @@ func (k Kind) String() string {
 		return "websocket"
 	case SSE:
 		return "sse"
+	case Watch:
+		return "watch"
 	}
 	return "kind(?)"
 }

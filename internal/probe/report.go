@@ -51,9 +51,10 @@ type Report struct {
 	// Busy, Slow, Idle and Silent count the outcomes of each kind of
 	// request. A silent socket counts only if its connect failed.
 	Busy, Slow, Idle, Silent Counts
-	// WebSocket and SSE count the outcomes of the streams, which are not
-	// requests: they are not in [Report.Total] nor in the Timeline.
-	WebSocket, SSE Counts
+	// WebSocket, SSE and Watch count the outcomes of the streams, which
+	// are not requests: they are not in [Report.Total] nor in the
+	// Timeline.
+	WebSocket, SSE, Watch Counts
 	// LostBy counts the lost requests (not streams) by reason.
 	LostBy map[Reason]int
 
@@ -70,9 +71,9 @@ type Report struct {
 	// an exit, they count all those closed during the run.
 	IdleClosedBeforeExit, SilentClosedBeforeExit int
 
-	// WebSocketsOpen and SSEOpen are the streams that were open when the
-	// load started.
-	WebSocketsOpen, SSEOpen int
+	// WebSocketsOpen, SSEOpen and WatchesOpen are the streams that were
+	// open when the load started.
+	WebSocketsOpen, SSEOpen, WatchesOpen int
 	// CloseCodes counts the codes of the close frames that ended
 	// WebSocket streams.
 	CloseCodes map[int]int
@@ -124,7 +125,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	r.Busy, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
-	r.WebSocket, r.SSE = rec.counts[WebSocket], rec.counts[SSE]
+	r.WebSocket, r.SSE, r.Watch = rec.counts[WebSocket], rec.counts[SSE], rec.counts[Watch]
 	r.SentAfterSignal = rec.sentAfter
 	r.LostBy = maps.Clone(rec.lostBy)
 	r.CloseCodes = maps.Clone(rec.closeCodes)
@@ -135,7 +136,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	r.IdleClosed, r.SilentClosed = d.idle.closeTimes(), d.silent.closeTimes()
 	r.IdleClosedBeforeExit = closedBefore(r.IdleClosed, r.Exit.At)
 	r.SilentClosedBeforeExit = closedBefore(r.SilentClosed, r.Exit.At)
-	_, r.WebSocketsOpen, r.SSEOpen = d.streams.opened()
+	_, r.WebSocketsOpen, r.SSEOpen, r.WatchesOpen = d.streams.opened()
 	r.Timeline = rec.timeline.snapshot(r.End)
 	end := r.SignalAt
 	if end.IsZero() {
@@ -255,7 +256,7 @@ func (r *Report) String() string {
 		open      int
 		c         Counts
 		closeCode bool
-	}{{"WebSocket", r.Load.WebSockets, r.WebSocketsOpen, r.WebSocket, true}, {"SSE", r.Load.SSE, r.SSEOpen, r.SSE, false}} {
+	}{{"WebSocket", r.Load.WebSockets, r.WebSocketsOpen, r.WebSocket, true}, {"SSE", r.Load.SSE, r.SSEOpen, r.SSE, false}, {"gRPC Watch", r.Load.Watches, r.WatchesOpen, r.Watch, false}} {
 		if s.want == 0 {
 			continue
 		}

@@ -127,7 +127,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		r.rec.timeline.begin(rep.Start, time.Time{}, c.Duration+time.Second)
 	}
 	mon = startMonitor()
-	list, _, _ := d.streams.opened()
+	list, _, _, _ := d.streams.opened()
 	for _, st := range list {
 		wg.Go(func() { d.readStream(lctx, st) })
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// streams are the WebSocket and SSE streams the load keeps open. Each is
+// streams are the WebSocket, SSE and gRPC Watch streams the load keeps
+// open. Each is
 // opened by [driver.openStreams] and then read by a goroutine of its own
 // until it ends ([driver.readStream]); reading costs nothing while the
 // server sends nothing.
@@ -24,20 +25,22 @@ type streams struct {
 
 	mu   sync.Mutex
 	list []*stream
-	// open counts the streams open now, by kind: WebSocket, then SSE.
-	open [2]atomic.Int64
+	// open counts the streams open now, by kind: WebSocket, SSE, Watch.
+	open [3]atomic.Int64
 }
 
-// A stream is one open WebSocket or SSE stream.
+// A stream is one open WebSocket, SSE or gRPC Watch stream.
 type stream struct {
 	kind   Kind
 	i      int
 	sent   time.Time // when its opening began
 	status int       // of the handshake's response
 
-	ws   *websocket.Conn // WebSocket
-	nc   net.Conn        // SSE
-	body io.Reader       // SSE: the response's body
+	ws    *websocket.Conn // WebSocket
+	nc    net.Conn        // SSE
+	body  io.Reader       // SSE: the response's body
+	h2    *h2conn         // Watch: its connection
+	h2out chan h2result   // Watch: its end
 }
 
 func (s *streams) init(timeout time.Duration) {
@@ -55,8 +58,11 @@ func (s *streams) init(timeout time.Duration) {
 }
 
 func openIndex(k Kind) int {
-	if k == SSE {
+	switch k {
+	case SSE:
 		return 1
+	case Watch:
+		return 2
 	}
 	return 0
 }
@@ -69,17 +75,20 @@ func (s *streams) add(st *stream) {
 }
 
 // opened returns the streams opened, and how many of each kind.
-func (s *streams) opened() (list []*stream, ws, sse int) {
+func (s *streams) opened() (list []*stream, ws, sse, watch int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.list {
-		if st.kind == WebSocket {
+		switch st.kind {
+		case WebSocket:
 			ws++
-		} else {
+		case SSE:
 			sse++
+		case Watch:
+			watch++
 		}
 	}
-	return s.list, ws, sse
+	return s.list, ws, sse, watch
 }
 
 // closeAll closes every stream, and the transport's connections. The
@@ -100,15 +109,21 @@ func (st *stream) close() {
 	if st.nc != nil {
 		st.nc.Close()
 	}
+	if st.h2 != nil {
+		st.h2.nc.Close()
+	}
 }
 
 // openStreams opens the WebSocket streams, then the SSE streams, at most
 // DialConcurrency at a time, and counts those it could not open.
 func (d *driver) openStreams(ctx context.Context) {
-	for _, k := range []Kind{WebSocket, SSE} {
+	for _, k := range []Kind{WebSocket, SSE, Watch} {
 		n, open := d.load.WebSockets, d.openWebSocket
-		if k == SSE {
+		switch k {
+		case SSE:
 			n, open = d.load.SSE, d.openSSE
+		case Watch:
+			n, open = d.load.Watches, d.openWatch
 		}
 		d.each(ctx, n, k, func(t *tally, i int) {
 			st, x := open(ctx)
@@ -199,10 +214,13 @@ func (d *driver) readStream(ctx context.Context, st *stream) {
 	defer t.merge()
 	x := exchange{sent: st.sent, seq: 1, status: st.status}
 	var err error
-	if st.kind == WebSocket {
+	switch st.kind {
+	case WebSocket:
 		x.code, err = readWebSocket(ctx, st.ws)
-	} else {
+	case SSE:
 		err = readSSE(ctx, st.nc, st.body)
+	case Watch:
+		err = readWatch(ctx, st)
 	}
 	x.done = time.Now()
 	d.streams.open[openIndex(st.kind)].Add(-1)

@@ -74,7 +74,7 @@ var advice = map[string]string{
 	CodeHeldSockets: "It waited for connections that send nothing (browsers' preconnected sockets, idle keep-alive connections): every shutdown lasts until its own timeout. " +
 		"Close connections that are idle, or have sent nothing, as soon as the drain begins.",
 	CodeStreamsCut: "Long-lived streams were cut: clients see an error instead of a request to reconnect. " +
-		"End them cleanly at the drain: a WebSocket close frame (1001, going away), the end of the event stream.",
+		"End them cleanly at the drain: a WebSocket close frame (1001, going away), the end of the event stream, a gRPC status (UNAVAILABLE, which clients retry elsewhere).",
 	CodeServedAfter: "The process the probe started exited, but another one kept serving the port: the signal reached a wrapper (sh -c, npm, a script) that did not pass it on. " +
 		"Use exec in scripts so that the server is the process signalled, or --signal-group.",
 	CodeProbeLag: "The probe's own timings may be late by as much: run it on a quieter machine, or with fewer clients.",
@@ -132,8 +132,8 @@ func (v Verdict) String() string {
 //     for connections that would send nothing. One that lives on after
 //     they are closed lingers for another reason, which its
 //     [CodeExitLag] says.
-//   - [CodeStreamsCut]: WebSocket or SSE streams were cut without a clean
-//     end, or were still open when it exited.
+//   - [CodeStreamsCut]: WebSocket, SSE or gRPC Watch streams were cut
+//     without a clean end, or were still open when it exited.
 //   - [CodeServedAfter]: requests were still answered after the process
 //     exited: another process serves the port, such as the server under a
 //     wrapper (a shell, npm) that did not pass the signal on.
@@ -187,18 +187,24 @@ func (r *Report) Verdict(c Criteria) Verdict {
 			fail(CodeServedAfter, "%s %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", FormatCount(n), plural(n, "request"))
 		}
 	}
-	var ws, sse string
-	if n := r.WebSocket.Lost; n > 0 {
-		ws = fmt.Sprintf("%d of %d WebSocket %s", n, r.WebSocket.Total(), plural(r.WebSocket.Total(), "stream"))
+	var cut []string
+	for _, s := range []struct {
+		name string
+		c    Counts
+	}{{"WebSocket", r.WebSocket}, {"SSE", r.SSE}, {"gRPC Watch", r.Watch}} {
+		if n := s.c.Lost; n > 0 {
+			cut = append(cut, fmt.Sprintf("%d of %d %s %s", n, s.c.Total(), s.name, plural(s.c.Total(), "stream")))
+		}
 	}
-	if n := r.SSE.Lost; n > 0 {
-		sse = fmt.Sprintf("%d of %d SSE %s", n, r.SSE.Total(), plural(r.SSE.Total(), "stream"))
-	}
-	if ws != "" || sse != "" {
-		fail(CodeStreamsCut, "%s cut without a clean end (a close frame, or the end of the response)", joinAnd(ws, sse))
+	if len(cut) > 0 {
+		fail(CodeStreamsCut, "%s cut without a clean end (a close frame, the end of the response, gRPC trailers)", joinAnd(cut...))
 	}
 
-	if r.Load.Busy > 0 && r.BusyOKBefore == 0 {
+	switch {
+	case r.Load.Busy == 0 || r.BusyOKBefore > 0:
+	case r.Load.GRPC:
+		warn(CodeUntested, "the busy clients' health Checks got no OK answer before the signal: is grpc.health.v1.Health registered, and the service %q SERVING?", r.Load.GRPCService)
+	default:
 		warn(CodeUntested, "the busy clients got no 2xx answer before the signal (%s %s): the probe tested nothing useful", r.Load.BusyMethod, r.Load.BusyPath)
 	}
 	if n := r.Load.WebSockets; n > 0 && r.WebSocketsOpen < n {
@@ -206,6 +212,9 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	}
 	if n := r.Load.SSE; n > 0 && r.SSEOpen < n {
 		warn(CodeUntested, "%d of %d event streams could not be opened on %s", n-r.SSEOpen, n, r.Load.SSEPath)
+	}
+	if n := r.Load.Watches; n > 0 && r.WatchesOpen < n {
+		warn(CodeUntested, "%d of %d gRPC health Watch streams could not be opened (is grpc.health.v1.Health registered?)", n-r.WatchesOpen, n)
 	}
 	if n := r.Timeline.status5xxFrom(r.SignalAt); !r.SignalAt.IsZero() && n > 0 {
 		warn(CodeErrorsSent, "%s %s answered with a 5xx status after the signal", FormatCount(n), plural(n, "request"))

@@ -1,0 +1,116 @@
+package probe
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// The probe loads a gRPC server through the standard health service,
+// grpc.health.v1.Health, which servers register without any protobuf of
+// their own: Check in loops, and Watch streams kept open. Calls are HTTP/2
+// streams (see h2.go); the few bytes of protobuf they need are written
+// here.
+
+// BadGRPC is the reason of a call answered without a gRPC status.
+const BadGRPC Reason = "no grpc-status"
+
+// grpcRequest returns the request of a Health method ("Check" or
+// "Watch") for service ("" for the server as a whole).
+func grpcRequest(method, service string, timeout time.Duration) h2req {
+	// HealthCheckRequest{service}: field 1, length-delimited.
+	var msg []byte
+	if service != "" {
+		msg = append([]byte{0x0a}, binary.AppendUvarint(nil, uint64(len(service)))...)
+		msg = append(msg, service...)
+	}
+	// A gRPC message: not compressed, its length, itself.
+	body := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
+	body = append(body, msg...)
+	return h2req{
+		method:  http.MethodPost,
+		path:    "/grpc.health.v1.Health/" + method,
+		header:  [][2]string{{"content-type", "application/grpc"}, {"te", "trailers"}},
+		body:    body,
+		timeout: timeout,
+	}
+}
+
+// grpcAnswer classifies a call whose stream ended cleanly by its gRPC
+// status, which the report counts as an HTTP status: OK as 200,
+// UNAVAILABLE (14: the server is shutting down, say) as 503, any other as
+// 500. A response without a gRPC status is lost: no client can tell what
+// became of the call.
+func grpcAnswer(r h2result) h2result {
+	switch r.grpcStatus {
+	case "":
+		r.o, r.why, r.x.err = Lost, BadGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.status)
+	case "0":
+		r.x.status = http.StatusOK
+	case "14":
+		r.x.status = http.StatusServiceUnavailable
+	default:
+		r.x.status = http.StatusInternalServerError
+	}
+	return r
+}
+
+// openWatch opens a Watch stream on a connection of its own and waits for
+// the response's headers.
+func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
+	c, x := dialH2(ctx, d.addr, d.load.RequestTimeout)
+	if c == nil {
+		return nil, x
+	}
+	out := make(chan h2result, 1)
+	// A Watch stays open: no timeout but the opening's.
+	s := c.open(grpcRequest("Watch", d.load.GRPCService, 0), d.host, 1, out)
+	if s == nil {
+		c.close()
+		x.done, x.st, x.err = time.Now(), stepHeader, errors.New("GOAWAY before the stream")
+		return nil, x
+	}
+	timer := time.NewTimer(d.load.RequestTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.opened:
+		return &stream{kind: Watch, sent: s.x.sent, status: http.StatusOK, h2: c, h2out: out}, s.x
+	case r := <-out: // ended before it opened
+		c.close()
+		if r.o == Answered {
+			r.o, r.x.err = Lost, fmt.Errorf("Watch ended at once, grpc-status %q", r.grpcStatus)
+		}
+		return nil, r.x
+	case <-timer.C:
+		x.err = errTimeout
+	case <-ctx.Done():
+		x.err = ctx.Err()
+	}
+	c.close()
+	x.done, x.st = time.Now(), stepHeader
+	return nil, x
+}
+
+// readWatch waits for Watch stream st to end, or ctx to end, and returns
+// nil if the server ended it cleanly (with trailers, whatever its status).
+// It closes the connection.
+func readWatch(ctx context.Context, st *stream) error {
+	defer st.h2.close()
+	select {
+	case r := <-st.h2out:
+		if r.o == Answered && r.grpcStatus != "" {
+			return nil
+		}
+		if r.x.err != nil {
+			return r.x.err
+		}
+		return errors.New("stream ended without a gRPC status")
+	case <-ctx.Done():
+		st.h2.nc.Close()
+		<-st.h2out
+		return ctx.Err()
+	}
+}
