@@ -138,10 +138,10 @@ const sweepRounds = 10
 // reparented to it as a child subreaper ([BecomeSubreaper]); the others
 // are reaped by their own reaper, init. It never waits for any process
 // but those, so it cannot take the exit status of a child os/exec waits
-// for.
-func (f family) sweep() {
+// for. Known holds the members found by earlier sweeps, since a dead
+// process's mark dies with it; sweep adds those it finds.
+func (f family) sweep(known map[int]bool) {
 	self := os.Getpid()
-	known := map[int]bool{}
 	for range sweepRounds {
 		var kill, reap []int
 		for _, m := range f.members(known) {

@@ -323,9 +323,29 @@ func (p *Process) Close() error {
 		p.Kill()
 	}
 	killGroup(p.cmd.Process.Pid)
-	// Before waiting: what it started may hold its output, and Done waits
-	// for that.
-	p.swept.Do(p.fam.sweep)
+	p.swept.Do(func() {
+		known := map[int]bool{}
+		// Before waiting for Done, which waits for the output, which what
+		// it started may hold.
+		p.fam.sweep(known)
+		// Its children are reparented only once it has exited: to the
+		// probe, if a subreaper, which must reap them.
+		p.waitExit()
+		p.fam.sweep(known)
+	})
 	<-p.Done()
 	return nil
+}
+
+// waitExit waits until the process has exited: until Done is closed, or
+// sooner where a pidfd tells.
+func (p *Process) waitExit() {
+	var exited <-chan struct{}
+	if p.exited != nil {
+		exited = p.exited.Done()
+	}
+	select {
+	case <-p.Done():
+	case <-exited:
+	}
 }
