@@ -17,7 +17,11 @@
 // then handlers see [drain.Draining] on their context, health Watch
 // streams end with UNAVAILABLE after their NOT_SERVING, and the server
 // stops as grpc-go's GracefulStop does (GOAWAY, the RPCs in flight finish),
-// within the group's one budget. At the bound, every RPC still running is
+// within the group's one budget. Before GracefulStop it answers the
+// connections queued in the kernel, and closes the connections that have
+// sent nothing (a browser's preconnect, a balancer's TCP check): grpc-go
+// would wait for their handshake, up to grpc.ConnectionTimeout (2 min),
+// before sending its first GOAWAY, serving on meanwhile. At the bound, every RPC still running is
 // logged (method, age, peer) and cancelled, and Run reports the forced
 // shutdown.
 //

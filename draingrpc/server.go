@@ -79,6 +79,7 @@ type Server struct {
 	stopped    chan struct{} // closed when GracefulStop or Stop has returned
 	notAccept  chan struct{} // closed when the listener closes
 	ln         *drain.Listener
+	silent     silentSet          // the connections that have sent nothing yet
 	cancelStop context.CancelFunc // ends the listener's Stop: Close forces
 	forced     bool
 	rpcs       map[*rpc]struct{}
@@ -206,7 +207,7 @@ func (s *Server) Serve() error {
 		log.Warn("drain: the Listener hides its socket: connections waiting in the kernel's accept queue when it stops may be reset; see drain.Listener",
 			"server", s.String(), "listener", fmt.Sprintf("%T", ln.Unwrap()))
 	}
-	err = s.GRPC.Serve(ln)
+	err = s.GRPC.Serve(trackedListener{ln, &s.silent})
 	s.mu.Lock()
 	draining := s.state >= stateDraining
 	s.mu.Unlock()
@@ -355,6 +356,11 @@ func (s *Server) beginDrain() {
 		s.ln.Stop(ctx)
 		cancel()
 		close(s.notAccept)
+		// Then the connections that have sent nothing are closed: they
+		// would hold GracefulStop before its first GOAWAY (silent.go).
+		if n := s.silent.closeSilent(); n > 0 {
+			s.logger().Info("drain: closed connections that had sent nothing", "server", s.String(), "conns", n)
+		}
 		s.GRPC.GracefulStop()
 		s.mu.Lock()
 		s.state = stateDone

@@ -201,7 +201,7 @@ func buildGo(t *testing.T, dir string) string {
 // plain grpc-go server whose GracefulStop waits for its Watch streams is
 // killed at the grace period and fails.
 func TestGRPC(t *testing.T) {
-	load := []string{"--json", "--grpc", "--busy", "4", "--streams", "4", "--watches", "2", "--silent", "0", "--warmup", "500ms", "--grace", "3s"}
+	load := []string{"--json", "--grpc", "--busy", "4", "--streams", "4", "--watches", "2", "--silent", "2", "--warmup", "500ms", "--grace", "3s"}
 	t.Run("draingrpc", func(t *testing.T) {
 		bin := buildGo(t, "../../examples/grpc")
 		code, stdout, stderr := probeRun(t, append(load, "--", bin, "-addr", "127.0.0.1:{port}")...)
