@@ -218,7 +218,7 @@ server_cmd() {
 scenarios=(keepalive silent)
 declare -A flags=(
 	[keepalive]="--busy 16 --slow 3 --slow-path /slow?ms=2000 --idle 0 --silent 0 --warmup 1.8s"
-	[silent]="--busy 0 --slow 0 --idle 0 --silent 20 --warmup 1s"
+	[silent]="--busy 0 --slow 0 --idle 0 --silent 20 --warmup 1s --hold-quiet"
 )
 declare -A about=(
 	[keepalive]="16 busy keep-alive clients on /fast, 3 GET /slow?ms=2000 in flight, SIGTERM after 1.8 s; the clients keep going until the process exits"

@@ -10,11 +10,14 @@
 //	drainprobe -- ./server --port {port}
 //	drainprobe --slow-path /report --busy-method POST -- node app.js
 //	drainprobe --target http://127.0.0.1:8080 --pid 4242
+//	drainprobe --http2 -- ./server                # h2c streams
+//	drainprobe --grpc -- ./grpcserver             # through grpc.health.v1
 //
 // The server is started with PORT set to a free port, and "{port}" in its
 // arguments replaced by it. Exit status: 0 PASS, 1 FAIL, 2 when the probe
-// could not run (bad flags, a server that does not start or listen, or
-// exits before the signal), so that drainprobe can guard a CI pipeline.
+// could not run (bad flags, a server that does not start or listen, exits
+// before the signal or daemonizes, an overloaded run, a server starved by
+// the quiet connections), so that drainprobe can guard a CI pipeline.
 //
 // --json prints the report as JSON instead; --html FILE writes a page with
 // the timeline of the requests.
@@ -242,6 +245,7 @@ flags:
 	fs.StringVar(&o.cfg.Target, "target", "", "probe a service already running at this URL instead of starting one")
 	fs.IntVar(&o.cfg.PID, "pid", 0, "with --target: the process to signal after the warm-up, and to watch exit")
 	fs.DurationVar(&o.cfg.Duration, "duration", 0, "with --target and no --pid: how long to run, while you stop the service yourself")
+	fs.BoolVar(&o.cfg.HoldQuiet, "hold-quiet", false, "keep the idle connections and silent sockets open until the server exits, as clients that never give up, rather than close them after --max-exit-lag to see whether it waits for them")
 	fs.DurationVar(&o.criteria.MaxExitLag, "max-exit-lag", probe.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.html, "html", "", "also write the report as a web page with the timeline, to this file")
