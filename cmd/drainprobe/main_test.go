@@ -241,7 +241,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no load", []string{"--busy", "0", "--slow", "0", "--idle", "0", "--silent", "0", "--ws", "0", "--sse", "0"}, "no load"},
 		{"grpc without a server", []string{"--grpc"}, "--grpc needs the command of a gRPC server"},
 		{"grpc with idle connections", []string{"--grpc", "--idle", "2", "--", "true"}, "GRPC with"},
-		{"watches without grpc", []string{"--watches", "2", "--", "true"}, "Watches without GRPC"},
+		{"watches without grpc", []string{"--watches", "2", "--", "true"}, "Watches count without GRPC"},
 		{"negative streams", []string{"--http2", "--streams", "-1"}, "--streams -1"},
 		{"negative warmup", []string{"--warmup", "-1s"}, "--warmup -1s"},
 		{"negative grace", []string{"--grace", "-5s"}, "--grace -5s"},

@@ -81,7 +81,7 @@ func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
 	case r := <-out: // ended before it opened
 		c.close()
 		if r.o == Answered {
-			r.o, r.x.err = Lost, fmt.Errorf("Watch ended at once, grpc-status %q", r.grpcStatus)
+			r.o, r.x.err = Lost, fmt.Errorf("the Watch stream ended at once, grpc-status %q", r.grpcStatus)
 		}
 		return nil, r.x
 	case <-timer.C:

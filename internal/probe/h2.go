@@ -328,10 +328,3 @@ func (c *h2conn) close() {
 	c.nc.Close()
 	<-c.done
 }
-
-// draining reports whether the connection may take no new stream.
-func (c *h2conn) draining() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.goAway || c.isDone()
-}

@@ -183,7 +183,7 @@ func (l Load) validate() error {
 	case l.GRPC && l.Slow+l.Idle+l.WebSockets+l.SSE > 0:
 		errs = append(errs, fmt.Errorf("GRPC with Slow %d, Idle %d, WebSockets %d, SSE %d: want 0, a gRPC server serves none of them", l.Slow, l.Idle, l.WebSockets, l.SSE))
 	case !l.GRPC && l.Watches > 0:
-		errs = append(errs, errors.New("Watches without GRPC: they are gRPC health Watch streams"))
+		errs = append(errs, errors.New("a Watches count without GRPC: Watches are gRPC health Watch streams"))
 	}
 	switch {
 	case l.SilentEvery < 0:
