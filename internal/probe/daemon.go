@@ -88,8 +88,21 @@ func (p *Process) awaitDaemon(ctx context.Context, ready readiness, deadline tim
 		if de := p.daemon(); de != nil {
 			return de
 		}
+		if p.Exit().Code != 0 {
+			return errGone
+		}
 		pids := p.fam.alive()
-		if len(pids) == 0 || p.Exit().Code != 0 {
+		// A daemon found by its mark alone (it left the group) cannot be
+		// seen while it execs: its environment is unreadable for that
+		// moment, and nothing signals its end. Look a few more times.
+		for range 10 {
+			if len(pids) > 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+			pids = p.fam.alive()
+		}
+		if len(pids) == 0 {
 			return errGone
 		}
 		ready.timeout = time.Until(deadline)
