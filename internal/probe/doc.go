@@ -101,8 +101,9 @@
 // signal, and its scheduling lag every 10 ms during the load.
 // [Report.KeptUp] says whether its timings can be trusted. Against a bare
 // net/http hello handler on a 2-core machine, 16 busy clients sustain
-// 56,000 to 67,000 requests/s, with a lag of 1 to 3 ms at the 99th
-// percentile (go test -run '^$' -bench Throughput -benchtime 3x).
+// 35,000 to 67,000 requests/s depending on the host, with a lag of 1 to
+// 3 ms at the 99th percentile (go test -run '^$' -bench Throughput
+// -benchtime 3x; BENCHMARKS.md).
 //
 // # Verdict and reports
 //
