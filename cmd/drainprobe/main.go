@@ -225,6 +225,7 @@ flags:
 	fs.StringVar(&l.SlowMethod, "slow-method", probe.DefaultMethod, "GET or POST")
 	fs.BoolVar(&l.HTTP2, "http2", false, "send the busy and slow requests over HTTP/2 without TLS (h2c, prior knowledge), each a stream; the rest stays HTTP/1")
 	fs.IntVar(&l.Streams, "streams", probe.DefaultStreams, "with --http2 or --grpc: the streams each busy client keeps in flight on its connection")
+	fs.BoolVar(&l.TLS, "tls", false, "with --http2 or --grpc: speak TLS (ALPN h2), not verifying the server's certificate; --target https://... implies it")
 	fs.BoolVar(&l.GRPC, "grpc", false, "load a gRPC server through its health service (grpc.health.v1): busy clients call Check over h2c, --watches Watch streams stay open; --slow and --idle default to 0")
 	fs.StringVar(&l.GRPCService, "grpc-service", "", "with --grpc: the service Check and Watch name (default: the server as a whole)")
 	fs.IntVar(&l.Watches, "watches", 2, "with --grpc: health Watch streams kept open")

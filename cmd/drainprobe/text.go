@@ -195,6 +195,9 @@ func loadLine(v *view) string {
 	add(l.SSE, "event streams ("+l.SSEPath+")")
 	add(l.Watches, "gRPC health Watch streams")
 	line := strings.Join(parts, ", ")
+	if l.TLS {
+		line += " (HTTP/2 over TLS)"
+	}
 	if v.Signal != "" {
 		to := ""
 		if v.SignalGroup {

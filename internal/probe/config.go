@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"os"
 	"syscall"
 	"time"
@@ -131,6 +132,9 @@ func (c Config) resolve() (*resolved, error) {
 	if err := errors.Join(negative...); err != nil {
 		return nil, fmt.Errorf("probe: invalid config: %w", err)
 	}
+	if strings.HasPrefix(c.Target, "https://") {
+		c.Load.TLS = true
+	}
 	r := &resolved{Config: c}
 	r.Load = c.Load.withDefaults()
 	if err := r.Load.validate(); err != nil {
@@ -199,8 +203,8 @@ func parseTarget(target string) (addr, host string, err error) {
 		return target, target, nil
 	}
 	switch {
-	case u.Scheme != "http":
-		return "", "", fmt.Errorf("target %q: only http:// is supported", target)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", "", fmt.Errorf("target %q: only http:// and https:// are supported", target)
 	case u.Path != "" && u.Path != "/", u.RawQuery != "":
 		return "", "", fmt.Errorf("target %q: give no path (the paths are in Load)", target)
 	case u.User != nil:
@@ -208,7 +212,7 @@ func parseTarget(target string) (addr, host string, err error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "80"
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	return net.JoinHostPort(u.Hostname(), port), u.Host, nil
 }

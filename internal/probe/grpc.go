@@ -61,7 +61,7 @@ func grpcAnswer(r h2result) h2result {
 // openWatch opens a Watch stream on a connection of its own and waits for
 // the response's headers.
 func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
-	c, x := dialH2(ctx, d.addr, d.load.RequestTimeout)
+	c, x := d.dialH2(ctx)
 	if c == nil {
 		return nil, x
 	}

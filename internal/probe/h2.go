@@ -2,7 +2,9 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -33,6 +35,7 @@ type h2conn struct {
 	nc      net.Conn
 	fr      *http2.Framer
 	timeout time.Duration // per stream
+	scheme  string        // http or https
 
 	wmu  sync.Mutex // the framer's writing side and the header encoder
 	henc *hpack.Encoder
@@ -77,19 +80,43 @@ type h2result struct {
 	grpcStatus string // "" if the response had none
 }
 
-// dialH2 connects to addr, speaks the client preface, and waits for the
-// server's SETTINGS. The exchange tells why it failed, as for a request
-// that could not connect.
-func dialH2(ctx context.Context, addr string, timeout time.Duration) (*h2conn, exchange) {
+// dialH2 connects to the driver's address (over TLS with Load.TLS,
+// negotiating h2 and trusting any certificate), speaks the client preface,
+// and waits for the server's SETTINGS. The exchange tells why it failed,
+// as for a request that could not connect.
+func (d *driver) dialH2(ctx context.Context) (*h2conn, exchange) {
 	x := exchange{sent: time.Now()}
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	timeout := d.load.RequestTimeout
+	nd := net.Dialer{Timeout: timeout}
+	nc, err := nd.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
 		x.done, x.st, x.err = time.Now(), stepConnect, err
 		return nil, x
 	}
+	scheme := "http"
+	if d.load.TLS {
+		scheme = "https"
+		host, _, _ := net.SplitHostPort(d.host)
+		tc := tls.Client(nc, &tls.Config{
+			ServerName:         cmp.Or(host, d.host),
+			NextProtos:         []string{http2.NextProtoTLS},
+			InsecureSkipVerify: true, // the probe judges shutdowns, not certificates
+		})
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+			err = fmt.Errorf("the server did not negotiate HTTP/2 (ALPN %q)", tc.ConnectionState().NegotiatedProtocol)
+		}
+		if err != nil {
+			nc.Close()
+			x.done, x.st, x.err = time.Now(), stepWrite, err
+			return nil, x
+		}
+		nc = tc
+	}
 	c := &h2conn{
-		nc: nc, fr: http2.NewFramer(nc, nc), timeout: timeout,
+		nc: nc, fr: http2.NewFramer(nc, nc), timeout: timeout, scheme: scheme,
 		streams: map[uint32]*h2stream{}, next: 1, maxOpen: 100,
 		settings: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -165,7 +192,7 @@ func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2s
 
 	c.wmu.Lock()
 	c.hbuf.Reset()
-	for _, f := range [][2]string{{":method", req.method}, {":scheme", "http"}, {":authority", host}, {":path", req.path}} {
+	for _, f := range [][2]string{{":method", req.method}, {":scheme", c.scheme}, {":authority", host}, {":path", req.path}} {
 		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	for _, f := range req.header {

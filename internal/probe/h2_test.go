@@ -32,6 +32,20 @@ func TestHTTP2(t *testing.T) {
 			t.Errorf("exit %v", rep.Exit)
 		}
 	})
+	t.Run("TLS", func(t *testing.T) {
+		c := childCommand("graceful")
+		c.Env = append(c.Env, childTLSEnv+"=1")
+		tlsLoad := load
+		tlsLoad.TLS = true
+		rep, err := Run(context.Background(), Config{Server: c, Load: tlsLoad, Warmup: 400 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("report:\n%s", rep)
+		if rep.BusyOKBefore == 0 || rep.Total().Lost != 0 || rep.SlowCompleted() != 1 {
+			t.Errorf("busy 2xx before the signal %d, lost %d, slow completed %d; want some, 0, 1", rep.BusyOKBefore, rep.Total().Lost, rep.SlowCompleted())
+		}
+	})
 	t.Run("abrupt", func(t *testing.T) {
 		rep, err := Run(context.Background(), Config{Server: childCommand("abrupt"), Load: load, Warmup: 400 * time.Millisecond})
 		if err != nil {

@@ -112,6 +112,7 @@ type JSONLoad struct {
 	GRPC          bool    `json:"grpc,omitempty"`         // busy health Checks and Watch streams
 	GRPCService   string  `json:"grpc_service,omitempty"` // the service they name
 	Watches       int     `json:"watches,omitempty"`
+	TLS           bool    `json:"tls,omitempty"` // HTTP/2 over TLS
 }
 
 // JSONTimes are when things happened, in ms from the origin; nil when
@@ -325,7 +326,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 	}
 	j.Counts = jsonCounts(total)
 	if l.HTTP2 {
-		j.Load.HTTP2, j.Load.Streams = true, l.Streams
+		j.Load.HTTP2, j.Load.Streams, j.Load.TLS = true, l.Streams, l.TLS
 	}
 	if l.GRPC {
 		j.Load.GRPC, j.Load.GRPCService, j.Load.Watches = true, l.GRPCService, l.Watches

@@ -130,6 +130,12 @@ type Load struct {
 	GRPC        bool
 	GRPCService string
 	Watches     int
+
+	// TLS speaks TLS to the server, with HTTP2 or GRPC only: ALPN h2, the
+	// server's certificate not verified (the probe judges shutdowns, not
+	// certificates). Idle, WebSockets and SSE must be 0; silent sockets
+	// stay plain TCP connections, as they send nothing.
+	TLS bool
 }
 
 // DefaultStreams is the default of [Load.Streams].
@@ -182,6 +188,10 @@ func (l Load) validate() error {
 	switch {
 	case l.GRPC && l.Slow+l.Idle+l.WebSockets+l.SSE > 0:
 		errs = append(errs, fmt.Errorf("GRPC with Slow %d, Idle %d, WebSockets %d, SSE %d: want 0, a gRPC server serves none of them", l.Slow, l.Idle, l.WebSockets, l.SSE))
+	case l.TLS && !l.HTTP2:
+		errs = append(errs, errors.New("TLS without HTTP2 or GRPC: the probe speaks TLS over HTTP/2 only"))
+	case l.TLS && l.Idle+l.WebSockets+l.SSE > 0:
+		errs = append(errs, fmt.Errorf("TLS with Idle %d, WebSockets %d, SSE %d: want 0, they are plain HTTP/1", l.Idle, l.WebSockets, l.SSE))
 	case !l.GRPC && l.Watches > 0:
 		errs = append(errs, errors.New("a Watches count without GRPC: Watches are gRPC health Watch streams"))
 	}
@@ -451,7 +461,7 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 	defer t.merge()
 	out := make(chan h2result, streams)
 	for sent := false; ctx.Err() == nil && (repeat || !sent); {
-		c, x := dialH2(ctx, d.addr, d.load.RequestTimeout)
+		c, x := d.dialH2(ctx)
 		if c == nil {
 			if rec := t.add(i, x, ctx.Err() != nil); rec.Outcome == Refused || !repeat {
 				return

@@ -2,8 +2,15 @@ package probe
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +27,37 @@ import (
 )
 
 // childEnv makes the test binary run as a small server instead of the
-// tests, so that the tests can start real child processes.
-const childEnv = "PROBE_TEST_CHILD"
+// tests, so that the tests can start real child processes; with
+// childTLSEnv set too, it serves TLS (HTTP/2 by ALPN).
+const (
+	childEnv    = "PROBE_TEST_CHILD"
+	childTLSEnv = "PROBE_TEST_CHILD_TLS"
+)
+
+// tlsConfig is the child's TLS configuration, when it serves TLS.
+var tlsConfig *tls.Config
+
+// selfSigned returns a certificate for 127.0.0.1, signed by itself.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "probe test child"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
@@ -77,6 +113,15 @@ func runChild(mode string, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if os.Getenv(childTLSEnv) != "" {
+		// TLS only, HTTP/2 by ALPN, with a certificate of its own.
+		cert, err := selfSigned()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 2
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
 	port := os.Getenv("PORT")
 	for _, a := range args {
 		if p, ok := strings.CutPrefix(a, "-port="); ok {
@@ -88,6 +133,9 @@ func runChild(mode string, args []string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	readyAt := time.Now()
 	if mode == "slow-ready" {
 		readyAt = readyAt.Add(300 * time.Millisecond)
@@ -95,6 +143,7 @@ func runChild(mode string, args []string) int {
 	srv := &http.Server{Handler: testHandler(readyAt), Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge too
+	srv.Protocols.SetHTTP2(true)            // and HTTP/2 by ALPN, with TLS
 	srv.RegisterOnShutdown(beginShutdown)
 	switch mode {
 	case "stubborn":
