@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
