@@ -64,19 +64,26 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 }
 
 // A chart is the timeline drawn as SVG: answered requests stacked by
-// status class in the main lane, refused and lost ones in a lane of their
-// own below it, on a scale of their own, so that a handful of lost
-// requests shows next to thousands of answered ones.
+// status class in the main lane, refused ones in a lane of their own
+// below it, on a scale of their own, with a mark for each lost request,
+// so that a handful of them shows next to thousands of answered ones.
+// Below them, a lane for each kind of connection the load held open: the
+// idle and silent connections, and the streams.
 type chart struct {
 	Width, Height    float64
 	Left, Right      float64 // plot area, x
+	Top              float64 // of the lines of the markers
 	MainTop, MainBot float64 // main lane, y
 	FailTop, FailBot float64 // refused/lost lane, y
 	Bars             []rect
 	XTicks           []tick
 	MainMax, FailMax int
 	Markers          []marker
-	Per              string // what one bar covers
+	Lost             []lostMark
+	LostUnmarked     int // lost requests the report kept no record of
+	Lanes            []lane
+	Bottom           float64 // of the last lane
+	Per              string  // what one bar covers
 }
 
 type rect struct {
@@ -90,11 +97,37 @@ type tick struct {
 	Label string
 }
 
+// A marker is a moment across every lane, its label on a row of its own
+// above them: the signal, the last response and the exit are often a few
+// ms apart.
 type marker struct {
+	X, LabelY float64
+	Label     string
+	When      string // from the origin, signed
+	Class     string
+	Anchor    string // of the label: "start", "middle" or "end", to stay in the plot
+}
+
+// A lostMark marks the lost requests that ended within a pixel of each
+// other.
+type lostMark struct {
 	X      float64
-	Label  string
-	Class  string
-	Anchor string // of the label: "middle", or "end" near the right edge
+	N      int
+	Title  string
+	Anchor string // of the count
+}
+
+// A lane shows one kind of connection held open: a band for each span
+// the report knows of, and a tick for each connection whose end it
+// recorded.
+type lane struct {
+	Name       string
+	Top, Bot   float64
+	Bands      []rect
+	Ticks      []rect
+	Text       string
+	TextX      float64
+	TextAnchor string
 }
 
 // maxBars bounds the bars drawn: buckets are merged to fit.
@@ -102,11 +135,25 @@ const maxBars = 300
 
 var (
 	mainClasses = []string{"2xx", "1xx", "3xx", "4xx", "5xx", "other"}
-	failClasses = []string{"refused", "lost"}
+	failClasses = []string{"refused"}
+)
+
+// The chart's layout, in px.
+const (
+	chartWidth  = 960
+	markerRow   = 13 // height of a marker's label row
+	laneHeight  = 24 // of a connection lane
+	laneGap     = 6
+	axisHeight  = 34 // below the lanes: the ticks and the caption
+	failHeight  = 64
+	mainHeight  = 200
+	chartLeft   = 110
+	chartRight  = 944
+	labelMargin = 130 // a label nearer than this to an edge is anchored to it
 )
 
 func newChart(v *view) chart {
-	c := chart{Width: 960, Height: 370, Left: 64, Right: 944, MainTop: 40, MainBot: 250, FailTop: 272, FailBot: 336}
+	c := chart{Width: chartWidth, Left: chartLeft, Right: chartRight}
 	tl := v.Timeline
 	if len(tl.Buckets) == 0 || tl.BucketMs <= 0 {
 		return c
@@ -137,7 +184,53 @@ func newChart(v *view) chart {
 	}
 	t0 := v.timelineStart()
 	t1 := t0 + span*float64(n)
-	x := func(t float64) float64 { return c.Left + (t-t0)/(t1-t0)*(c.Right-c.Left) }
+	if e := v.Times.Exit; e != nil && *e > t1 {
+		t1 = *e // the exit can come after the last request ended
+	}
+	t1 += (t1 - t0) * 0.03 // room after the exit to see what it left
+	x := func(t float64) float64 {
+		return c.Left + (min(max(t, t0), t1)-t0)/(t1-t0)*(c.Right-c.Left)
+	}
+
+	// The markers' labels, each on its own row.
+	type moment struct {
+		at           *float64
+		label, class string
+	}
+	var moments []moment
+	if v.Origin == "signal" {
+		moments = append(moments, moment{v.Times.Signal, v.Signal, "signal"})
+	}
+	moments = append(moments,
+		moment{v.Times.LastResponse, "last response", "last"},
+		moment{v.Times.QuietClosed, "the probe closed the quiet connections", "quiet"},
+		moment{v.Times.Exit, "exit", "exit"})
+	for _, m := range moments {
+		if m.at == nil || *m.at < t0 || *m.at > t1 {
+			continue
+		}
+		c.Markers = append(c.Markers, marker{X: x(*m.at), Label: m.label, When: signedMS(m.at), Class: m.class})
+	}
+	y := 4.0
+	for i := range c.Markers {
+		m := &c.Markers[i]
+		y += markerRow
+		m.LabelY = y - 3
+		switch {
+		case m.X > c.Right-labelMargin:
+			m.Anchor = "end"
+		case m.X < c.Left+labelMargin:
+			m.Anchor = "start"
+		default:
+			m.Anchor = "middle"
+		}
+	}
+	c.Top = y + 2
+	c.MainTop = c.Top + 4
+	c.MainBot = c.MainTop + mainHeight
+	c.FailTop = c.MainBot + 12
+	c.FailBot = c.FailTop + failHeight
+
 	w := (c.Right - c.Left) / float64(n)
 	for i, b := range bars {
 		at := t0 + span*float64(i)
@@ -152,31 +245,185 @@ func newChart(v *view) chart {
 				y -= h
 				c.Bars = append(c.Bars, rect{
 					X: x(at), Y: y, W: math.Max(w-0.5, 0.8), H: h, Class: k,
-					Title: fmt.Sprintf("%s to %s: %s %s", ms(at), ms(at+span), probe.FormatCount(b[k]), k),
+					Title: fmt.Sprintf("%s to %s: %s %s", signedMS(&at), ms(at+span), probe.FormatCount(b[k]), k),
 				})
 			}
 		}
 		stack(mainClasses, c.MainTop, c.MainBot, c.MainMax)
 		stack(failClasses, c.FailTop, c.FailBot, c.FailMax)
 	}
+	c.lostMarks(v, x)
+
+	// The lanes of the connections held open.
+	y = c.FailBot
+	add := func(l lane) {
+		l.Top = y + laneGap
+		l.Bot = l.Top + laneHeight
+		y = l.Bot
+		for i := range l.Bands {
+			l.Bands[i].Y, l.Bands[i].H = l.Top+3, laneHeight-6
+		}
+		for i := range l.Ticks {
+			l.Ticks[i].Y, l.Ticks[i].H = l.Top+1, laneHeight-2
+		}
+		c.Lanes = append(c.Lanes, l)
+	}
+	h := v.Held
+	if h.IdleOpen > 0 {
+		add(heldLane(v, "idle", h.IdleOpen, h.IdleClosedBeforeExit, x, t0, t1))
+	}
+	if h.SilentOpen > 0 {
+		add(heldLane(v, "silent", h.SilentOpen, h.SilentClosedBeforeExit, x, t0, t1))
+	}
+	s := v.Streams
+	for _, k := range []struct {
+		kind, name string
+		s          probe.JSONStream
+	}{{"websocket", "WebSocket", s.WebSocket}, {"sse", "events", s.SSE}, {"watch", "Watch", s.Watch}} {
+		if k.s.Open > 0 {
+			add(streamLane(v, k.kind, k.name, k.s, x))
+		}
+	}
+	c.Bottom = y
+	c.Height = y + axisHeight
+
 	for _, t := range niceTicks(t0, t1, 8) {
 		c.XTicks = append(c.XTicks, tick{X: x(t), Label: seconds(t)})
 	}
-	mark := func(at *float64, label, class string) {
-		if at != nil && *at >= t0 && *at <= t1 {
-			anchor := "middle"
-			if x(*at) > c.Right-60 {
-				anchor = "end"
+	return c
+}
+
+// lostMarks marks each lost request the report kept at the time it
+// ended, those within a pixel of each other together.
+func (c *chart) lostMarks(v *view, x func(float64) float64) {
+	type group struct {
+		recs []probe.JSONRecord
+	}
+	groups := map[int]*group{}
+	var order []int
+	marked := 0
+	for _, r := range v.Notable {
+		if r.Outcome != "lost" || r.DoneMs == nil || !isRequest(r.Kind) {
+			continue
+		}
+		marked++
+		px := int(math.Round(x(*r.DoneMs)))
+		g := groups[px]
+		if g == nil {
+			g = new(group)
+			groups[px] = g
+			order = append(order, px)
+		}
+		g.recs = append(g.recs, r)
+	}
+	c.LostUnmarked = max(v.Counts.Lost-marked, 0)
+	for _, px := range order {
+		g := groups[px]
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g.recs)), signedMS(g.recs[0].DoneMs))
+		for i, r := range g.recs {
+			if i == 8 {
+				fmt.Fprintf(&b, "\n... and %d more", len(g.recs)-i)
+				break
 			}
-			c.Markers = append(c.Markers, marker{X: x(*at), Label: label, Class: class, Anchor: anchor})
+			fmt.Fprintf(&b, "\n%s client %d request %d, sent at %s: %s", r.Kind, r.Client, r.Seq, signedMS(r.SentMs), r.Reason)
+		}
+		m := lostMark{X: float64(px), N: len(g.recs), Title: b.String(), Anchor: "start"}
+		if m.X > c.Right-40 {
+			m.Anchor = "end"
+		}
+		c.Lost = append(c.Lost, m)
+	}
+}
+
+// isRequest reports whether records of kind count as requests, not
+// streams: only those are in the timeline's counts.
+func isRequest(kind string) bool {
+	switch kind {
+	case "websocket", "sse", "watch":
+		return false
+	}
+	return true
+}
+
+// heldLane draws the idle or silent connections: open from the start to
+// the signal, then until the probe closed them or the exit. The report
+// counts how many the server closed before it exited, not when: those
+// are drawn as a hatched band from the signal to the exit, and said so.
+func heldLane(v *view, kind string, open, closed int, x func(float64) float64, t0, t1 float64) lane {
+	l := lane{Name: fmt.Sprintf("%s (%d)", kind, open)}
+	from := t0
+	if s := v.Times.Start; s != nil {
+		from = *s
+	}
+	signal := t0
+	if v.Times.Signal != nil && v.Origin == "signal" {
+		signal = *v.Times.Signal
+	}
+	end := t1
+	if e := v.Times.Exit; e != nil {
+		end = *e
+	}
+	band := func(a, b float64, class, title string) {
+		if b > a {
+			l.Bands = append(l.Bands, rect{X: x(a), W: math.Max(x(b)-x(a), 1), Class: class, Title: title})
 		}
 	}
-	if v.Origin == "signal" {
-		mark(v.Times.Signal, v.Signal, "signal")
+	at, until := heldWords(v)
+	band(from, signal, "open", fmt.Sprintf("%d %s connections open %s", open, kind, at))
+	var words []string
+	words = append(words, fmt.Sprintf("%d open %s", open, at))
+	stillOpen := open - closed
+	probeClosed := v.Times.QuietClosed
+	switch {
+	case closed == open:
+		band(signal, end, "closing", fmt.Sprintf("all %d closed by the server %s; the report does not say when each closed", open, until))
+		words = append(words, fmt.Sprintf("all closed by the server %s (when each closed: not recorded)", until))
+	case closed > 0:
+		band(signal, end, "closing", fmt.Sprintf("%d of %d closed by the server %s; the report does not say when each closed", closed, open, until))
+		words = append(words, fmt.Sprintf("%d closed by the server %s (when: not recorded)", closed, until))
+		fallthrough
+	default:
+		if probeClosed != nil && *probeClosed < end {
+			band(signal, *probeClosed, "open", fmt.Sprintf("%d still open until the probe closed them at %s", stillOpen, signedMS(probeClosed)))
+			words = append(words, fmt.Sprintf("%d still open until the probe closed them", stillOpen))
+		} else {
+			if closed == 0 {
+				band(signal, end, "open", fmt.Sprintf("%d still open %s", stillOpen, until))
+			}
+			words = append(words, fmt.Sprintf("%d not closed by the server %s", stillOpen, until))
+		}
 	}
-	mark(v.Times.LastResponse, "last response", "last")
-	mark(v.Times.Exit, "exit", "exit")
-	return c
+	l.Text = strings.Join(words, "; ")
+	l.TextX, l.TextAnchor = chartLeft+6, "start"
+	return l
+}
+
+// streamLane draws each stream of a kind from when it opened to when it
+// ended, as the report recorded them, and a tick where it ended: green
+// when it ended cleanly, red when it was cut.
+func streamLane(v *view, kind, name string, s probe.JSONStream, x func(float64) float64) lane {
+	l := lane{Name: fmt.Sprintf("%s (%d)", name, s.Open)}
+	for _, r := range v.Notable {
+		if r.Kind != kind || r.SentMs == nil {
+			continue
+		}
+		class, how := "clean", "ended cleanly"
+		if r.Outcome != "answered" {
+			class, how = "cut", "cut: "+r.Reason
+		}
+		title := fmt.Sprintf("%s stream %d, opened at %s", name, r.Client, signedMS(r.SentMs))
+		if r.DoneMs == nil {
+			l.Bands = append(l.Bands, rect{X: x(*r.SentMs), W: x(math.Inf(1)) - x(*r.SentMs), Class: "open", Title: title + ", still open"})
+			continue
+		}
+		title += fmt.Sprintf(", %s at %s", how, signedMS(r.DoneMs))
+		l.Bands = append(l.Bands, rect{X: x(*r.SentMs), W: math.Max(x(*r.DoneMs)-x(*r.SentMs), 1), Class: "open", Title: title})
+		l.Ticks = append(l.Ticks, rect{X: x(*r.DoneMs) - 1, W: 2, Class: class, Title: title})
+	}
+	l.Text = fmt.Sprintf("%d open, %d ended cleanly, %d cut", s.Open, s.ClosedCleanly, s.Cut)
+	l.TextX, l.TextAnchor = chartLeft+6, "start"
+	return l
 }
 
 // niceTicks returns about n round values between lo and hi.

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drain-go/drain/internal/probe"
+)
+
+// samplePage writes the page of a failed run made up for the tests: lost
+// requests a few ms after the signal, the signal, the last response and
+// the exit within 5 ms of each other, idle connections the server closed,
+// silent sockets the probe had to close, a stream cut.
+func samplePage(t *testing.T) (string, *view) {
+	t.Helper()
+	f := func(v float64) *float64 { return &v }
+	r := probe.JSONReport{
+		Target: "127.0.0.1:8080", Command: []string{"./server"}, Signal: "SIGTERM", Origin: "signal",
+		Load:  probe.JSONLoad{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2, WarmupMs: 500},
+		Times: probe.JSONTimes{Start: f(-500), Signal: f(0), LastResponse: f(1.5), QuietClosed: f(3), Exit: f(4.2)},
+		Exit:  &probe.JSONExit{Code: 1, Text: "1"},
+		Counts: probe.JSONCounts{
+			Answered: probe.JSONClasses{C2xx: 60000},
+			Refused:  3, Lost: 3,
+		},
+		Held:     probe.JSONHeld{IdleOpen: 2, IdleClosedBeforeExit: 2, SilentOpen: 3},
+		Streams:  probe.JSONStreams{WebSocket: probe.JSONStream{Open: 2, ClosedCleanly: 1, Cut: 1}},
+		Timeline: probe.JSONTimeline{BucketMs: 10, StartMs: f(-500)},
+		Notable: []probe.JSONRecord{
+			{Kind: "busy", Client: 1, Seq: 40, Outcome: "lost", Reason: "reset before response", SentMs: f(0.5), DoneMs: f(0.9)},
+			{Kind: "busy", Client: 2, Seq: 41, Outcome: "lost", Reason: "reset before response", SentMs: f(0.6), DoneMs: f(1)},
+			{Kind: "slow", Client: 0, Seq: 1, Outcome: "lost", Reason: "closed before response", SentMs: f(-300), DoneMs: f(4.1)},
+			{Kind: "websocket", Client: 0, Outcome: "answered", SentMs: f(-499), DoneMs: f(2)},
+			{Kind: "websocket", Client: 1, Outcome: "lost", Reason: "closed before response", SentMs: f(-499), DoneMs: f(4.2)},
+		},
+		Verdict: probe.Verdict{Reasons: []probe.Finding{
+			{Code: probe.CodeExitCode, Text: "exit code 1", Advice: "Exit 0 once the shutdown is complete."},
+			{Code: "lost", Text: "3 requests lost", Advice: "Close only quiet connections."},
+		}},
+		OutputTail: "listening on :8080\nshutting down <now>\n",
+	}
+	for i := range 51 {
+		b := probe.JSONBucket{JSONClasses: probe.JSONClasses{C2xx: 1200}}
+		if i == 50 {
+			b = probe.JSONBucket{Refused: 3, Lost: 3}
+		}
+		r.Timeline.Buckets = append(r.Timeline.Buckets, b)
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := parseView(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page bytes.Buffer
+	if err := writeHTML(&page, v, raw); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(name, page.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name, v
+}
+
+// The page tells the story of the sample run: a mark for each lost
+// request, the markers' labels on rows of their own, a lane for each kind
+// of connection held, the advice and the server's output.
+func TestHTMLTimeline(t *testing.T) {
+	name, v := samplePage(t)
+	c := newChart(v)
+	lost := 0
+	for _, m := range c.Lost {
+		lost += m.N
+	}
+	if lost != 3 || c.LostUnmarked != 0 {
+		t.Errorf("lost marks for %d requests, %d unmarked; want 3, 0", lost, c.LostUnmarked)
+	}
+	rows := map[float64]string{}
+	for _, m := range c.Markers {
+		if other, ok := rows[m.LabelY]; ok {
+			t.Errorf("the labels %q and %q share a row", other, m.Label)
+		}
+		rows[m.LabelY] = m.Label
+	}
+	if len(c.Markers) != 4 {
+		t.Errorf("markers %+v, want the signal, the last response, the quiet connections closed and the exit", c.Markers)
+	}
+	var lanes []string
+	for _, l := range c.Lanes {
+		lanes = append(lanes, l.Name)
+	}
+	if got := strings.Join(lanes, ", "); got != "idle (2), silent (3), WebSocket (2)" {
+		t.Errorf("lanes %q", got)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{
+		"Exit 0 once the shutdown is complete.", // advice
+		`<pre class="output">listening on :8080` + "\nshutting down &lt;now&gt;",
+		"<tspan>SIGTERM</tspan> <tspan class=\"when\">&#43;0.0 ms</tspan>",
+		"<tspan>last response</tspan> <tspan class=\"when\">&#43;1.5 ms</tspan>",
+		"<tspan>exit</tspan> <tspan class=\"when\">&#43;4.2 ms</tspan>",
+		"×2", // the two busy requests lost within a pixel
+		"when each closed: not recorded",
+		"3 still open until the probe closed them",
+		`class="tcut"`, `class="tclean"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
+
+// chromium finds a Chromium to render pages with.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed, and CI=true: install it (apt-get install chromium; .ci/run does)")
+	}
+	t.Skip("chromium (or chromium-browser) is not on PATH: install it to render the page in a browser")
+	return ""
+}
+
+// The page renders in a real browser: its DOM holds the timeline, the
+// browser logs no error, and a screenshot shows the FAIL badge and the
+// answered requests in their colours.
+func TestHTMLBrowser(t *testing.T) {
+	bin := chromium(t)
+	name, _ := samplePage(t)
+	dir := t.TempDir()
+	browse := func(args ...string) (stdout, stderr string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + filepath.Join(dir, "profile"),
+			"--enable-logging=stderr", "--v=0", "--window-size=1280,1200"}, args...)
+		cmd := exec.CommandContext(ctx, bin, append(args, "file://"+name)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v (%v)\n%s", bin, strings.Join(args, " "), err, ctx.Err(), errOut.String())
+		}
+		for _, line := range strings.Split(errOut.String(), "\n") {
+			if strings.Contains(line, "Uncaught") || strings.Contains(line, "CONSOLE") {
+				t.Errorf("the browser logged: %s", line)
+			}
+		}
+		return out.String(), errOut.String()
+	}
+
+	dom, _ := browse("--dump-dom")
+	for _, want := range []string{`id="timeline"`, `class="lost"`, `class="conn"`, `<pre class="output">`, `id="report"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the browser's DOM lacks %s", want)
+		}
+	}
+
+	shot := filepath.Join(dir, "report.png")
+	browse("--screenshot=" + shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("the screenshot: %v", err)
+	}
+	// The FAIL badge (#cf222e) and the answered bars (#2da44e).
+	want := map[[3]uint32]string{{0xcf, 0x22, 0x2e}: "the FAIL badge's red", {0x2d, 0xa4, 0x4e}: "the answered requests' green"}
+	seen := map[[3]uint32]bool{}
+	bounds := img.Bounds()
+	for y := bounds.Min.Y; y < bounds.Max.Y; y += 2 {
+		for x := bounds.Min.X; x < bounds.Max.X; x += 2 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+		}
+	}
+	for c, what := range want {
+		if !seen[c] {
+			t.Errorf("the screenshot shows no %s", what)
+		}
+	}
+}
