@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/drain-go/drain/internal/probe"
@@ -294,47 +295,47 @@ func newChart(v *view) chart {
 }
 
 // lostMarks marks each lost request the report kept at the time it
-// ended, those within a pixel of each other together.
+// ended, those within lostNear px of each other together, so that their
+// counts do not overlap.
 func (c *chart) lostMarks(v *view, x func(float64) float64) {
-	type group struct {
-		recs []probe.JSONRecord
-	}
-	groups := map[int]*group{}
-	var order []int
-	marked := 0
+	var lost []probe.JSONRecord
 	for _, r := range v.Notable {
-		if r.Outcome != "lost" || r.DoneMs == nil || !isRequest(r.Kind) {
-			continue
+		if r.Outcome == "lost" && r.DoneMs != nil && isRequest(r.Kind) {
+			lost = append(lost, r)
 		}
-		marked++
-		px := int(math.Round(x(*r.DoneMs)))
-		g := groups[px]
-		if g == nil {
-			g = new(group)
-			groups[px] = g
-			order = append(order, px)
-		}
-		g.recs = append(g.recs, r)
 	}
-	c.LostUnmarked = max(v.Counts.Lost-marked, 0)
-	for _, px := range order {
-		g := groups[px]
+	c.LostUnmarked = max(v.Counts.Lost-len(lost), 0)
+	sort.SliceStable(lost, func(i, j int) bool { return *lost[i].DoneMs < *lost[j].DoneMs })
+	for i := 0; i < len(lost); {
+		at := x(*lost[i].DoneMs)
+		j := i + 1
+		for j < len(lost) && x(*lost[j].DoneMs)-at <= lostNear {
+			j++
+		}
+		g := lost[i:j]
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g.recs)), signedMS(g.recs[0].DoneMs))
-		for i, r := range g.recs {
-			if i == 8 {
-				fmt.Fprintf(&b, "\n... and %d more", len(g.recs)-i)
+		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g)), signedMS(g[0].DoneMs))
+		if len(g) > 1 {
+			fmt.Fprintf(&b, " to %s", signedMS(g[len(g)-1].DoneMs))
+		}
+		for k, r := range g {
+			if k == 8 {
+				fmt.Fprintf(&b, "\n... and %d more", len(g)-k)
 				break
 			}
 			fmt.Fprintf(&b, "\n%s client %d request %d, sent at %s: %s", r.Kind, r.Client, r.Seq, signedMS(r.SentMs), r.Reason)
 		}
-		m := lostMark{X: float64(px), N: len(g.recs), Title: b.String(), Anchor: "start"}
+		m := lostMark{X: at, N: len(g), Title: b.String(), Anchor: "start"}
 		if m.X > c.Right-40 {
 			m.Anchor = "end"
 		}
 		c.Lost = append(c.Lost, m)
+		i = j
 	}
 }
+
+// lostNear is how near, in px, lost requests are marked together.
+const lostNear = 8
 
 // isRequest reports whether records of kind count as requests, not
 // streams: only those are in the timeline's counts.
