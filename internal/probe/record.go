@@ -196,9 +196,12 @@ type recorder struct {
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
 	busyBefore   int
-	busyOKBefore int            // of them, answered 2xx
-	lostBy       map[Reason]int // lost requests (not streams) by reason
-	closeCodes   map[int]int    // close codes of the WebSocket streams ended cleanly
+	busyOKBefore int // of them, answered 2xx
+	// connRefusedBefore counts the requests sent before the signal whose
+	// connection was refused: a server not taking its load.
+	connRefusedBefore int
+	lostBy            map[Reason]int // lost requests (not streams) by reason
+	closeCodes        map[int]int    // close codes of the WebSocket streams ended cleanly
 }
 
 func newRecorder(max int) *recorder {
@@ -240,6 +243,7 @@ type tally struct {
 	last         time.Time
 	busyBefore   int
 	busyOKBefore int
+	connRefused  int            // sent before the signal, their connection refused
 	lostBy       map[Reason]int // allocated at the first loss
 	closeCodes   map[int]int    // allocated at the first close frame
 }
@@ -273,6 +277,9 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 			}
 			t.closeCodes[x.code]++
 		}
+	}
+	if t.kind.request() && o == Refused && x.st == stepConnect && t.r.before(x.sent) {
+		t.connRefused++
 	}
 	if t.kind.request() {
 		t.r.timeline.add(x.done, o, x.status)
@@ -329,6 +336,7 @@ func (t *tally) merge() {
 	}
 	r.busyBefore += t.busyBefore
 	r.busyOKBefore += t.busyOKBefore
+	r.connRefusedBefore += t.connRefused
 	for why, n := range t.lostBy {
 		r.lostBy[why] += n
 	}
@@ -336,7 +344,7 @@ func (t *tally) merge() {
 		r.closeCodes[code] += n
 	}
 	r.mu.Unlock()
-	t.counts, t.sentAfter, t.last, t.busyBefore, t.busyOKBefore, t.lostBy, t.closeCodes = Counts{}, Counts{}, time.Time{}, 0, 0, nil, nil
+	t.counts, t.sentAfter, t.last, t.busyBefore, t.busyOKBefore, t.connRefused, t.lostBy, t.closeCodes = Counts{}, Counts{}, time.Time{}, 0, 0, 0, nil, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

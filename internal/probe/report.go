@@ -82,6 +82,11 @@ type Report struct {
 	// the signal (during the whole load, without a signal): whether the
 	// probe kept the server busy.
 	BusyRate float64
+	// ConnRefusedBefore counts the requests sent before the signal whose
+	// connection was refused: a server, or a machine, not taking the
+	// load. (An HTTP/2 stream refused by a GOAWAY, as servers rotate
+	// connections, is not one.)
+	ConnRefusedBefore int
 	// BusyOKBefore is the number of busy requests answered 2xx before the
 	// signal (during the whole run, without one).
 	BusyOKBefore int
@@ -146,6 +151,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 		r.BusyRate = float64(rec.busyBefore) / span.Seconds()
 	}
 	r.BusyOKBefore = rec.busyOKBefore
+	r.ConnRefusedBefore = rec.connRefusedBefore
 }
 
 // closedBefore counts the times more than ExitMargin before exit, or all

@@ -190,27 +190,27 @@ func (tl *Timeline) answeredFrom(t time.Time) int {
 	return n
 }
 
+// answeredBetween counts the requests answered in the buckets that begin
+// at from or later and end at to or earlier.
+func (tl *Timeline) answeredBetween(from, to time.Time) int {
+	if tl.Bucket <= 0 || from.IsZero() {
+		return 0
+	}
+	n := 0
+	for i, c := range tl.Buckets {
+		begin := tl.Start.Add(time.Duration(i) * tl.Bucket)
+		if !begin.Before(from) && !begin.Add(tl.Bucket).After(to) {
+			n += c.Answered()
+		}
+	}
+	return n
+}
+
 // status5xxFrom counts the requests answered 5xx in the buckets that begin
 // at t or later.
 func (tl *Timeline) status5xxFrom(t time.Time) int {
 	n := 0
 	tl.from(t, func(c Counts) { n += c.Status[5] })
-	return n
-}
-
-// refusedBefore counts the requests refused in the buckets that end at t
-// or earlier.
-func (tl *Timeline) refusedBefore(t time.Time) int {
-	if tl.Bucket <= 0 || t.IsZero() {
-		return 0
-	}
-	n := 0
-	for i, c := range tl.Buckets {
-		if tl.Start.Add(time.Duration(i+1) * tl.Bucket).After(t) {
-			break
-		}
-		n += c.Refused
-	}
 	return n
 }
 

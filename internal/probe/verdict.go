@@ -183,7 +183,10 @@ func (r *Report) Verdict(c Criteria) Verdict {
 			fail(CodeExitCode, "exit code %d", e.Code)
 		}
 		r.exitLag(c, fail)
-		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 {
+		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 && r.SignalGroup {
+			fail(CodeServedAfter, "%s %s answered after the process exited: it is a wrapper that died of the signal while the server it started, signalled too as one of its group, went on", FormatCount(n), plural(n, "request"))
+			v.Reasons[len(v.Reasons)-1].Advice = "The exit the probe sees, and a supervisor would, is the wrapper's. Make the wrapper exec the server (exec node app.js), so that the server is the process, or have it wait for the server and exit with its status."
+		} else if n > 0 {
 			fail(CodeServedAfter, "%s %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", FormatCount(n), plural(n, "request"))
 		}
 	}
@@ -219,7 +222,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	if n := r.Timeline.status5xxFrom(r.SignalAt); !r.SignalAt.IsZero() && n > 0 {
 		warn(CodeErrorsSent, "%s %s answered with a 5xx status after the signal", FormatCount(n), plural(n, "request"))
 	}
-	if n := r.Timeline.refusedBefore(r.SignalAt); n > 0 {
+	if n := r.ConnRefusedBefore; n > 0 && !r.SignalAt.IsZero() {
 		warn(CodeOverloaded, "%s %s refused before the signal: the server (or the machine) could not take the load, so the run judged the load, not the shutdown; use fewer clients", FormatCount(n), plural(n, "connection"))
 	}
 	if r.SignalLag > OverloadSignalLag {
@@ -247,7 +250,8 @@ func (r *Report) endedBySignal() string {
 	if r.SignalAt.IsZero() || e.Signal != r.Signal {
 		return head + ": supervisors count that as a failure"
 	}
-	late := r.Timeline.answeredFrom(r.SignalAt.Add(2 * r.Timeline.Bucket))
+	// Answers up to the exit only: after it, another process answered.
+	late := r.Timeline.answeredBetween(r.SignalAt.Add(2*r.Timeline.Bucket), e.At)
 	if late > 0 {
 		return fmt.Sprintf("%s: it answered %s %s after the signal, so it handled it, then let it end the process (re-raised it?); supervisors count exit %d as a failure: exit 0 once the shutdown is done",
 			head, FormatCount(late), plural(late, "request"), e.ShellCode())
@@ -263,10 +267,16 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		return
 	}
 	// quiet is when the process had nothing left to answer, as far as the
-	// probe knows.
+	// probe knows: its last response, or the end of the last slow request
+	// if it cut one later (a server's own graceful timeout does).
 	quiet, since := r.SignalAt, "the signal"
 	if r.LastResponse.After(quiet) {
 		quiet, since = r.LastResponse, "its last response"
+	}
+	for _, rec := range r.Records {
+		if rec.Kind == Slow && rec.Outcome != Answered && rec.Done.After(quiet) {
+			quiet, since = rec.Done, "the end of its last request in flight"
+		}
 	}
 	lag := r.Exit.At.Sub(quiet)
 	if lag <= c.MaxExitLag {
@@ -287,8 +297,8 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		held = joinAnd(parts...)
 	}
 	waited := held != "" && !r.Exit.Killed && r.Exit.At.Sub(r.QuietClosedAt) <= QuietExitWindow
-	if !r.Exit.Killed {
-		text := fmt.Sprintf("exited %s after %s (more than %v)", FormatDuration(lag), since, c.MaxExitLag)
+	if !r.Exit.Killed && !waited { // held-sockets says why, when it waited
+		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, c.MaxExitLag), since, c.MaxExitLag)
 		if held != "" && !waited {
 			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
 				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
@@ -321,22 +331,42 @@ func (r *Report) lostReasons() string {
 	return strings.Join(parts, ", ")
 }
 
+// deathMargin is how long before a process's death a request it lost
+// counts as lost with it.
+const deathMargin = 50 * time.Millisecond
+
 // lostAdvice says what the lost requests mean and what usually fixes it,
 // from where they were lost.
 func (r *Report) lostAdvice() string {
+	// Losses at the death of the process are its doing; those before it
+	// are the server's.
+	var atDeath, before int
+	for _, rec := range r.Records {
+		if rec.Kind.request() && rec.Outcome == Lost {
+			if e := r.Exit; (e.Killed || e.Signal != nil) && !rec.Done.Before(e.At.Add(-deathMargin)) {
+				atDeath++
+			} else {
+				before++
+			}
+		}
+	}
+	var parts []string
 	switch e := r.Exit; {
-	case e.Killed:
-		return "The probe killed the process at the grace period, and what was still in flight died with it. " +
-			"Bound the shutdown so that it ends, answering everything, well within the grace period."
-	case e.Signal != nil:
-		return "The process died of a signal with connections open, and what was in flight died with it. " +
-			"Handle the signal: stop accepting, answer what is in flight, then exit."
+	case atDeath > 0 && e.Killed:
+		parts = append(parts, "The probe killed the process at the grace period, and what was still in flight died with it. "+
+			"Bound the shutdown so that it ends, answering everything, well within the grace period.")
+	case atDeath > 0:
+		parts = append(parts, "The process died of a signal with connections open, and what was in flight died with it. "+
+			"Handle the signal: stop accepting, answer what is in flight, then exit.")
+	}
+	if before == 0 && atDeath > 0 {
+		return strings.Join(parts, " ")
 	}
 	total := r.Total()
-	var parts []string
 	if total.LostReused > 0 {
 		parts = append(parts, "Requests lost on reused keep-alive connections mean the server closed a connection it had kept alive without first answering \"Connection: close\" on it: "+
-			"clients that retry idempotent requests hide it, but POSTs fail. Mark the last response on each busy connection with \"Connection: close\", and close only quiet connections.")
+			"clients that retry idempotent requests hide it, but POSTs fail. Mark the last response on each busy connection with \"Connection: close\", and close only quiet connections; "+
+			"in a proxy or a framework, look for its graceful-shutdown and keep-alive settings.")
 	}
 	if total.Lost > total.LostReused {
 		parts = append(parts, "Requests lost on new connections mean the server accepted a connection (or left it in its accept queue) and closed it without answering: "+
@@ -376,6 +406,15 @@ func joinAnd(parts ...string) string {
 		return parts[0]
 	}
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// formatOver formats d, which is over limit, precisely enough that it
+// does not read as limit: 1,043 ms rather than 1.0 s over 1s.
+func formatOver(d, limit time.Duration) string {
+	if s := FormatDuration(d); s != FormatDuration(limit) {
+		return s
+	}
+	return FormatCount(int(d.Milliseconds())) + " ms"
 }
 
 // FormatDuration formats a duration as people read one in a report:

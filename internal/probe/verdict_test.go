@@ -77,17 +77,24 @@ func TestVerdict(t *testing.T) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
 		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
+		{"exit lag just over the limit", func(r *Report) { r.Exit.At = at(1243 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1,043 ms after its last response (more than 1s)"},
+		{"exit lag after a request the server cut", func(r *Report) {
+			r.Load.Slow = 1
+			r.Slow = Counts{Lost: 1}
+			r.Records = []Record{{Kind: Slow, Outcome: Lost, Sent: at(-800 * time.Millisecond), Done: at(5 * time.Second)}}
+			r.Exit.At = at(5010 * time.Millisecond)
+		}, []string{CodeSlowIncomplete, CodeLost}, nil, ""},
 		{"held sockets", func(r *Report) {
 			r.QuietClosedAt = at(1200 * time.Millisecond) // 1 s after the last response
 			r.Exit.At = at(1500 * time.Millisecond)
 			r.SilentClosed = nil
-		}, []string{CodeExitLag, CodeHeldSockets}, nil, "1 silent socket still open 1.0 s after its last response; once the probe closed them, the process exited 300 ms later"},
+		}, []string{CodeHeldSockets}, nil, "1 silent socket still open 1.0 s after its last response; once the probe closed them, the process exited 300 ms later"},
 		{"held sockets, one closed late by the server", func(r *Report) {
 			r.IdleClosed = []time.Time{at(1100 * time.Millisecond)}
 			r.QuietClosedAt = at(1200 * time.Millisecond)
 			r.Exit.At = at(1300 * time.Millisecond)
 			r.SilentClosed = nil
-		}, []string{CodeExitLag, CodeHeldSockets}, nil, "1 silent socket still open"},
+		}, []string{CodeHeldSockets}, nil, "1 silent socket still open"},
 		{"quiet sockets open, but lingering for another reason", func(r *Report) {
 			r.QuietClosedAt = at(1200 * time.Millisecond)
 			r.Exit.At = at(3000 * time.Millisecond)
@@ -106,10 +113,8 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeStreamsCut}, nil, "1 of 2 WebSocket streams and 1 of 1 SSE stream cut"},
 		{"probe lag", func(r *Report) { r.LagP99 = 25 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
 		{"signal late", func(r *Report) { r.SignalLag = 11 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
-		{"refused before the signal: overloaded", func(r *Report) {
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
-			r.Timeline.Buckets[40].Refused = 80047 // -600 ms
-			r.Timeline.Buckets[101].Refused = 9    // +10 ms: refused after the signal, as expected
+		{"connections refused before the signal: overloaded", func(r *Report) {
+			r.ConnRefusedBefore = 80047
 		}, nil, []string{CodeOverloaded}, ""},
 		{"signal a second late: overloaded", func(r *Report) { r.SignalLag = 1100 * time.Millisecond }, nil, []string{CodeOverloaded, CodeProbeLag}, ""},
 		{"no signal, no exit", func(r *Report) {
@@ -147,6 +152,27 @@ func TestFormatCount(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 80047: "80,047", 1234567: "1,234,567", -4200: "-4,200"} {
 		if got := FormatCount(n); got != want {
 			t.Errorf("FormatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// The advice on lost requests follows when they were lost: at the death
+// of a killed process, or before it, on keep-alive connections.
+func TestLostAdvice(t *testing.T) {
+	t0 := time.Now()
+	killed := Exit{At: t0.Add(5 * time.Second), Code: -1, Killed: true}
+	for _, tc := range []struct {
+		name string
+		done time.Time
+		want string
+	}{
+		{"at the kill", t0.Add(5 * time.Second), "The probe killed the process"},
+		{"at the signal, long before the kill", t0.Add(2 * time.Millisecond), "reused keep-alive connections"},
+	} {
+		r := &Report{SignalAt: t0, Exit: killed, Busy: Counts{Lost: 1, LostReused: 1},
+			Records: []Record{{Kind: Busy, Outcome: Lost, Seq: 2, Sent: tc.done, Done: tc.done}}}
+		if got := r.lostAdvice(); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: advice %q, want it to say %q", tc.name, got, tc.want)
 		}
 	}
 }
