@@ -74,7 +74,25 @@ func (p *Process) daemon() *DaemonError {
 			return de
 		}
 	}
+	// A daemon that left the group and rewrote its environment (nginx
+	// writes its process title over it) has no mark left; as the probe's
+	// orphan (a subreaper's), started after the server, it is the server's.
+	for _, pid := range pids {
+		if p.fam.orphan(pid) {
+			p.adopt(pid)
+			de.PID = pid
+			return de
+		}
+	}
 	return nil
+}
+
+// adopt makes pid a member of the family, for Close to kill with what it
+// started.
+func (p *Process) adopt(pid int) {
+	p.adoptMu.Lock()
+	defer p.adoptMu.Unlock()
+	p.adopted = append(p.adopted, pid)
 }
 
 // awaitDaemon is what Start does when the process exits before it serves:

@@ -22,7 +22,7 @@ func TestRunDaemonized(t *testing.T) {
 		if subreaper {
 			asSubreaper(t)
 		}
-		for _, tc := range []struct{ name, script string }{
+		cases := []struct{ name, script string }{
 			// The server stays in the command's process group, and holds
 			// its output: the exit is seen at the signal.
 			{"background", `"$0" & echo "started $!"; exit 0`},
@@ -31,7 +31,15 @@ func TestRunDaemonized(t *testing.T) {
 			{"setsid", `setsid "$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`},
 			// Listens only once the command is long gone.
 			{"late", `(sleep 0.3; exec "$0") </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`},
-		} {
+		}
+		if subreaper {
+			// In a session of its own, without the probe's mark (as nginx,
+			// which writes its process title over its environment): found
+			// as the probe's orphan only.
+			cases = append(cases, struct{ name, script string }{"setsid, no mark",
+				`env -i PATH="$PATH" PORT="$PORT" ` + childEnv + `=graceful GORACE="$GORACE" setsid "$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`})
+		}
+		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/subreaper=%v", tc.name, subreaper), func(t *testing.T) {
 				c := childCommand("graceful")
 				c.Args = []string{"sh", "-c", tc.script, os.Args[0]}

@@ -24,9 +24,23 @@ func newFamily(pid int, mark string) family {
 
 // A procStat is what the probe reads of a process in /proc/[pid]/stat.
 type procStat struct {
-	pid, ppid, pgrp int
-	start           uint64 // clock ticks after boot
-	zombie          bool
+	pid, ppid, pgrp, session int
+	start                    uint64 // clock ticks after boot
+	zombie                   bool
+}
+
+// orphan reports whether pid is the probe's child by adoption, started no
+// earlier than the leader, in a session of its own: a daemon of the
+// server's (setsid) reparented to the probe, a child subreaper
+// ([BecomeSubreaper]). The probe's own children, which os/exec started,
+// are in its session.
+func (f family) orphan(pid int) bool {
+	st, ok := readStat(strconv.Itoa(pid))
+	if !ok || st.zombie || st.ppid != os.Getpid() || st.start < f.born || st.pid == f.leader {
+		return false
+	}
+	self, ok := readStat(strconv.Itoa(os.Getpid()))
+	return ok && st.session != self.session
 }
 
 // readStat reads /proc/[pid]/stat:
@@ -49,11 +63,12 @@ func readStat(pid string) (procStat, bool) {
 		return procStat{}, false
 	}
 	st := procStat{zombie: f[0] == "Z" || f[0] == "X"}
-	var errs [4]error
+	var errs [5]error
 	st.pid, errs[0] = strconv.Atoi(pid)
 	st.ppid, errs[1] = strconv.Atoi(f[1])
 	st.pgrp, errs[2] = strconv.Atoi(f[2])
-	st.start, errs[3] = strconv.ParseUint(f[19], 10, 64)
+	st.session, errs[3] = strconv.Atoi(f[3])
+	st.start, errs[4] = strconv.ParseUint(f[19], 10, 64)
 	return st, errors.Join(errs[:]...) == nil
 }
 

@@ -90,6 +90,9 @@ type Process struct {
 	out    *tail
 	fam    family // what it started
 
+	adoptMu sync.Mutex
+	adopted []int // orphans found serving its port: its daemons (see daemon)
+
 	end       ending      // done once the process has exited and been reaped
 	stopWatch func() bool // stops killing the process when ctx ends
 	swept     sync.Once   // its family killed, by Close
@@ -325,6 +328,11 @@ func (p *Process) Close() error {
 	killGroup(p.cmd.Process.Pid)
 	p.swept.Do(func() {
 		known := map[int]bool{}
+		p.adoptMu.Lock()
+		for _, pid := range p.adopted {
+			known[pid] = true
+		}
+		p.adoptMu.Unlock()
 		// Before waiting for Done, which waits for the output, which what
 		// it started may hold.
 		p.fam.sweep(known)
