@@ -67,18 +67,13 @@ func (p *Process) daemon() *DaemonError {
 		// command started, so most likely its daemon's.
 		return de
 	}
+	// Alive are the family's members and, as a subreaper's orphans, the
+	// daemons that left the group and rewrote their environment (nginx
+	// writes its process title over it), taking the mark with it: they
+	// are adopted, for Close to kill.
 	alive := p.fam.alive()
 	for _, pid := range pids { // ascending: a daemon's workers come after it
 		if slices.Contains(alive, pid) {
-			de.PID = pid
-			return de
-		}
-	}
-	// A daemon that left the group and rewrote its environment (nginx
-	// writes its process title over it) has no mark left; as the probe's
-	// orphan (a subreaper's), started after the server, it is the server's.
-	for _, pid := range pids {
-		if p.fam.orphan(pid) {
 			p.adopt(pid)
 			de.PID = pid
 			return de

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,12 +134,20 @@ func (f family) marked(pid int) bool {
 	return strings.Contains("\x00"+string(b)+"\x00", entry)
 }
 
-// alive returns the members that have not exited.
+// alive returns the members that have not exited, and the probe's
+// orphans that may be the server's (see orphan): a daemon that left no
+// mark, not yet serving.
 func (f family) alive() []int {
 	var pids []int
 	for _, m := range f.members(nil) {
 		if !m.zombie {
 			pids = append(pids, m.pid)
+		}
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if pid, err := strconv.Atoi(d.Name()); err == nil && !slices.Contains(pids, pid) && f.orphan(pid) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
