@@ -133,12 +133,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// nothing, pass or fail.
 		fmt.Fprintln(stderr, "drainprobe: could not run: the load was more than the server or this machine could take (see the warnings); use fewer clients and run again")
 		return exitUsage
+	case warned(verdict, probe.CodeUntested):
+		// A run that tested nothing judges nothing: neither a pass that
+		// would guard a pipeline, nor a failure the server may not
+		// deserve.
+		fmt.Fprintln(stderr, "drainprobe: could not run: the load did not test what it was meant to (see the warnings); fix the paths or the load and run again")
+		return exitUsage
 	case !verdict.Pass:
 		return exitFail
-	case warned(verdict, probe.CodeUntested):
-		// A pass that tested nothing must not guard a pipeline as one.
-		fmt.Fprintln(stderr, "drainprobe: the load did not test what it was meant to (see the warnings); fix the paths and run again")
-		return exitUsage
 	}
 	return exitPass
 }

@@ -225,6 +225,15 @@ func TestGRPC(t *testing.T) {
 	})
 }
 
+// --http2 against a server that speaks HTTP/1 only is "could not run",
+// saying so, rather than a failure of every stream.
+func TestHTTP2NotSpoken(t *testing.T) {
+	code, stdout, stderr := probeRun(t, "--quiet", "--http2", "--busy", "2", "--slow", "0", "--idle", "0", "--silent", "0", "--warmup", "300ms", "--", server(t, "stdlib"))
+	if code != exitUsage || !strings.Contains(stderr, "does not speak HTTP/2 without TLS") {
+		t.Errorf("exit %d, want %d, saying the server does not speak HTTP/2\n%s%s", code, exitUsage, stdout, stderr)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

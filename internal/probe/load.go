@@ -274,6 +274,10 @@ const SetupTimeout = 5 * time.Second
 // per connection, and the quiet connections took them all.
 var ErrStarved = errors.New("probe: the quiet connections starved the server")
 
+// ErrNoHTTP2 reports that, with [Load.HTTP2], the server did not speak
+// HTTP/2 on its port.
+var ErrNoHTTP2 = errors.New("probe: the server does not speak HTTP/2")
+
 // openIdle opens the idle connections, each with one request answered, at
 // most DialConcurrency at a time. It returns when all have been tried.
 func (d *driver) openIdle(ctx context.Context) {
@@ -296,6 +300,22 @@ func (d *driver) openIdle(ctx context.Context) {
 // connection) may have given every worker to them, and a run would then
 // measure nothing. It returns an error wrapping [ErrStarved] if so.
 func (d *driver) checkAnswers(ctx context.Context) error {
+	if d.load.HTTP2 {
+		// A server that does not speak HTTP/2 here would have every
+		// stream "lost": say so now instead.
+		c, x := d.dialH2(ctx)
+		if c == nil {
+			if ctx.Err() != nil || x.st == stepConnect {
+				return nil // the run will report it
+			}
+			how := "without TLS (h2c, with prior knowledge)"
+			if d.load.TLS {
+				how = "over TLS (ALPN h2)"
+			}
+			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", ErrNoHTTP2, how, x.err)
+		}
+		c.close()
+	}
 	idle, silent := d.idle.len(), d.silent.len()
 	if idle+silent == 0 {
 		return nil
@@ -312,7 +332,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: with %d quiet connections open (%d idle keep-alive, %d silent sockets; %d more idle ones got no answer to their first request), "+
 		"a request on a new connection got no answer within %v. The server seems to have one worker per connection (pre-fork, thread-per-connection), and the quiet connections took them all. "+
-		"To probe its shutdown, hold fewer quiet connections than it has workers (Load.Idle and Load.Silent; drainprobe --idle and --silent), or 0; "+
+		"To probe its shutdown, hold fewer quiet connections than it has workers (drainprobe --idle and --silent; Load.Idle and Load.Silent), or none; "+
 		"browsers do hold connections like these, so consider more workers, or a server that gives no worker to a quiet connection",
 		ErrStarved, idle+silent, idle, silent, d.idleUnanswered.Load(), SetupTimeout)
 }

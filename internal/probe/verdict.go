@@ -79,7 +79,7 @@ var advice = map[string]string{
 		"Use exec in scripts so that the server is the process signalled, or --signal-group.",
 	CodeProbeLag: "The probe's own timings may be late by as much: run it on a quieter machine, or with fewer clients.",
 	CodeNoSignal: "Give --pid to have the probe signal the server and judge its exit.",
-	CodeUntested: "Check the paths and methods (--busy-path, --ws-path, --sse-path) against what the server serves.",
+	CodeUntested: "Check the paths and methods (--busy-path, --slow-path, --ws-path, --sse-path) against what the server serves, and that it has workers to spare for the load.",
 	CodeErrorsSent: "5xx answers during a shutdown are failures to clients that do not retry them; " +
 		"a 503 with Retry-After is fine behind clients that honour it, otherwise close the connection and let them reconnect elsewhere.",
 	CodeOverloaded: "The figures describe the overload, not the shutdown: lower --busy (and the other counts) until nothing is refused before the signal.",
@@ -204,7 +204,10 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	}
 
 	switch {
-	case r.Load.Busy == 0 || r.BusyOKBefore > 0:
+	case r.Load.Busy == 0:
+	case r.BusyOKBefore > 0 && r.BusyRate < float64(r.Load.Busy):
+		warn(CodeUntested, "the busy clients were answered at %.1f requests/s before the signal, less than one a second each: the server was busy with something else (the slow requests or the quiet connections may hold every worker of a server with one per connection), so the shutdown was tested under almost no load", r.BusyRate)
+	case r.BusyOKBefore > 0:
 	case r.Load.GRPC:
 		warn(CodeUntested, "the busy clients' health Checks got no OK answer before the signal: is grpc.health.v1.Health registered, and the service %q SERVING?", r.Load.GRPCService)
 	default:

@@ -24,9 +24,9 @@ func TestVerdict(t *testing.T) {
 			Exit:         Exit{At: at(205 * time.Millisecond)},
 			End:          at(206 * time.Millisecond),
 			Busy:         Counts{Status: [6]int{2: 1000}, Refused: 2},
-			BusyOKBefore: 990,
-			Slow:         Counts{Status: [6]int{2: 1}},
-			IdleOpen:     1, IdleClosed: []time.Time{at(time.Millisecond)},
+			BusyOKBefore: 990, BusyRate: 990,
+			Slow:     Counts{Status: [6]int{2: 1}},
+			IdleOpen: 1, IdleClosed: []time.Time{at(time.Millisecond)},
 			SilentOpen: 1, SilentClosed: []time.Time{at(time.Millisecond)},
 			PID: 42,
 		}
@@ -43,6 +43,7 @@ func TestVerdict(t *testing.T) {
 			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[150].Status[2] = 7 // +500 ms, long after the exit
 		}, []string{CodeServedAfter}, nil, "7 requests answered after the process exited"},
+		{"busy clients hardly answered", func(r *Report) { r.BusyOKBefore, r.BusyRate = 1, 0.6 }, nil, []string{CodeUntested}, ""},
 		{"untested", func(r *Report) {
 			r.BusyOKBefore = 0
 			r.Load.BusyMethod, r.Load.BusyPath = "GET", "/nope"
