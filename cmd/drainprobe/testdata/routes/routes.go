@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,4 +59,17 @@ func Handler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// CloseWhenDraining wraps h so that, once draining is set, every response
+// carries "Connection: close": net/http then closes each busy connection
+// after its next response. (Not SetKeepAlivesEnabled(false): it closes
+// the idle connections at once, under the busy clients' next requests.)
+func CloseWhenDraining(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }

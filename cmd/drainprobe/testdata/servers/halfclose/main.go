@@ -60,17 +60,8 @@ func run() int {
 		allGone = make(chan struct{}, 1)
 	)
 	srv := routes.Server()
-	// While draining, every response closes its connection. (Not
-	// SetKeepAlivesEnabled(false): it closes the idle connections at
-	// once, under the busy clients' next requests.)
 	var draining atomic.Bool
-	h := srv.Handler
-	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
+	srv.Handler = routes.CloseWhenDraining(srv.Handler, &draining)
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		mu.Lock()
 		defer mu.Unlock()

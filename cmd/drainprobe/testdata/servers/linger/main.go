@@ -17,7 +17,6 @@ import (
 	"context"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -34,13 +33,7 @@ func main() {
 	defer stop()
 	srv := routes.Server()
 	var draining atomic.Bool
-	h := srv.Handler
-	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
+	srv.Handler = routes.CloseWhenDraining(srv.Handler, &draining)
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		log.Fatal(err)
