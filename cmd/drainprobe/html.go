@@ -271,10 +271,10 @@ func newChart(v *view) chart {
 	}
 	h := v.Held
 	if h.IdleOpen > 0 {
-		add(heldLane(v, "idle", h.IdleOpen, h.IdleClosedBeforeExit, x, t0, t1))
+		add(heldLane(v, "idle", h.IdleOpen, h.IdleClosedBeforeExit, h.IdleClosedMs, x, t0, t1))
 	}
 	if h.SilentOpen > 0 {
-		add(heldLane(v, "silent", h.SilentOpen, h.SilentClosedBeforeExit, x, t0, t1))
+		add(heldLane(v, "silent", h.SilentOpen, h.SilentClosedBeforeExit, h.SilentClosedMs, x, t0, t1))
 	}
 	s := v.Streams
 	for _, k := range []struct {
@@ -348,10 +348,12 @@ func isRequest(kind string) bool {
 }
 
 // heldLane draws the idle or silent connections: open from the start to
-// the signal, then until the probe closed them or the exit. The report
-// counts how many the server closed before it exited, not when: those
-// are drawn as a hatched band from the signal to the exit, and said so.
-func heldLane(v *view, kind string, open, closed int, x func(float64) float64, t0, t1 float64) lane {
+// the signal, then until the probe closed them or the exit, with a tick
+// where the probe saw each closed. A report without those times (from an
+// older drainprobe) counts how many the server closed before it exited,
+// not when: those are drawn as a hatched band from the signal to the exit,
+// and said so.
+func heldLane(v *view, kind string, open, closed int, closedAt []float64, x func(float64) float64, t0, t1 float64) lane {
 	l := lane{Name: fmt.Sprintf("%s (%d)", kind, open)}
 	from := t0
 	if s := v.Times.Start; s != nil {
@@ -376,7 +378,21 @@ func heldLane(v *view, kind string, open, closed int, x func(float64) float64, t
 	words = append(words, fmt.Sprintf("%d open %s", open, at))
 	stillOpen := open - closed
 	probeClosed := v.Times.QuietClosed
+	for _, t := range closedAt {
+		title := fmt.Sprintf("a %s connection seen closed at %s", kind, signedMS(&t))
+		l.Ticks = append(l.Ticks, rect{X: x(t) - 1, W: 2, Class: "closed", Title: title})
+	}
 	switch {
+	case closed > 0 && len(closedAt) > 0:
+		words = append(words, fmt.Sprintf("%d closed by the server %s (each marked)", closed, until))
+		if stillOpen > 0 {
+			if probeClosed != nil && *probeClosed < end {
+				band(signal, *probeClosed, "open", fmt.Sprintf("%d still open until the probe closed them at %s", stillOpen, signedMS(probeClosed)))
+				words = append(words, fmt.Sprintf("%d still open until the probe closed them", stillOpen))
+			} else {
+				words = append(words, fmt.Sprintf("%d not closed by the server %s", stillOpen, until))
+			}
+		}
 	case closed == open:
 		band(signal, end, "closing", fmt.Sprintf("all %d closed by the server %s; the report does not say when each closed", open, until))
 		words = append(words, fmt.Sprintf("all closed by the server %s (when each closed: not recorded)", until))

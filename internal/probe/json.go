@@ -50,6 +50,8 @@ import (
 //     counts both, a stream's "answered" meaning it ended cleanly.
 //   - "slow": "sent" slow requests, "completed" answered with a 2xx status.
 //   - "held": open at the start, and closed by the server before the exit;
+//     "idle_closed_ms" and "silent_closed_ms" when each was seen closed
+//     (by the server, or by the kernel at the exit);
 //     "times_ms"."quiet_closed" is when the probe closed those the server
 //     still held ([Report.QuietClosedAt]), null if it did not.
 //   - "streams": "open" at the start, "closed_cleanly", "cut" (lost);
@@ -164,6 +166,15 @@ type JSONCounts struct {
 	Aborted    int         `json:"aborted"`
 }
 
+// sinceOrigin returns ts in ms from origin, never nil.
+func sinceOrigin(ts []time.Time, origin time.Time) []float64 {
+	ms := make([]float64, len(ts))
+	for i, t := range ts {
+		ms[i] = round(float64(t.Sub(origin)) / float64(time.Millisecond))
+	}
+	return ms
+}
+
 func jsonCounts(c Counts) JSONCounts {
 	return JSONCounts{Answered: classes(c), Refused: c.Refused, Lost: c.Lost, LostReused: c.LostReused, Aborted: c.Aborted}
 }
@@ -202,6 +213,10 @@ type JSONHeld struct {
 	IdleClosedBeforeExit   int `json:"idle_closed_before_exit"`
 	SilentOpen             int `json:"silent_open"`
 	SilentClosedBeforeExit int `json:"silent_closed_before_exit"`
+	// When the probe saw each closed, in ms from the origin, in order:
+	// by the server, or by the kernel as the process exited.
+	IdleClosedMs   []float64 `json:"idle_closed_ms"`
+	SilentClosedMs []float64 `json:"silent_closed_ms"`
 }
 
 // JSONStream counts the streams of one kind.
@@ -296,6 +311,7 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		Held: JSONHeld{
 			IdleOpen: r.IdleOpen, IdleClosedBeforeExit: r.IdleClosedBeforeExit,
 			SilentOpen: r.SilentOpen, SilentClosedBeforeExit: r.SilentClosedBeforeExit,
+			IdleClosedMs: sinceOrigin(r.IdleClosed, origin), SilentClosedMs: sinceOrigin(r.SilentClosed, origin),
 		},
 		Probe: JSONProbe{
 			BusyRate:    math.Round(r.BusyRate*10) / 10,

@@ -33,7 +33,7 @@ var jsonFields = map[string][]string{
 	"by_kind.sse":                       {"answered", "refused", "lost", "aborted"},
 	"by_kind.watch":                     {"answered", "refused", "lost", "aborted"},
 	"slow":                              {"sent", "completed"},
-	"held":                              {"idle_open", "idle_closed_before_exit", "silent_open", "silent_closed_before_exit"},
+	"held":                              {"idle_open", "idle_closed_before_exit", "silent_open", "silent_closed_before_exit", "idle_closed_ms", "silent_closed_ms"},
 	"streams":                           {"websocket", "sse", "watch"},
 	"streams.websocket":                 {"open", "closed_cleanly", "cut", "close_codes"},
 	"streams.sse":                       {"open", "closed_cleanly", "cut"},
