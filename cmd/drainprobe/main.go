@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -101,17 +102,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	verdict := rep.Verdict(opts.criteria)
-	raw, err := rep.JSON(verdict)
+	// Text, JSON and the page render the same report, its JSON form.
+	v := &view{JSONReport: rep.JSONReport(verdict), Label: opts.label}
+	raw, err := json.Marshal(v.JSONReport)
 	if err != nil {
 		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
 		return exitUsage
 	}
-	v, err := parseView(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "drainprobe: reading the report: %v\n", err)
-		return exitUsage
-	}
-	v.Label = opts.label
 	if opts.json {
 		stdout.Write(raw)
 		fmt.Fprintln(stdout)
