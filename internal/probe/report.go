@@ -95,6 +95,9 @@ type Report struct {
 	// late its goroutines ran. See [Report.KeptUp].
 	LagP99, LagMax time.Duration
 
+	// HoldQuiet: the probe kept the quiet connections open to the end
+	// ([Config.HoldQuiet]).
+	HoldQuiet bool
 	// QuietClosedAt is when the probe closed the idle connections and
 	// silent sockets the server still held open [Config.CloseQuietAfter]
 	// after it had nothing left to answer; zero if it did not have to.

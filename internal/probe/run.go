@@ -68,6 +68,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	rep := &Report{Load: c.Load, Target: c.Target}
 	if c.signalled() {
 		rep.Warmup, rep.Signal, rep.SignalGroup = c.Warmup, c.Signal, c.SignalGroup
+		rep.HoldQuiet = c.HoldQuiet
 	}
 
 	// The process, or the target.

@@ -175,7 +175,16 @@ func (r *Report) Verdict(c Criteria) Verdict {
 	if e := r.Exit; !e.At.IsZero() {
 		switch {
 		case e.Killed:
-			fail(CodeKilled, "killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
+			text := fmt.Sprintf("killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
+			kill := e.At.Add(-ExitMargin)
+			if n := r.IdleOpen - countBefore(r.IdleClosed, kill) + r.SilentOpen - countBefore(r.SilentClosed, kill); n > 0 && r.HoldQuiet {
+				were := fmt.Sprintf("%d quiet connections were", n)
+				if n == 1 {
+					were = "1 quiet connection was"
+				}
+				text += fmt.Sprintf("; %s still open then, kept open by the probe (--hold-quiet): run without it to see whether the server waits for them", were)
+			}
+			fail(CodeKilled, "%s", text)
 		case e.Unknown:
 		case e.Signal != nil:
 			fail(CodeExitCode, "%s", r.endedBySignal())

@@ -77,6 +77,10 @@ func TestVerdict(t *testing.T) {
 		{"killed", func(r *Report) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
+		{"killed holding quiet connections the probe kept open", func(r *Report) {
+			r.HoldQuiet, r.SilentClosed = true, nil
+			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
+		}, []string{CodeKilled}, nil, "1 quiet connection was still open then, kept open by the probe (--hold-quiet)"},
 		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
 		{"exit lag just over the limit", func(r *Report) { r.Exit.At = at(1243 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1,043 ms after its last response (more than 1s)"},
 		{"exit lag after a request the server cut", func(r *Report) {
