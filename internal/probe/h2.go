@@ -303,9 +303,14 @@ func (c *h2conn) readLoop() {
 					c.end(f.StreamID, Answered, "", stepHeader, nil)
 				}
 			case *http2.DataFrame:
-				if n := len(f.Data()); n > 0 {
+				// What was read is given back, to the connection and to the
+				// stream, so that flow control never holds a response.
+				if n := f.Length; n > 0 {
 					c.wmu.Lock()
-					c.fr.WriteWindowUpdate(0, uint32(n))
+					c.fr.WriteWindowUpdate(0, n)
+					if !f.StreamEnded() {
+						c.fr.WriteWindowUpdate(f.StreamID, n)
+					}
 					c.wmu.Unlock()
 				}
 				if f.StreamEnded() {
