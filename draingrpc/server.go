@@ -79,7 +79,7 @@ type Server struct {
 	stopped    chan struct{} // closed when GracefulStop or Stop has returned
 	notAccept  chan struct{} // closed when the listener closes
 	ln         *drain.Listener
-	silent     silentSet          // the connections that have sent nothing yet
+	silent     silentSet          // the connections whose handshake has not completed
 	cancelStop context.CancelFunc // ends the listener's Stop: Close forces
 	forced     bool
 	rpcs       map[*rpc]struct{}
@@ -492,9 +492,14 @@ func (s *serverStream) Context() context.Context { return s.ctx }
 // A connCounter counts the server's connections.
 type connCounter struct{ s *Server }
 
-func (c connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
-func (c connCounter) HandleRPC(context.Context, stats.RPCStats)                         {}
-func (c connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (c connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (c connCounter) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// TagConn is called once a connection's handshake has completed.
+func (c connCounter) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	c.s.silent.handshook(info.RemoteAddr)
+	return ctx
+}
 
 func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
 	c.s.mu.Lock()

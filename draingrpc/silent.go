@@ -3,8 +3,7 @@ package draingrpc
 import (
 	"net"
 	"sync"
-	"sync/atomic"
-	"syscall"
+	"time"
 
 	"github.com/drain-go/drain"
 )
@@ -15,11 +14,19 @@ import (
 // other connections are served as if nothing had happened. Browsers'
 // preconnects, load balancers' TCP checks and port scanners open such
 // connections. A connection that has sent nothing is not an RPC, so the
-// drain closes those that have nothing waiting to be read, as drain.HTTP
+// drain closes those that have received nothing at all, as drain.HTTP
 // closes silent connections, before it calls GracefulStop.
+//
+// The connections are handed to grpc-go as they are, not wrapped: it
+// sets TCP_USER_TIMEOUT and reads without blocking only on a
+// *net.TCPConn.
 
-// A trackedListener hands grpc-go connections that the server can find
-// again at the drain.
+// handshakeLimit bounds how long a connection is remembered without its
+// handshake completing: longer than grpc.ConnectionTimeout's default, so
+// that grpc-go has closed it by then.
+const handshakeLimit = 150 * time.Second
+
+// A trackedListener notes every connection it hands grpc-go.
 type trackedListener struct {
 	*drain.Listener
 	set *silentSet
@@ -27,83 +34,69 @@ type trackedListener struct {
 
 func (l trackedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		l.set.add(c)
 	}
-	return l.set.track(c), nil
+	return c, err
 }
 
-// A silentSet is the connections accepted that have not yet sent a byte.
+// A silentSet is the connections accepted whose handshake has not
+// completed, by remote address.
 type silentSet struct {
 	mu    sync.Mutex
-	conns map[*trackedConn]struct{}
+	conns map[string]handshaking
 }
 
-func (s *silentSet) track(c net.Conn) *trackedConn {
-	tc := &trackedConn{Conn: c, set: s}
+type handshaking struct {
+	c  net.Conn
+	at time.Time
+}
+
+func (s *silentSet) add(c net.Conn) {
+	now := time.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.conns == nil {
-		s.conns = make(map[*trackedConn]struct{})
+		s.conns = make(map[string]handshaking)
 	}
-	s.conns[tc] = struct{}{}
-	s.mu.Unlock()
-	return tc
+	// Those remembered too long have been closed by grpc-go: forget them,
+	// so that the set stays small.
+	for k, h := range s.conns {
+		if now.Sub(h.at) > handshakeLimit {
+			delete(s.conns, k)
+		}
+	}
+	s.conns[c.RemoteAddr().String()] = handshaking{c, now}
 }
 
-func (s *silentSet) forget(c *trackedConn) {
+// handshook forgets the connection from remote: its handshake completed
+// (grpc-go tags it). Without the drain's stats handler (a grpc.Server made
+// elsewhere), connections are forgotten by age only, and closeSilent
+// looks at what each has received.
+func (s *silentSet) handshook(remote net.Addr) {
+	if remote == nil {
+		return
+	}
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(s.conns, remote.String())
 	s.mu.Unlock()
 }
 
-// closeSilent closes the connections that have sent nothing and have
-// nothing waiting to be read, and returns how many it closed.
+// closeSilent closes the connections whose handshake has not completed
+// and that have received nothing, and returns how many it closed.
 func (s *silentSet) closeSilent() int {
 	s.mu.Lock()
-	var silent []*trackedConn
-	for c := range s.conns {
-		if !c.spoke.Load() {
-			silent = append(silent, c)
-		}
+	var waiting []net.Conn
+	for _, h := range s.conns {
+		waiting = append(waiting, h.c)
 	}
 	s.mu.Unlock()
 	n := 0
-	for _, c := range silent {
-		if !pending(c.Conn) {
+	for _, c := range waiting {
+		if !received(c) {
 			c.Close()
 			n++
 		}
 	}
 	return n
-}
-
-// A trackedConn notes whether its peer has sent anything.
-type trackedConn struct {
-	net.Conn
-	set   *silentSet
-	spoke atomic.Bool
-	once  sync.Once
-}
-
-func (c *trackedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 0 && !c.spoke.Load() {
-		c.spoke.Store(true)
-		c.set.forget(c)
-	}
-	return n, err
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.set.forget(c) })
-	return c.Conn.Close()
-}
-
-// SyscallConn gives grpc-go (channelz) the socket underneath.
-func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errNoSyscallConn
-	}
-	return sc.SyscallConn()
 }
