@@ -75,9 +75,10 @@ func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
 	}
 	timer := time.NewTimer(d.load.RequestTimeout)
 	defer timer.Stop()
+	sent := s.x.sent // set before open returned; the rest of s.x is end's
 	select {
 	case <-s.opened:
-		return &stream{kind: Watch, sent: s.x.sent, status: http.StatusOK, h2: c, h2out: out}, s.x
+		return &stream{kind: Watch, sent: sent, status: http.StatusOK, h2: c, h2out: out}, exchange{sent: sent, seq: 1, status: http.StatusOK}
 	case r := <-out: // ended before it opened
 		c.close()
 		if r.o == Answered {

@@ -45,6 +45,7 @@ type h2conn struct {
 	streams  map[uint32]*h2stream
 	next     uint32 // the next stream id
 	goAway   bool   // a GOAWAY came: open no more streams
+	ended    bool   // the read loop has ended, or is ending the streams
 	lastID   uint32 // GOAWAY's last stream id
 	maxOpen  int    // the server's SETTINGS_MAX_CONCURRENT_STREAMS
 	settings chan struct{}
@@ -177,7 +178,7 @@ func (c *h2conn) capacity(want int) int {
 // connection may take no new stream (a GOAWAY came, or it is closed).
 func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2stream {
 	c.mu.Lock()
-	if c.goAway || c.isDone() {
+	if c.goAway || c.ended {
 		c.mu.Unlock()
 		return nil
 	}
@@ -207,15 +208,6 @@ func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2s
 		c.end(id, Lost, WriteFailed, stepWrite, err)
 	}
 	return s
-}
-
-func (c *h2conn) isDone() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // expire ends a stream not answered within the timeout, and resets it.
@@ -250,10 +242,18 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool 
 // process it, lost otherwise.
 func (c *h2conn) readLoop() {
 	defer close(c.done)
+	defer c.nc.Close()
 	var settled bool
 	err := func() error {
 		for {
 			f, err := c.fr.ReadFrame()
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				// One stream's fault (a malformed header, say): that stream
+				// is lost, the connection goes on.
+				c.end(se.StreamID, Lost, BadResponse, stepHeader, se)
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -288,9 +288,12 @@ func (c *h2conn) readLoop() {
 				if s := c.streams[f.StreamID]; s != nil {
 					// The response's headers, unless informational (the real
 					// ones follow); then the trailers.
+					// A stream that ends with its headers never opened.
 					if st, _ := strconv.Atoi(f.PseudoValue("status")); !s.headed && (st < 100 || st >= 200) {
 						s.status, s.headed = st, true
-						close(s.opened)
+						if !f.StreamEnded() {
+							close(s.opened)
+						}
 					}
 					for _, hf := range f.Fields {
 						if hf.Name == "grpc-status" {
@@ -339,6 +342,7 @@ func (c *h2conn) readLoop() {
 		}
 	}()
 	c.mu.Lock()
+	c.ended = true // open takes no stream from now on
 	goAway, last := c.goAway, c.lastID
 	ids := make([]uint32, 0, len(c.streams))
 	for id := range c.streams {

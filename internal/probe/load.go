@@ -305,8 +305,8 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 		// stream "lost": say so now instead.
 		c, x := d.dialH2(ctx)
 		if c == nil {
-			if ctx.Err() != nil || x.st == stepConnect {
-				return nil // the run will report it
+			if ctx.Err() != nil || x.st == stepConnect || errors.Is(x.err, errTimeout) {
+				return nil // the run will report it; a timeout may be a busy server
 			}
 			how := "without TLS (h2c, with prior knowledge)"
 			if d.load.TLS {
@@ -432,24 +432,26 @@ func (d *driver) slow(ctx context.Context, i int) {
 // closeQuiet closes the idle connections and silent sockets still open
 // once the server has had nothing to answer for after since the signal:
 // no slow request pending, no response for that long. It returns how long
-// to wait before asking again, 0 for never, and whether it closed them.
-func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duration, bool) {
+// to wait before asking again, 0 for never, and when it closed them (zero
+// if it did not).
+func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duration, time.Time) {
 	if d.slowPending.Load() > 0 {
-		return after, false
+		return after, time.Time{}
 	}
 	quiet := signal
 	if last := time.Unix(0, d.rec.lastAnswer.Load()); last.After(quiet) {
 		quiet = last
 	}
 	if wait := time.Until(quiet.Add(after)); wait > 0 {
-		return wait, false
+		return wait, time.Time{}
 	}
 	if d.idle.open()+d.silent.open() == 0 {
-		return 0, false
+		return 0, time.Time{}
 	}
+	at := time.Now() // before the closes: an exit they cause comes after it
 	d.idle.closeOpen()
 	d.silent.closeOpen()
-	return 0, true
+	return 0, at
 }
 
 // send sends req on a client of its own, number i of kind k: once, or
@@ -503,7 +505,7 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 			}
 		}
 		fill()
-		if seq == 0 && repeat {
+		if seq == 0 && ctx.Err() == nil {
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
 			stop()

@@ -193,9 +193,15 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		case <-p.Done():
 			exited = true
 		case <-quiet.C:
-			next, closed := d.closeQuiet(rep.SignalAt, c.CloseQuietAfter)
-			if closed {
-				rep.QuietClosedAt = time.Now()
+			select {
+			case <-p.Done(): // exited meanwhile: nothing to find out
+				exited = true
+				continue
+			default:
+			}
+			next, closedAt := d.closeQuiet(rep.SignalAt, c.CloseQuietAfter)
+			if !closedAt.IsZero() {
+				rep.QuietClosedAt = closedAt
 			}
 			if next > 0 {
 				quiet.Reset(next)

@@ -308,10 +308,13 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		}
 		held = joinAnd(parts...)
 	}
-	waited := held != "" && !r.Exit.Killed && r.Exit.At.Sub(r.QuietClosedAt) <= QuietExitWindow
+	// An exit before the closes (the process was on its way out) is no
+	// evidence either way.
+	after := r.Exit.At.Sub(r.QuietClosedAt)
+	waited := held != "" && !r.Exit.Killed && after >= 0 && after <= QuietExitWindow
 	if !r.Exit.Killed && !waited { // held-sockets says why, when it waited
 		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, c.MaxExitLag), since, c.MaxExitLag)
-		if held != "" && !waited {
+		if held != "" && after > QuietExitWindow {
 			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
 				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 		}
@@ -399,9 +402,13 @@ func plural(n int, word string) string {
 // reports print counts: "80,047".
 func FormatCount(n int) string {
 	if n < 0 {
-		return "-" + FormatCount(-n)
+		return "-" + formatDigits(strconv.FormatUint(uint64(-(n+1))+1, 10))
 	}
-	s := strconv.Itoa(n)
+	return formatDigits(strconv.Itoa(n))
+}
+
+// formatDigits puts commas between groups of three digits.
+func formatDigits(s string) string {
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}

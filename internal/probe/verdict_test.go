@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"syscall"
@@ -100,6 +101,11 @@ func TestVerdict(t *testing.T) {
 			r.Exit.At = at(1300 * time.Millisecond)
 			r.SilentClosed = nil
 		}, []string{CodeHeldSockets}, nil, "1 silent socket still open"},
+		{"exited as the probe closed the quiet sockets: no evidence", func(r *Report) {
+			r.QuietClosedAt = at(1260 * time.Millisecond)
+			r.Exit.At = at(1250 * time.Millisecond)
+			r.SilentClosed = nil
+		}, []string{CodeExitLag}, nil, "exited 1.1 s after its last response (more than 1s)"},
 		{"quiet sockets open, but lingering for another reason", func(r *Report) {
 			r.QuietClosedAt = at(1200 * time.Millisecond)
 			r.Exit.At = at(3000 * time.Millisecond)
@@ -154,7 +160,7 @@ func TestVerdict(t *testing.T) {
 }
 
 func TestFormatCount(t *testing.T) {
-	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 80047: "80,047", 1234567: "1,234,567", -4200: "-4,200"} {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 80047: "80,047", 1234567: "1,234,567", -4200: "-4,200", math.MinInt64: "-9,223,372,036,854,775,808"} {
 		if got := FormatCount(n); got != want {
 			t.Errorf("FormatCount(%d) = %q, want %q", n, got, want)
 		}
