@@ -186,9 +186,6 @@ func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2s
 	c.next += 2
 	s := &h2stream{x: exchange{sent: time.Now(), seq: seq}, out: out, opened: make(chan struct{})}
 	c.streams[id] = s
-	if req.timeout > 0 {
-		s.timer = time.AfterFunc(req.timeout, func() { c.expire(id) })
-	}
 	c.mu.Unlock()
 
 	c.wmu.Lock()
@@ -206,6 +203,16 @@ func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2s
 	c.wmu.Unlock()
 	if err != nil {
 		c.end(id, Lost, WriteFailed, stepWrite, err)
+		return s
+	}
+	// The timeout runs from now: expire's RST_STREAM must follow the
+	// HEADERS.
+	if req.timeout > 0 {
+		c.mu.Lock()
+		if c.streams[id] == s {
+			s.timer = time.AfterFunc(req.timeout, func() { c.expire(id) })
+		}
+		c.mu.Unlock()
 	}
 	return s
 }
@@ -225,12 +232,16 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool 
 	c.mu.Lock()
 	s := c.streams[id]
 	delete(c.streams, id)
+	var timer *time.Timer
+	if s != nil {
+		timer = s.timer
+	}
 	c.mu.Unlock()
 	if s == nil {
 		return false
 	}
-	if s.timer != nil {
-		s.timer.Stop()
+	if timer != nil {
+		timer.Stop()
 	}
 	s.x.done, s.x.status, s.x.st, s.x.err = time.Now(), s.status, st, err
 	s.out <- h2result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
@@ -261,6 +272,11 @@ func (c *h2conn) readLoop() {
 			case *http2.SettingsFrame:
 				if f.IsAck() {
 					continue
+				}
+				if v, ok := f.Value(http2.SettingHeaderTableSize); ok {
+					c.wmu.Lock()
+					c.henc.SetMaxDynamicTableSizeLimit(v)
+					c.wmu.Unlock()
 				}
 				if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
 					c.mu.Lock()
