@@ -124,10 +124,7 @@ func TestTextReportOnFail(t *testing.T) {
 // connections all take, cannot be probed with them: drainprobe says so and
 // what to change (exit 2), rather than that its load tested nothing.
 func TestStarvedServer(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "perconn")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/servers/perconn").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := server(t, "perconn")
 	code, stdout, stderr := probeRun(t, "--quiet", "--busy", "2", "--slow", "0", "--idle", "2", "--silent", "3", "--warmup", "300ms", "--", bin)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
@@ -148,10 +145,7 @@ func TestStarvedServer(t *testing.T) {
 // are open is told that it lingered, not that it waited for them: the probe
 // closed them and it lived on.
 func TestLingerIsNotHeldSockets(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "linger")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/servers/linger").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := server(t, "linger")
 	code, stdout, stderr := probeRun(t, "--json", "--busy", "4", "--slow", "0", "--idle", "3", "--silent", "3", "--warmup", "500ms", "--", bin)
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d\n%s", code, exitFail, stderr)

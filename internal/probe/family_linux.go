@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,20 +27,6 @@ type procStat struct {
 	pid, ppid, pgrp, session int
 	start                    uint64 // clock ticks after boot
 	zombie                   bool
-}
-
-// orphan reports whether pid is the probe's child by adoption, started no
-// earlier than the leader, in a session of its own: a daemon of the
-// server's (setsid) reparented to the probe, a child subreaper
-// ([BecomeSubreaper]). The probe's own children, which os/exec started,
-// are in its session.
-func (f family) orphan(pid int) bool {
-	st, ok := readStat(strconv.Itoa(pid))
-	if !ok || st.zombie || st.ppid != os.Getpid() || st.start < f.born || st.pid == f.leader {
-		return false
-	}
-	self, ok := readStat(strconv.Itoa(os.Getpid()))
-	return ok && st.session != self.session
 }
 
 // readStat reads /proc/[pid]/stat:
@@ -76,11 +61,19 @@ func readStat(pid string) (procStat, bool) {
 // members returns the processes of the family, zombies included, the
 // leader excepted: those started no earlier than the leader that are in
 // its process group, have the mark in their environment or are in known,
-// and their descendants.
-func (f family) members(known map[int]bool) []procStat {
+// and their descendants. With orphans, the probe's orphans in a session of
+// their own count too: a daemon of the server's that left the group and
+// rewrote its environment (nginx writes its process title over it),
+// reparented to the probe, a child subreaper ([BecomeSubreaper]); the
+// probe's own children, which os/exec started, are in its session.
+func (f family) members(known map[int]bool, orphans bool) []procStat {
 	dirs, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
+	}
+	self, _ := readStat(strconv.Itoa(os.Getpid()))
+	orphan := func(st procStat) bool {
+		return orphans && !st.zombie && st.ppid == self.pid && st.session != self.session
 	}
 	var procs []procStat
 	children := map[int][]int{}
@@ -104,7 +97,7 @@ func (f family) members(known map[int]bool) []procStat {
 		}
 	}
 	for i, st := range procs {
-		if st.pgrp == f.leader || known[st.pid] || (!st.zombie && f.marked(st.pid)) {
+		if st.pgrp == f.leader || known[st.pid] || orphan(st) || (!st.zombie && f.marked(st.pid)) {
 			add(i)
 		}
 	}
@@ -134,20 +127,13 @@ func (f family) marked(pid int) bool {
 	return strings.Contains("\x00"+string(b)+"\x00", entry)
 }
 
-// alive returns the members that have not exited, and the probe's
-// orphans that may be the server's (see orphan): a daemon that left no
-// mark, not yet serving.
+// alive returns the members that have not exited, the probe's orphans
+// among them: a daemon that left no mark, not yet serving, is waited for.
 func (f family) alive() []int {
 	var pids []int
-	for _, m := range f.members(nil) {
+	for _, m := range f.members(nil, true) {
 		if !m.zombie {
 			pids = append(pids, m.pid)
-		}
-	}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		if pid, err := strconv.Atoi(d.Name()); err == nil && !slices.Contains(pids, pid) && f.orphan(pid) {
-			pids = append(pids, pid)
 		}
 	}
 	return pids
@@ -168,7 +154,7 @@ func (f family) sweep(known map[int]bool) {
 	self := os.Getpid()
 	for range sweepRounds {
 		var kill, reap []int
-		for _, m := range f.members(known) {
+		for _, m := range f.members(known, false) {
 			known[m.pid] = true // its mark goes with it when it dies
 			if m.ppid == self {
 				reap = append(reap, m.pid)

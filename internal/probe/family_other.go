@@ -9,6 +9,4 @@ func newFamily(pid int, mark string) family { return family{leader: pid, mark: m
 
 func (f family) alive() []int { return nil }
 
-func (f family) orphan(int) bool { return false }
-
 func (f family) sweep(map[int]bool) {}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -61,7 +62,7 @@ func grpcAnswer(r h2result) h2result {
 // openWatch opens a Watch stream on a connection of its own and waits for
 // the response's headers.
 func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
-	c, x := d.dialH2(ctx)
+	c, x := d.dialH2(ctx, d.load.RequestTimeout)
 	if c == nil {
 		return nil, x
 	}
@@ -86,7 +87,7 @@ func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
 		}
 		return nil, r.x
 	case <-timer.C:
-		x.err = errTimeout
+		x.err = os.ErrDeadlineExceeded
 	case <-ctx.Done():
 		x.err = ctx.Err()
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -27,15 +28,14 @@ const (
 	ConnLost    Reason = "connection closed under the stream"
 )
 
-// An h2conn is one HTTP/2 connection of the probe's, over cleartext TCP
-// with prior knowledge (h2c), on which a client keeps several streams in
+// An h2conn is one HTTP/2 connection of the probe's (h2c with prior
+// knowledge, or TLS with ALPN h2), on which a client keeps several streams in
 // flight. A read loop of its own reads the server's frames and ends each
 // stream with an h2result on the channel given when it was opened.
 type h2conn struct {
-	nc      net.Conn
-	fr      *http2.Framer
-	timeout time.Duration // per stream
-	scheme  string        // http or https
+	nc     net.Conn
+	fr     *http2.Framer
+	scheme string // http or https
 
 	wmu  sync.Mutex // the framer's writing side and the header encoder
 	henc *hpack.Encoder
@@ -85,9 +85,8 @@ type h2result struct {
 // negotiating h2 and trusting any certificate), speaks the client preface,
 // and waits for the server's SETTINGS. The exchange tells why it failed,
 // as for a request that could not connect.
-func (d *driver) dialH2(ctx context.Context) (*h2conn, exchange) {
+func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, exchange) {
 	x := exchange{sent: time.Now()}
-	timeout := d.load.RequestTimeout
 	nd := net.Dialer{Timeout: timeout}
 	nc, err := nd.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
@@ -117,7 +116,7 @@ func (d *driver) dialH2(ctx context.Context) (*h2conn, exchange) {
 		nc = tc
 	}
 	c := &h2conn{
-		nc: nc, fr: http2.NewFramer(nc, nc), timeout: timeout, scheme: scheme,
+		nc: nc, fr: http2.NewFramer(nc, nc), scheme: scheme,
 		streams: map[uint32]*h2stream{}, next: 1, maxOpen: 100,
 		settings: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -148,7 +147,7 @@ func (d *driver) dialH2(ctx context.Context) (*h2conn, exchange) {
 		x.done, x.st, x.err = time.Now(), stepHeader, errors.New("connection closed before the server's SETTINGS")
 	case <-time.After(timeout):
 		c.close()
-		x.done, x.st, x.err = time.Now(), stepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, errTimeout)
+		x.done, x.st, x.err = time.Now(), stepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, os.ErrDeadlineExceeded)
 	case <-ctx.Done():
 		c.close()
 		x.done, x.st, x.err = time.Now(), stepHeader, ctx.Err()
@@ -156,15 +155,6 @@ func (d *driver) dialH2(ctx context.Context) (*h2conn, exchange) {
 	<-c.done
 	return nil, x
 }
-
-// errTimeout is a timeout that classify recognises.
-var errTimeout = timeoutError{}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "timeout" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
 
 // capacity returns how many streams the client may keep in flight on c.
 func (c *h2conn) capacity(want int) int {
@@ -219,7 +209,7 @@ func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2s
 
 // expire ends a stream not answered within the timeout, and resets it.
 func (c *h2conn) expire(id uint32) {
-	if c.end(id, Lost, Timeout, stepHeader, errTimeout) {
+	if c.end(id, Lost, Timeout, stepHeader, os.ErrDeadlineExceeded) {
 		c.wmu.Lock()
 		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		c.wmu.Unlock()

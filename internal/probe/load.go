@@ -303,9 +303,9 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 	if d.load.HTTP2 {
 		// A server that does not speak HTTP/2 here would have every
 		// stream "lost": say so now instead.
-		c, x := d.dialH2(ctx)
+		c, x := d.dialH2(ctx, min(d.load.RequestTimeout, SetupTimeout))
 		if c == nil {
-			if ctx.Err() != nil || x.st == stepConnect || errors.Is(x.err, errTimeout) {
+			if ctx.Err() != nil || x.st == stepConnect || errors.Is(x.err, os.ErrDeadlineExceeded) {
 				return nil // the run will report it; a timeout may be a busy server
 			}
 			how := "without TLS (h2c, with prior knowledge)"
@@ -438,8 +438,11 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 	if d.slowPending.Load() > 0 {
 		return after, time.Time{}
 	}
+	// The timeline knows when requests were answered, to its bucket's
+	// width: no request pays for asking.
 	quiet := signal
-	if last := time.Unix(0, d.rec.lastAnswer.Load()); last.After(quiet) {
+	tl := d.rec.timeline.snapshot(time.Time{})
+	if last := tl.lastAnswered(); last.After(quiet) {
 		quiet = last
 	}
 	if wait := time.Until(quiet.Add(after)); wait > 0 {
@@ -483,7 +486,7 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 	defer t.merge()
 	out := make(chan h2result, streams)
 	for sent := false; ctx.Err() == nil && (repeat || !sent); {
-		c, x := d.dialH2(ctx)
+		c, x := d.dialH2(ctx, d.load.RequestTimeout)
 		if c == nil {
 			if rec := t.add(i, x, ctx.Err() != nil); rec.Outcome == Refused || !repeat {
 				return

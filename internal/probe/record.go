@@ -185,14 +185,11 @@ type recorder struct {
 
 	mu        sync.Mutex
 	counts    [numKinds]Counts
-	sentAfter Counts // the requests sent after the signal
-	// lastAnswer is when the latest complete response to a request was
-	// read (Unix nanoseconds), as the load runs.
-	lastAnswer atomic.Int64
-	last       time.Time // latest complete response
-	records    []Record
-	plain      int // records of requests answered 2xx
-	dropped    int
+	sentAfter Counts    // the requests sent after the signal
+	last      time.Time // latest complete response
+	records   []Record
+	plain     int // records of requests answered 2xx
+	dropped   int
 	// Busy requests answered before the signal, and the span of time
 	// they were sent in, for the rate the probe achieved.
 	busyBefore   int
@@ -213,26 +210,8 @@ func newRecorder(max int) *recorder {
 	return r
 }
 
-// answered records that a response was read at t.
-func (r *recorder) answered(t time.Time) {
-	n := t.UnixNano()
-	for {
-		last := r.lastAnswer.Load()
-		if n <= last || r.lastAnswer.CompareAndSwap(last, n) {
-			return
-		}
-	}
-}
-
 // signalled records when the signal was sent.
 func (r *recorder) signalled(t time.Time) { r.signal.Store(&t) }
-
-// before reports whether t is before the signal, or the signal has not
-// been sent.
-func (r *recorder) before(t time.Time) bool {
-	s := r.signal.Load()
-	return s == nil || t.Before(*s)
-}
 
 // A tally is one goroutine's share of the counts, merged when it finishes.
 type tally struct {
@@ -260,7 +239,9 @@ func (t *tally) add(client int, x exchange, aborted bool) Record {
 // of note.
 func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 	t.counts.count(o, x.status, x.seq)
-	before := t.r.before(x.done)
+	sig := t.r.signal.Load()
+	before := sig == nil || x.done.Before(*sig)
+	sentBefore := sig == nil || x.sent.Before(*sig)
 	if o == Answered {
 		if x.done.After(t.last) {
 			t.last = x.done
@@ -278,15 +259,12 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 			t.closeCodes[x.code]++
 		}
 	}
-	if t.kind.request() && o == Refused && x.st == stepConnect && t.r.before(x.sent) {
-		t.connRefused++
-	}
 	if t.kind.request() {
-		t.r.timeline.add(x.done, o, x.status)
-		if o == Answered {
-			t.r.answered(x.done)
+		if o == Refused && x.st == stepConnect && sentBefore {
+			t.connRefused++
 		}
-		if !t.r.before(x.sent) {
+		t.r.timeline.add(x.done, o, x.status)
+		if !sentBefore {
 			t.sentAfter.count(o, x.status, x.seq)
 		}
 		if o == Lost {

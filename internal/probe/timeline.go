@@ -190,6 +190,17 @@ func (tl *Timeline) answeredFrom(t time.Time) int {
 	return n
 }
 
+// lastAnswered returns the end of the last bucket in which a request was
+// answered; zero if none was.
+func (tl *Timeline) lastAnswered() time.Time {
+	for i := len(tl.Buckets) - 1; i >= 0; i-- {
+		if tl.Buckets[i].Answered() > 0 {
+			return tl.Start.Add(time.Duration(i+1) * tl.Bucket)
+		}
+	}
+	return time.Time{}
+}
+
 // answeredBetween counts the requests answered in the buckets that begin
 // at from or later and end at to or earlier.
 func (tl *Timeline) answeredBetween(from, to time.Time) int {

@@ -152,9 +152,11 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		c.MaxExitLag = DefaultMaxExitLag
 	}
 	v := Verdict{Reasons: []Finding{}, Warnings: []Finding{}}
-	fail := func(code, format string, args ...any) {
-		v.Reasons = append(v.Reasons, Finding{code, fmt.Sprintf(format, args...), advice[code]})
+	// failAdvised fails with advice of its own, fail with the code's.
+	failAdvised := func(code, advice, format string, args ...any) {
+		v.Reasons = append(v.Reasons, Finding{code, fmt.Sprintf(format, args...), advice})
 	}
+	fail := func(code, format string, args ...any) { failAdvised(code, advice[code], format, args...) }
 	warn := func(code, format string, args ...any) {
 		v.Warnings = append(v.Warnings, Finding{code, fmt.Sprintf(format, args...), advice[code]})
 	}
@@ -165,8 +167,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		if why := r.lostReasons(); why != "" {
 			text += " (" + why + ")"
 		}
-		fail(CodeLost, "%s", text)
-		v.Reasons[len(v.Reasons)-1].Advice = r.lostAdvice()
+		failAdvised(CodeLost, r.lostAdvice(), "%s", text)
 	}
 	if n := r.Load.Slow; n > 0 && r.SlowCompleted() < n {
 		fail(CodeSlowIncomplete, "%d of %d slow requests not answered 2xx (%d lost, %d answered otherwise, %d refused, %d aborted)",
@@ -176,8 +177,8 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		switch {
 		case e.Killed:
 			text := fmt.Sprintf("killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
-			kill := e.At.Add(-ExitMargin)
-			if n := r.IdleOpen - countBefore(r.IdleClosed, kill) + r.SilentOpen - countBefore(r.SilentClosed, kill); n > 0 && r.HoldQuiet {
+			if idle, silent := r.quietOpen(e.At.Add(-ExitMargin)); idle+silent > 0 && r.HoldQuiet {
+				n := idle + silent
 				were := fmt.Sprintf("%d quiet connections were", n)
 				if n == 1 {
 					were = "1 quiet connection was"
@@ -193,8 +194,8 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		}
 		r.exitLag(c, fail)
 		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 && r.SignalGroup {
-			fail(CodeServedAfter, "%s %s answered after the process exited: it is a wrapper that died of the signal while the server it started, signalled too as one of its group, went on", FormatCount(n), plural(n, "request"))
-			v.Reasons[len(v.Reasons)-1].Advice = "The exit the probe sees, and a supervisor would, is the wrapper's. Make the wrapper exec the server (exec node app.js), so that the server is the process, or have it wait for the server and exit with its status."
+			failAdvised(CodeServedAfter, "The exit the probe sees, and a supervisor would, is the wrapper's. Make the wrapper exec the server (exec node app.js), so that the server is the process, or have it wait for the server and exit with its status.",
+				"%s %s answered after the process exited: it is a wrapper that died of the signal while the server it started, signalled too as one of its group, went on", FormatCount(n), plural(n, "request"))
 		} else if n > 0 {
 			fail(CodeServedAfter, "%s %s answered after the process exited: another process still serves the port (the server under a wrapper, such as a shell or npm, that did not pass the signal on?)", FormatCount(n), plural(n, "request"))
 		}
@@ -298,7 +299,7 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 	// them: not seen closed before.
 	var held string
 	if closed := r.QuietClosedAt; !closed.IsZero() {
-		idle, silent := r.IdleOpen-countBefore(r.IdleClosed, closed), r.SilentOpen-countBefore(r.SilentClosed, closed)
+		idle, silent := r.quietOpen(closed)
 		var parts []string
 		if silent > 0 {
 			parts = append(parts, fmt.Sprintf("%d silent %s", silent, plural(silent, "socket")))
@@ -324,6 +325,12 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		fail(CodeHeldSockets, "%s still open %s after %s; once the probe closed them, the process exited %s later: it waited for connections that send nothing",
 			held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 	}
+}
+
+// quietOpen returns how many idle connections and silent sockets were
+// still open at t: not seen closed before.
+func (r *Report) quietOpen(t time.Time) (idle, silent int) {
+	return r.IdleOpen - countBefore(r.IdleClosed, t), r.SilentOpen - countBefore(r.SilentClosed, t)
 }
 
 // lostReasons describes LostBy, the most frequent reason first.
