@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/drain-go/drain/internal/probe"
 )
@@ -23,6 +25,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add":       func(a, b int) int { return a + b },
 	"mul":       func(a, b int) int { return a * b },
 	"sub":       func(a, b float64) float64 { return a - b },
+	"msOf":      msOf,
 }).Parse(reportHTML))
 
 // writeHTML writes a self-contained page: the timeline of the requests,
@@ -33,35 +36,53 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 	before, after := v.split()
 	rows := countRows(before, after)
 	at, until := heldWords(v)
-	notable := 0 // the rows the page lists: not the answered ones
-	for _, n := range v.Notable {
-		if n.Outcome != "answered" {
-			notable++
+	var notable []notableRow // not the answered ones
+	for _, n := range v.Records {
+		if n.Outcome == probe.Answered {
+			continue
 		}
+		row := notableRow{n.Kind.String(), n.Client, n.Seq, signedMS(v.at(n.Sent)), signedMS(v.at(n.Done)), n.Outcome.String(), "", string(n.Reason), errText(n.Err)}
+		if n.Status != 0 {
+			row.Status = strconv.Itoa(n.Status)
+		}
+		notable = append(notable, row)
 	}
 	return reportTmpl.Execute(w, struct {
-		V       *view
-		Command string
-		Load    string
-		Exit    string
-		Chart   chart
-		Rows    []countRow
-		Notable int
-		HeldAt  string
-		Until   string
-		JSON    template.JS
+		V         *view
+		Signalled bool
+		Command   string
+		Load      string
+		Exit      string
+		Chart     chart
+		Rows      []countRow
+		Streams   []streamRow
+		Notable   []notableRow
+		HeldAt    string
+		Until     string
+		JSON      template.JS
 	}{
-		V:       v,
-		Command: commandLine(v),
-		Load:    loadLine(v),
-		Exit:    exitLine(v),
-		Chart:   newChart(v),
-		Rows:    rows,
-		Notable: notable,
-		HeldAt:  at,
-		Until:   until,
-		JSON:    template.JS(strings.ReplaceAll(string(raw), "</", `<\/`)),
+		V:         v,
+		Signalled: v.signalled(),
+		Command:   commandLine(v),
+		Load:      loadLine(v),
+		Exit:      exitLine(v),
+		Chart:     newChart(v),
+		Rows:      rows,
+		Streams:   v.streamRows(),
+		Notable:   notable,
+		HeldAt:    at,
+		Until:     until,
+		JSON:      template.JS(strings.ReplaceAll(string(raw), "</", `<\/`)),
 	})
+}
+
+// A notableRow is a request of note, as the page lists it.
+type notableRow struct {
+	Kind            string
+	Client, Seq     int
+	Sent, Done      string
+	Outcome, Status string
+	Reason, Error   string
 }
 
 // A chart is the timeline drawn as SVG: answered requests stacked by
@@ -156,7 +177,7 @@ const (
 func newChart(v *view) chart {
 	c := chart{Width: chartWidth, Left: chartLeft, Right: chartRight}
 	tl := v.Timeline
-	if len(tl.Buckets) == 0 || tl.BucketMs <= 0 {
+	if len(tl.Buckets) == 0 || tl.Bucket <= 0 {
 		return c
 	}
 	per := (len(tl.Buckets) + maxBars - 1) / maxBars
@@ -170,7 +191,7 @@ func newChart(v *view) chart {
 			bars[i/per][k] += count(b, k)
 		}
 	}
-	span := float64(tl.BucketMs * per)
+	span := v.bucketMs() * float64(per)
 	c.Per = ms(span)
 	for _, b := range bars {
 		sum := func(ks []string) int {
@@ -185,7 +206,7 @@ func newChart(v *view) chart {
 	}
 	t0 := v.timelineStart()
 	t1 := t0 + span*float64(n)
-	if e := v.Times.Exit; e != nil && *e > t1 {
+	if e := v.at(v.Exit.At); e != nil && *e > t1 {
 		t1 = *e // the exit can come after the last request ended
 	}
 	t1 += (t1 - t0) * 0.03 // room after the exit to see what it left
@@ -199,13 +220,13 @@ func newChart(v *view) chart {
 		label, class string
 	}
 	var moments []moment
-	if v.Origin == "signal" {
-		moments = append(moments, moment{v.Times.Signal, v.Signal, "signal"})
+	if v.signalled() {
+		moments = append(moments, moment{v.at(v.SignalAt), v.signalName(), "signal"})
 	}
 	moments = append(moments,
-		moment{v.Times.LastResponse, "last response", "last"},
-		moment{v.Times.QuietClosed, "the probe closed the quiet connections", "quiet"},
-		moment{v.Times.Exit, "exit", "exit"})
+		moment{v.at(v.LastResponse), "last response", "last"},
+		moment{v.at(v.QuietClosedAt), "the probe closed the quiet connections", "quiet"},
+		moment{v.at(v.Exit.At), "exit", "exit"})
 	for _, m := range moments {
 		if m.at == nil || *m.at < t0 || *m.at > t1 {
 			continue
@@ -269,20 +290,16 @@ func newChart(v *view) chart {
 		}
 		c.Lanes = append(c.Lanes, l)
 	}
-	h := v.Held
-	if h.IdleOpen > 0 {
-		add(heldLane(v, "idle", h.IdleOpen, h.IdleClosedBeforeExit, h.IdleClosedMs, x, t0, t1))
+	if v.IdleOpen > 0 {
+		add(heldLane(v, "idle", v.IdleOpen, v.IdleClosedBeforeExit, v.IdleClosed, x, t0, t1))
 	}
-	if h.SilentOpen > 0 {
-		add(heldLane(v, "silent", h.SilentOpen, h.SilentClosedBeforeExit, h.SilentClosedMs, x, t0, t1))
+	if v.SilentOpen > 0 {
+		add(heldLane(v, "silent", v.SilentOpen, v.SilentClosedBeforeExit, v.SilentClosed, x, t0, t1))
 	}
-	s := v.Streams
-	for _, k := range []struct {
-		kind, name string
-		s          probe.JSONStream
-	}{{"websocket", "WebSocket", s.WebSocket}, {"sse", "events", s.SSE}, {"watch", "Watch", s.Watch}} {
-		if k.s.Open > 0 {
-			add(streamLane(v, k.kind, k.name, k.s, x))
+	laneNames := map[probe.Kind]string{probe.WebSocket: "WebSocket", probe.SSE: "events", probe.Watch: "Watch"}
+	for _, s := range v.streamRows() {
+		if s.Open > 0 {
+			add(streamLane(v, laneNames[s.Kind], s, x))
 		}
 	}
 	c.Bottom = y
@@ -298,32 +315,37 @@ func newChart(v *view) chart {
 // ended, those within lostNear px of each other together, so that their
 // counts do not overlap.
 func (c *chart) lostMarks(v *view, x func(float64) float64) {
-	var lost []probe.JSONRecord
-	for _, r := range v.Notable {
-		if r.Outcome == "lost" && r.DoneMs != nil && isRequest(r.Kind) {
-			lost = append(lost, r)
+	type lostAt struct {
+		r    probe.Record
+		done float64
+	}
+	var lost []lostAt
+	for _, r := range v.Lost() {
+		if done := v.at(r.Done); done != nil && isRequest(r.Kind) {
+			lost = append(lost, lostAt{r, *done})
 		}
 	}
-	c.LostUnmarked = max(v.Counts.Lost-len(lost), 0)
-	sort.SliceStable(lost, func(i, j int) bool { return *lost[i].DoneMs < *lost[j].DoneMs })
+	c.LostUnmarked = max(v.Total().Lost-len(lost), 0)
+	sort.SliceStable(lost, func(i, j int) bool { return lost[i].done < lost[j].done })
 	for i := 0; i < len(lost); {
-		at := x(*lost[i].DoneMs)
+		at := x(lost[i].done)
 		j := i + 1
-		for j < len(lost) && x(*lost[j].DoneMs)-at <= lostNear {
+		for j < len(lost) && x(lost[j].done)-at <= lostNear {
 			j++
 		}
 		g := lost[i:j]
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g)), signedMS(g[0].DoneMs))
+		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g)), signedMS(&g[0].done))
 		if len(g) > 1 {
-			fmt.Fprintf(&b, " to %s", signedMS(g[len(g)-1].DoneMs))
+			fmt.Fprintf(&b, " to %s", signedMS(&g[len(g)-1].done))
 		}
-		for k, r := range g {
+		for k, l := range g {
 			if k == 8 {
 				fmt.Fprintf(&b, "\n... and %d more", len(g)-k)
 				break
 			}
-			fmt.Fprintf(&b, "\n%s client %d request %d, sent at %s: %s", r.Kind, r.Client, r.Seq, signedMS(r.SentMs), r.Reason)
+			r := l.r
+			fmt.Fprintf(&b, "\n%s client %d request %d, sent at %s: %s", r.Kind, r.Client, r.Seq, signedMS(v.at(r.Sent)), r.Reason)
 		}
 		m := lostMark{X: at, N: len(g), Title: b.String(), Anchor: "start"}
 		if m.X > c.Right-40 {
@@ -339,9 +361,9 @@ const lostNear = 8
 
 // isRequest reports whether records of kind count as requests, not
 // streams: only those are in the timeline's counts.
-func isRequest(kind string) bool {
+func isRequest(kind probe.Kind) bool {
 	switch kind {
-	case "websocket", "sse", "watch":
+	case probe.WebSocket, probe.SSE, probe.Watch:
 		return false
 	}
 	return true
@@ -353,18 +375,18 @@ func isRequest(kind string) bool {
 // older drainprobe) counts how many the server closed before it exited,
 // not when: those are drawn as a hatched band from the signal to the exit,
 // and said so.
-func heldLane(v *view, kind string, open, closed int, closedAt []float64, x func(float64) float64, t0, t1 float64) lane {
+func heldLane(v *view, kind string, open, closed int, closedAt []time.Time, x func(float64) float64, t0, t1 float64) lane {
 	l := lane{Name: fmt.Sprintf("%s (%d)", kind, open)}
 	from := t0
-	if s := v.Times.Start; s != nil {
+	if s := v.at(v.Start); s != nil {
 		from = *s
 	}
 	signal := t0
-	if v.Times.Signal != nil && v.Origin == "signal" {
-		signal = *v.Times.Signal
+	if s := v.at(v.SignalAt); s != nil && v.signalled() {
+		signal = *s
 	}
 	end := t1
-	if e := v.Times.Exit; e != nil {
+	if e := v.at(v.Exit.At); e != nil {
 		end = *e
 	}
 	band := func(a, b float64, class, title string) {
@@ -377,10 +399,14 @@ func heldLane(v *view, kind string, open, closed int, closedAt []float64, x func
 	var words []string
 	words = append(words, fmt.Sprintf("%d open %s", open, at))
 	stillOpen := open - closed
-	probeClosed := v.Times.QuietClosed
-	for _, t := range closedAt {
-		title := fmt.Sprintf("a %s connection seen closed at %s", kind, signedMS(&t))
-		l.Ticks = append(l.Ticks, rect{X: x(t) - 1, W: 2, Class: "closed", Title: title})
+	probeClosed := v.at(v.QuietClosedAt)
+	for _, c := range closedAt {
+		t := v.at(c)
+		if t == nil {
+			continue
+		}
+		title := fmt.Sprintf("a %s connection seen closed at %s", kind, signedMS(t))
+		l.Ticks = append(l.Ticks, rect{X: x(*t) - 1, W: 2, Class: "closed", Title: title})
 	}
 	switch {
 	case closed > 0 && len(closedAt) > 0:
@@ -419,26 +445,27 @@ func heldLane(v *view, kind string, open, closed int, closedAt []float64, x func
 // streamLane draws each stream of a kind from when it opened to when it
 // ended, as the report recorded them, and a tick where it ended: green
 // when it ended cleanly, red when it was cut.
-func streamLane(v *view, kind, name string, s probe.JSONStream, x func(float64) float64) lane {
+func streamLane(v *view, name string, s streamRow, x func(float64) float64) lane {
 	l := lane{Name: fmt.Sprintf("%s (%d)", name, s.Open)}
-	for _, r := range v.Notable {
-		if r.Kind != kind || r.SentMs == nil {
+	for _, r := range v.Records {
+		sent, done := v.at(r.Sent), v.at(r.Done)
+		if r.Kind != s.Kind || sent == nil {
 			continue
 		}
 		class, how := "clean", "ended cleanly"
-		if r.Outcome != "answered" {
-			class, how = "cut", "cut: "+r.Reason
+		if r.Outcome != probe.Answered {
+			class, how = "cut", "cut: "+string(r.Reason)
 		}
-		title := fmt.Sprintf("%s stream %d, opened at %s", name, r.Client, signedMS(r.SentMs))
-		if r.DoneMs == nil {
-			l.Bands = append(l.Bands, rect{X: x(*r.SentMs), W: x(math.Inf(1)) - x(*r.SentMs), Class: "open", Title: title + ", still open"})
+		title := fmt.Sprintf("%s stream %d, opened at %s", name, r.Client, signedMS(sent))
+		if done == nil {
+			l.Bands = append(l.Bands, rect{X: x(*sent), W: x(math.Inf(1)) - x(*sent), Class: "open", Title: title + ", still open"})
 			continue
 		}
-		title += fmt.Sprintf(", %s at %s", how, signedMS(r.DoneMs))
-		l.Bands = append(l.Bands, rect{X: x(*r.SentMs), W: math.Max(x(*r.DoneMs)-x(*r.SentMs), 1), Class: "open", Title: title})
-		l.Ticks = append(l.Ticks, rect{X: x(*r.DoneMs) - 1, W: 2, Class: class, Title: title})
+		title += fmt.Sprintf(", %s at %s", how, signedMS(done))
+		l.Bands = append(l.Bands, rect{X: x(*sent), W: math.Max(x(*done)-x(*sent), 1), Class: "open", Title: title})
+		l.Ticks = append(l.Ticks, rect{X: x(*done) - 1, W: 2, Class: class, Title: title})
 	}
-	l.Text = fmt.Sprintf("%d open, %d ended cleanly, %d cut", s.Open, s.ClosedCleanly, s.Cut)
+	l.Text = fmt.Sprintf("%d open, %d ended cleanly, %d cut", s.Open, s.Clean, s.Cut)
 	l.TextX, l.TextAnchor = chartLeft+6, "start"
 	return l
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,36 +22,39 @@ import (
 // silent sockets the probe had to close, a stream cut.
 func samplePage(t *testing.T) (string, *view) {
 	t.Helper()
-	f := func(v float64) *float64 { return &v }
-	r := probe.JSONReport{
-		Target: "127.0.0.1:8080", Command: []string{"./server"}, Signal: "SIGTERM", Origin: "signal",
-		Load:  probe.JSONLoad{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2, WarmupMs: 500},
-		Times: probe.JSONTimes{Start: f(-500), Signal: f(0), LastResponse: f(1.5), QuietClosed: f(3), Exit: f(4.2)},
-		Exit:  &probe.JSONExit{Code: 1, Text: "1"},
-		Counts: probe.JSONCounts{
-			Answered: probe.JSONClasses{C2xx: 60000},
-			Refused:  3, Lost: 3,
-		},
-		Held:     probe.JSONHeld{IdleOpen: 2, IdleClosedBeforeExit: 2, SilentOpen: 3},
-		Streams:  probe.JSONStreams{WebSocket: probe.JSONStream{Open: 2, ClosedCleanly: 1, Cut: 1}},
-		Timeline: probe.JSONTimeline{BucketMs: 10, StartMs: f(-500)},
-		Notable: []probe.JSONRecord{
-			{Kind: "busy", Client: 1, Seq: 40, Outcome: "lost", Reason: "reset before response", SentMs: f(0.5), DoneMs: f(0.9)},
-			{Kind: "busy", Client: 2, Seq: 41, Outcome: "lost", Reason: "reset before response", SentMs: f(0.6), DoneMs: f(1)},
-			{Kind: "slow", Client: 0, Seq: 1, Outcome: "lost", Reason: "closed before response", SentMs: f(-300), DoneMs: f(4.1)},
-			{Kind: "websocket", Client: 0, Outcome: "answered", SentMs: f(-499), DoneMs: f(2)},
-			{Kind: "websocket", Client: 1, Outcome: "lost", Reason: "closed before response", SentMs: f(-499), DoneMs: f(4.2)},
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	reset, closed := probe.Reason("reset before response"), probe.Reason("closed before response")
+	r := &probe.Report{
+		Addr: "127.0.0.1:8080", Command: []string{"./server"}, Signal: syscall.SIGTERM,
+		Load:   probe.Load{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2},
+		Warmup: 500 * time.Millisecond,
+		Start:  at(-500), SignalAt: t0, LastResponse: at(1.5), QuietClosedAt: at(3),
+		Exit:            probe.Exit{At: at(4.2), Code: 1},
+		Busy:            probe.Counts{Status: [6]int{2: 60000}, Refused: 3, Lost: 2},
+		Slow:            probe.Counts{Lost: 1},
+		SentAfterSignal: probe.Counts{Refused: 3, Lost: 3},
+		WebSocket:       probe.Counts{Status: [6]int{2: 1}, Lost: 1},
+		IdleOpen:        2, IdleClosedBeforeExit: 2, SilentOpen: 3, WebSocketsOpen: 2,
+		LagP99:   probe.KeepUpLagP99 + time.Millisecond, // did not keep up
+		Timeline: probe.Timeline{Start: at(-500), Bucket: probe.TimelineBucket},
+		Records: []probe.Record{
+			{Kind: probe.Busy, Client: 1, Seq: 40, Outcome: probe.Lost, Reason: reset, Sent: at(0.5), Done: at(0.9)},
+			{Kind: probe.Busy, Client: 2, Seq: 41, Outcome: probe.Lost, Reason: reset, Sent: at(0.6), Done: at(1)},
+			{Kind: probe.WebSocket, Client: 0, Outcome: probe.Answered, Sent: at(-499), Done: at(2)},
+			{Kind: probe.Slow, Client: 0, Seq: 1, Outcome: probe.Lost, Reason: closed, Sent: at(-300), Done: at(4.1)},
+			{Kind: probe.WebSocket, Client: 1, Outcome: probe.Lost, Reason: closed, Sent: at(-499), Done: at(4.2)},
 		},
 		Verdict: probe.Verdict{Reasons: []probe.Finding{
 			{Code: probe.CodeExitCode, Text: "exit code 1", Advice: "Exit 0 once the shutdown is complete."},
 			{Code: "lost", Text: "3 requests lost", Advice: "Close only quiet connections."},
 		}},
-		OutputTail: "listening on :8080\nshutting down <now>\n",
+		Output: "listening on :8080\nshutting down <now>\n",
 	}
 	for i := range 51 {
-		b := probe.JSONBucket{JSONClasses: probe.JSONClasses{C2xx: 1200}}
+		b := probe.Counts{Status: [6]int{2: 1200}}
 		if i == 50 {
-			b = probe.JSONBucket{Refused: 3, Lost: 3}
+			b = probe.Counts{Refused: 3, Lost: 3}
 		}
 		r.Timeline.Buckets = append(r.Timeline.Buckets, b)
 	}
@@ -58,10 +62,7 @@ func samplePage(t *testing.T) (string, *view) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := parseView(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := &view{Report: r}
 	var page bytes.Buffer
 	if err := writeHTML(&page, v, raw); err != nil {
 		t.Fatal(err)

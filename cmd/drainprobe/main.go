@@ -101,10 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	verdict := rep.Verdict(opts.criteria)
-	// Text, JSON and the page render the same report, its JSON form.
-	v := &view{JSONReport: rep.JSONReport(verdict), Label: opts.label}
-	raw, err := json.Marshal(v.JSONReport)
+	verdict := rep.Verdict
+	// Text, JSON and the page render the same report.
+	v := &view{Report: rep, Label: opts.label}
+	raw, err := json.Marshal(rep)
 	if err != nil {
 		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
 		return exitUsage
@@ -192,7 +192,6 @@ func indent(s string) string {
 // options are what the command line asks for.
 type options struct {
 	cfg      probe.Config
-	criteria probe.Criteria
 	label    string // names the server, when its command line does not
 	json     bool
 	html     string
@@ -246,7 +245,7 @@ flags:
 	fs.IntVar(&o.cfg.PID, "pid", 0, "with --target: the process to signal after the warm-up, and to watch exit")
 	fs.DurationVar(&o.cfg.Duration, "duration", 0, "with --target and no --pid: how long to run, while you stop the service yourself")
 	fs.BoolVar(&o.cfg.HoldQuiet, "hold-quiet", false, "keep the idle connections and silent sockets open until the server exits, as clients that never give up, rather than close them after --max-exit-lag to see whether it waits for them")
-	fs.DurationVar(&o.criteria.MaxExitLag, "max-exit-lag", probe.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
+	fs.DurationVar(&o.cfg.MaxExitLag, "max-exit-lag", probe.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.html, "html", "", "also write the report as a web page with the timeline, to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
@@ -266,13 +265,12 @@ flags:
 		v    time.Duration
 	}{
 		{"warmup", o.cfg.Warmup}, {"grace", o.cfg.KillAfter}, {"request-timeout", l.RequestTimeout},
-		{"start-timeout", *startTimeout}, {"duration", o.cfg.Duration}, {"max-exit-lag", o.criteria.MaxExitLag},
+		{"start-timeout", *startTimeout}, {"duration", o.cfg.Duration}, {"max-exit-lag", o.cfg.MaxExitLag},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("--%s %v: want a positive duration", d.flag, d.v)
 		}
 	}
-	o.cfg.CloseQuietAfter = o.criteria.MaxExitLag // see whether it waits for them, after as long as it may linger
 	if set := flagsSet(fs); l.GRPC {
 		// A gRPC server serves neither HTTP/1 nor the HTTP paths.
 		for _, f := range []struct {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe"
 	"github.com/drain-go/drain/internal/seed"
 	"go.uber.org/goleak"
 )
@@ -49,11 +50,53 @@ func probeRun(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// A jsonReport is what the tests read of a --json report, as a user's
+// program would decode it.
+type jsonReport struct {
+	Signal      string        `json:"signal"`
+	SignalGroup bool          `json:"signal_group"`
+	Verdict     probe.Verdict `json:"verdict"`
+	Load        struct {
+		HTTP2   bool `json:"http2"`
+		Streams int  `json:"streams"`
+		GRPC    bool `json:"grpc"`
+	} `json:"load"`
+	Times struct {
+		QuietClosed *float64 `json:"quiet_closed"`
+		Exit        *float64 `json:"exit"`
+	} `json:"times_ms"`
+	Exit *struct {
+		Code int `json:"code"`
+	} `json:"exit"`
+	Counts struct {
+		Lost int `json:"lost"`
+	} `json:"counts"`
+	ByKind struct {
+		Busy struct {
+			Answered int `json:"answered"`
+		} `json:"busy"`
+	} `json:"by_kind"`
+	Slow struct {
+		Sent      int `json:"sent"`
+		Completed int `json:"completed"`
+	} `json:"slow"`
+	Held struct {
+		SilentOpen             int `json:"silent_open"`
+		SilentClosedBeforeExit int `json:"silent_closed_before_exit"`
+	} `json:"held"`
+	Streams struct {
+		Watch struct {
+			Open          int `json:"open"`
+			ClosedCleanly int `json:"closed_cleanly"`
+		} `json:"watch"`
+	} `json:"streams"`
+}
+
 // report decodes a --json report.
-func report(t *testing.T, stdout string) *view {
+func report(t *testing.T, stdout string) *jsonReport {
 	t.Helper()
-	v, err := parseView([]byte(stdout))
-	if err != nil {
+	v := new(jsonReport)
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
 		t.Fatalf("the JSON report does not parse: %v\n%s", err, stdout)
 	}
 	return v

@@ -97,7 +97,7 @@ func TestVerdicts(t *testing.T) {
 }
 
 // reasons returns the codes of the verdict's reasons to fail.
-func reasons(v *view) []string {
+func reasons(v *jsonReport) []string {
 	var codes []string
 	for _, r := range v.Verdict.Reasons {
 		codes = append(codes, r.Code)

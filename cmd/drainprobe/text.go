@@ -16,11 +16,11 @@ import (
 // writeText writes the report for people: what was sent, what became of
 // it before and after the signal, how the process ended, and the verdict.
 func writeText(w io.Writer, v *view) {
-	fmt.Fprintf(w, "drainprobe: %s on %s\n", commandLine(v), v.Target)
+	fmt.Fprintf(w, "drainprobe: %s on %s\n", commandLine(v), v.Addr)
 	fmt.Fprintf(w, "load: %s\n\n", loadLine(v))
 
 	before, after := v.split()
-	if v.Origin == "signal" {
+	if v.signalled() {
 		fmt.Fprintf(w, "%-14s %18s %10s\n", "requests sent", "before the signal", "after it")
 		for _, row := range countRows(before, after) {
 			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), probe.FormatCount(row.Before), probe.FormatCount(row.After))
@@ -34,32 +34,29 @@ func writeText(w io.Writer, v *view) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if v.Slow.Sent > 0 {
-		fmt.Fprintf(tw, "slow requests\t%d of %d answered\n", v.Slow.Completed, v.Slow.Sent)
+	if sent := v.Slow.Total(); sent > 0 {
+		fmt.Fprintf(tw, "slow requests\t%d of %d answered\n", v.SlowCompleted(), sent)
 	}
 	if line := exitLine(v); line != "" {
 		fmt.Fprintf(tw, "exit\t%s\n", line)
 	}
 	at, until := heldWords(v)
-	if h := v.Held; h.SilentOpen > 0 {
-		fmt.Fprintf(tw, "silent sockets\t%d open %s, %d closed by the server %s\n", h.SilentOpen, at, h.SilentClosedBeforeExit, until)
+	if v.SilentOpen > 0 {
+		fmt.Fprintf(tw, "silent sockets\t%d open %s, %d closed by the server %s\n", v.SilentOpen, at, v.SilentClosedBeforeExit, until)
 	}
-	if h := v.Held; h.IdleOpen > 0 {
-		fmt.Fprintf(tw, "idle keep-alive\t%d open %s, %d closed by the server %s\n", h.IdleOpen, at, h.IdleClosedBeforeExit, until)
+	if v.IdleOpen > 0 {
+		fmt.Fprintf(tw, "idle keep-alive\t%d open %s, %d closed by the server %s\n", v.IdleOpen, at, v.IdleClosedBeforeExit, until)
 	}
-	for _, s := range []struct {
-		kind string
-		probe.JSONStream
-	}{{"WebSocket", v.Streams.WebSocket}, {"event", v.Streams.SSE}, {"gRPC Watch", v.Streams.Watch}} {
+	for _, s := range v.streamRows() {
 		if s.Open > 0 {
-			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", s.kind, s.Open, s.ClosedCleanly, s.Cut)
+			fmt.Fprintf(tw, "%s streams\t%d open, %d ended cleanly by the server, %d cut\n", s.Name, s.Open, s.Clean, s.Cut)
 		}
 	}
 	kept := "kept up"
-	if !v.Probe.KeptUp {
+	if !v.KeptUp() {
 		kept = "did NOT keep up: the figures may flatter the server"
 	}
-	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.Probe.BusyRate)), v.Probe.LagP99Ms, v.Probe.LagMaxMs, kept)
+	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.BusyRate)), msOf(v.LagP99), msOf(v.LagMax), kept)
 	tw.Flush()
 
 	writeNotable(w, v)
@@ -78,7 +75,7 @@ func writeText(w io.Writer, v *view) {
 		fmt.Fprintf(w, "warning: %s\n", r.Text)
 		writeWrapped(w, "    ", r.Advice)
 	}
-	if tail := strings.TrimSpace(v.OutputTail); !v.Verdict.Pass && tail != "" {
+	if tail := strings.TrimSpace(v.Output); !v.Verdict.Pass && tail != "" {
 		const show = 20
 		lines := strings.Split(tail, "\n")
 		fmt.Fprintf(w, "\nthe server's output ends with (--json has more):\n")
@@ -112,28 +109,23 @@ func writeWrapped(w io.Writer, indent, text string) {
 // expected of a server that stopped listening (a client can safely try
 // elsewhere), before it not.
 func writeNotable(w io.Writer, v *view) {
-	var lost []probe.JSONRecord
-	for _, n := range v.Notable {
-		if n.Outcome == "lost" {
-			lost = append(lost, n)
-		}
-	}
-	slices.SortStableFunc(lost, func(a, b probe.JSONRecord) int { return cmp.Compare(msOr(a.SentMs), msOr(b.SentMs)) })
+	lost := v.Lost()
+	slices.SortStableFunc(lost, func(a, b probe.Record) int { return cmp.Compare(msOr(v.at(a.Sent)), msOr(v.at(b.Sent))) })
 	if len(lost) > 0 {
 		const show = 10
 		fmt.Fprintf(w, "\nlost requests, in the order they were sent (%d):\n", len(lost))
 		for _, n := range lost[:min(show, len(lost))] {
-			fmt.Fprintf(w, "  %s #%d request %d, sent %s: %s (%s)\n", n.Kind, n.Client, n.Seq, signedMS(n.SentMs), n.Reason, n.Error)
+			fmt.Fprintf(w, "  %s #%d request %d, sent %s: %s (%s)\n", n.Kind, n.Client, n.Seq, signedMS(v.at(n.Sent)), n.Reason, errText(n.Err))
 		}
 		if len(lost) > show {
 			fmt.Fprintf(w, "  ... and %d more (--json lists them)\n", len(lost)-show)
 		}
 	}
-	if v.SentAfter == nil {
+	if !v.signalled() {
 		return
 	}
-	after := v.SentAfter.Refused
-	before := v.Counts.Refused - after
+	after := v.SentAfterSignal.Refused
+	before := v.Total().Refused - after
 	if before > 0 {
 		fmt.Fprintf(w, "\nrefused before the signal: %s requests: the server was not taking all it was sent\n", probe.FormatCount(before))
 	}
@@ -154,9 +146,9 @@ func msOr(t *float64) float64 {
 // when the server's closes count: the signal and the exit, when there are.
 func heldWords(v *view) (at, until string) {
 	switch {
-	case v.Origin != "signal":
+	case !v.signalled():
 		return "at the start", "during the run"
-	case v.Times.Exit == nil:
+	case v.at(v.Exit.At) == nil:
 		return "at the signal", "during the run"
 	}
 	return "at the signal", "before it exited"
@@ -198,27 +190,27 @@ func loadLine(v *view) string {
 	if l.TLS {
 		line += " (HTTP/2 over TLS)"
 	}
-	if v.Signal != "" {
+	if name := v.signalName(); name != "" {
 		to := ""
 		if v.SignalGroup {
 			to = " to the process group"
 		}
-		line += fmt.Sprintf("; %s%s after %s", v.Signal, to, ms(l.WarmupMs))
+		line += fmt.Sprintf("; %s%s after %s", name, to, probe.FormatDuration(v.Warmup))
 	}
 	return line
 }
 
 func exitLine(v *view) string {
-	if v.Times.Exit == nil || v.Exit == nil {
+	if v.at(v.Exit.At) == nil {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(v.Exit.Text)
-	if d := v.Durations.SignalToExit; d != nil {
-		fmt.Fprintf(&b, ", %s after the signal", ms(*d))
+	b.WriteString(v.Exit.String())
+	if v.signalled() {
+		fmt.Fprintf(&b, ", %s after the signal", probe.FormatDuration(v.SignalToExit()))
 	}
-	if d := v.Durations.LastResponseToExit; d != nil {
-		fmt.Fprintf(&b, ", %s after the last response", ms(*d))
+	if d, ok := v.LastResponseToExit(); ok {
+		fmt.Fprintf(&b, ", %s after the last response", probe.FormatDuration(d))
 	}
 	return b.String()
 }
@@ -258,3 +250,6 @@ func signedMS(t *float64) string {
 
 // ms formats a number of milliseconds for people, as the verdicts do.
 func ms(v float64) string { return probe.FormatDuration(time.Duration(v * float64(time.Millisecond))) }
+
+// msOf returns d in milliseconds.
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -77,18 +77,19 @@ type Config struct {
 	// Not used without a signal.
 	KillAfter time.Duration
 
-	// CloseQuietAfter is how long after the server has nothing left to
-	// answer (the signal, or its last response, every slow request
-	// done) the probe closes the idle connections and silent sockets
-	// still open, to see whether the server was waiting for them: one
-	// that exits at once then was ([Report.QuietClosedAt],
-	// [CodeHeldSockets]). Defaults to [DefaultMaxExitLag]; set it to the
-	// MaxExitLag of the [Criteria] the report will be judged by.
-	CloseQuietAfter time.Duration
+	// MaxExitLag is how long the process may live on once it has nothing
+	// left to answer (the signal, or its last response, every slow
+	// request done): the verdict fails one that lives longer
+	// ([CodeExitLag]). As long after that, the probe closes the idle
+	// connections and silent sockets still open, to see whether the
+	// server was waiting for them: one that exits at once then was
+	// ([Report.QuietClosedAt], [CodeHeldSockets]). Defaults to
+	// [DefaultMaxExitLag].
+	MaxExitLag time.Duration
 
 	// HoldQuiet keeps the idle connections and silent sockets open until
 	// the process exits, as clients that never give up would, rather than
-	// closing them after CloseQuietAfter: for measuring how long a server
+	// closing them after MaxExitLag: for measuring how long a server
 	// holds such clients. The verdict then cannot tell a server waiting
 	// for them from one lingering for another reason, and does not say
 	// [CodeHeldSockets].
@@ -122,7 +123,7 @@ func (c Config) resolve() (*resolved, error) {
 		name string
 		v    time.Duration
 	}{
-		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration}, {"CloseQuietAfter", c.CloseQuietAfter},
+		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration}, {"MaxExitLag", c.MaxExitLag},
 		{"Load.RequestTimeout", c.Load.RequestTimeout}, {"Server.ListenTimeout", c.Server.ListenTimeout},
 	} {
 		if d.v < 0 {
@@ -149,8 +150,8 @@ func (c Config) resolve() (*resolved, error) {
 	if r.KillAfter <= 0 {
 		r.KillAfter = DefaultKillAfter
 	}
-	if r.CloseQuietAfter <= 0 {
-		r.CloseQuietAfter = DefaultMaxExitLag
+	if r.MaxExitLag <= 0 {
+		r.MaxExitLag = DefaultMaxExitLag
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -12,8 +12,8 @@
 //	if err != nil {
 //		return err
 //	}
-//	fmt.Print(rep) // lost requests, exit code, last response -> exit, ...
-//	fmt.Print(rep.Verdict(probe.Criteria{})) // PASS, or FAIL and why
+//	fmt.Print(rep)         // lost requests, exit code, last response -> exit, ...
+//	fmt.Print(rep.Verdict) // PASS, or FAIL and why
 //
 // The probe never retries, so every loss is visible. It is bounded: it
 // opens a fixed number of connections, talks only to the loopback
@@ -107,10 +107,12 @@
 //
 // # Verdict and reports
 //
-// [Report.Verdict] judges the shutdown against [Criteria]: it fails if
+// [Report.Verdict] judges the shutdown: it fails if
 // requests were lost, slow requests not completed, the exit code was not
 // 0, the process was killed at the grace period, it exited long after its
 // last response, it waited for quiet connections, or streams were cut.
-// [Report.String] summarises the run for people, [Report.JSON] describes
-// it for machines, and [Config.Progress] feeds a live progress line.
+// The report is the one record of the run: [Report.String] summarises it
+// for people, [Report.MarshalJSON] describes it, verdict included, for
+// machines (drainprobe renders the same report as text and as a page),
+// and [Config.Progress] feeds a live progress line.
 package probe

@@ -42,7 +42,7 @@ func ExampleRun() {
 // without a PID the load runs for Duration while someone else stops the
 // server (here, nobody does), and the verdict warns that no signal was
 // sent.
-func ExampleReport_Verdict() {
+func ExampleRun_target() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello\n")
 	}))
@@ -57,7 +57,7 @@ func ExampleReport_Verdict() {
 		fmt.Println(err)
 		return
 	}
-	v := rep.Verdict(probe.Criteria{})
+	v := rep.Verdict
 	fmt.Println("pass:", v.Pass)
 	for _, w := range v.Warnings {
 		if w.Code == probe.CodeNoSignal { // a busy machine may add probe-lag

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// JSON encodes the report and its verdict for machines. All times are in
+// MarshalJSON encodes the report and its verdict for machines. All times are in
 // milliseconds, relative to the signal ("origin": "signal"), negative
 // before it, or to the load's start if no signal was sent ("origin":
 // "start"); null when unknown. Nothing is left out: a missing value is
@@ -60,219 +60,7 @@ import (
 //   - "timeline" buckets are "bucket_ms" wide, the first beginning at
 //     "start_ms" (the load's start), up to the end of the load.
 //   - "notable" lists the records of note in the order they ended.
-func (r *Report) JSON(v Verdict) ([]byte, error) {
-	return json.Marshal(r.JSONReport(v))
-}
-
-// JSONReport is the JSON form of a report and its verdict: see
-// [Report.JSON] for the schema. Decode a report printed by drainprobe
-// --json into it.
-type JSONReport struct {
-	Target         string        `json:"target"`
-	Command        []string      `json:"command"`
-	Signal         string        `json:"signal"`
-	SignalGroup    bool          `json:"signal_group,omitempty"` // sent to the process group
-	Origin         string        `json:"origin"`
-	Load           JSONLoad      `json:"load"`
-	Times          JSONTimes     `json:"times_ms"`
-	Durations      JSONDurations `json:"durations_ms"`
-	Exit           *JSONExit     `json:"exit"`
-	Counts         JSONCounts    `json:"counts"`
-	SentAfter      *JSONCounts   `json:"counts_sent_after_signal"`
-	ByKind         JSONByKind    `json:"by_kind"`
-	Slow           JSONSlow      `json:"slow"`
-	Held           JSONHeld      `json:"held"`
-	Streams        JSONStreams   `json:"streams"`
-	Probe          JSONProbe     `json:"probe"`
-	Timeline       JSONTimeline  `json:"timeline"`
-	Notable        []JSONRecord  `json:"notable"`
-	NotableDropped int           `json:"notable_dropped"`
-	Verdict        Verdict       `json:"verdict"`
-	OutputTail     string        `json:"output_tail"`
-}
-
-// JSONLoad is the load put on the server.
-type JSONLoad struct {
-	Busy          int     `json:"busy"`
-	BusyPath      string  `json:"busy_path"`
-	BusyMethod    string  `json:"busy_method"`
-	Slow          int     `json:"slow"`
-	SlowPath      string  `json:"slow_path"`
-	SlowMethod    string  `json:"slow_method"`
-	Idle          int     `json:"idle"`
-	IdlePath      string  `json:"idle_path"`
-	Silent        int     `json:"silent"`
-	SilentSend    string  `json:"silent_send,omitempty"`
-	SilentEveryMs float64 `json:"silent_every_ms,omitempty"`
-	WebSockets    int     `json:"websockets"`
-	WebSocketPath string  `json:"websocket_path"`
-	SSE           int     `json:"sse"`
-	SSEPath       string  `json:"sse_path"`
-	WarmupMs      float64 `json:"warmup_ms"`
-	HTTP2         bool    `json:"http2,omitempty"`        // busy and slow requests over h2c
-	Streams       int     `json:"streams,omitempty"`      // with http2, per busy client
-	GRPC          bool    `json:"grpc,omitempty"`         // busy health Checks and Watch streams
-	GRPCService   string  `json:"grpc_service,omitempty"` // the service they name
-	Watches       int     `json:"watches,omitempty"`
-	TLS           bool    `json:"tls,omitempty"` // HTTP/2 over TLS
-}
-
-// JSONTimes are when things happened, in ms from the origin; nil when
-// unknown.
-type JSONTimes struct {
-	Start        *float64 `json:"start"`
-	Signal       *float64 `json:"signal"`
-	LastResponse *float64 `json:"last_response"`
-	QuietClosed  *float64 `json:"quiet_closed"` // when the probe closed the quiet connections still open
-	Exit         *float64 `json:"exit"`
-}
-
-// JSONDurations are the durations between them, in ms.
-type JSONDurations struct {
-	SignalToExit       *float64 `json:"signal_to_exit"`
-	LastResponseToExit *float64 `json:"last_response_to_exit"`
-}
-
-// JSONExit is how the process ended.
-type JSONExit struct {
-	Code      int    `json:"code"`
-	Signal    string `json:"signal"`
-	Killed    bool   `json:"killed"`
-	ShellCode int    `json:"shell_code"`
-	Text      string `json:"text"`
-}
-
-// JSONClasses counts answered requests by status class.
-type JSONClasses struct {
-	C1xx  int `json:"1xx"`
-	C2xx  int `json:"2xx"`
-	C3xx  int `json:"3xx"`
-	C4xx  int `json:"4xx"`
-	C5xx  int `json:"5xx"`
-	Other int `json:"other"`
-}
-
-func classes(c Counts) JSONClasses {
-	s := c.Status
-	return JSONClasses{s[1], s[2], s[3], s[4], s[5], s[0]}
-}
-
-// JSONCounts counts the requests by outcome.
-type JSONCounts struct {
-	Answered   JSONClasses `json:"answered"`
-	Refused    int         `json:"refused"`
-	Lost       int         `json:"lost"`
-	LostReused int         `json:"lost_reused"`
-	Aborted    int         `json:"aborted"`
-}
-
-// sinceOrigin returns ts in ms from origin, never nil.
-func sinceOrigin(ts []time.Time, origin time.Time) []float64 {
-	ms := make([]float64, len(ts))
-	for i, t := range ts {
-		ms[i] = round(float64(t.Sub(origin)) / float64(time.Millisecond))
-	}
-	return ms
-}
-
-func jsonCounts(c Counts) JSONCounts {
-	return JSONCounts{Answered: classes(c), Refused: c.Refused, Lost: c.Lost, LostReused: c.LostReused, Aborted: c.Aborted}
-}
-
-// JSONKind counts the outcomes of one kind of request or stream.
-type JSONKind struct {
-	Answered int `json:"answered"`
-	Refused  int `json:"refused"`
-	Lost     int `json:"lost"`
-	Aborted  int `json:"aborted"`
-}
-
-func kindCounts(c Counts) JSONKind { return JSONKind{c.Answered(), c.Refused, c.Lost, c.Aborted} }
-
-// JSONByKind counts the outcomes of each kind.
-type JSONByKind struct {
-	Busy      JSONKind `json:"busy"`
-	Slow      JSONKind `json:"slow"`
-	Idle      JSONKind `json:"idle"`
-	Silent    JSONKind `json:"silent"`
-	WebSocket JSONKind `json:"websocket"`
-	SSE       JSONKind `json:"sse"`
-	Watch     JSONKind `json:"watch"`
-}
-
-// JSONSlow tells how many slow requests were sent and answered 2xx.
-type JSONSlow struct {
-	Sent      int `json:"sent"`
-	Completed int `json:"completed"`
-}
-
-// JSONHeld tells how many idle connections and silent sockets were open,
-// and how many the server closed before it exited.
-type JSONHeld struct {
-	IdleOpen               int `json:"idle_open"`
-	IdleClosedBeforeExit   int `json:"idle_closed_before_exit"`
-	SilentOpen             int `json:"silent_open"`
-	SilentClosedBeforeExit int `json:"silent_closed_before_exit"`
-	// When the probe saw each closed, in ms from the origin, in order:
-	// by the server, or by the kernel as the process exited.
-	IdleClosedMs   []float64 `json:"idle_closed_ms"`
-	SilentClosedMs []float64 `json:"silent_closed_ms"`
-}
-
-// JSONStream counts the streams of one kind.
-type JSONStream struct {
-	Open          int             `json:"open"`
-	ClosedCleanly int             `json:"closed_cleanly"`
-	Cut           int             `json:"cut"`
-	CloseCodes    *map[string]int `json:"close_codes,omitempty"`
-}
-
-// JSONStreams counts the WebSocket and event streams.
-type JSONStreams struct {
-	WebSocket JSONStream `json:"websocket"`
-	SSE       JSONStream `json:"sse"`
-	Watch     JSONStream `json:"watch"`
-}
-
-// JSONProbe tells whether the probe kept up.
-type JSONProbe struct {
-	BusyRate    float64 `json:"busy_rate"`
-	SignalLagMs float64 `json:"signal_lag_ms"`
-	LagP99Ms    float64 `json:"lag_p99_ms"`
-	LagMaxMs    float64 `json:"lag_max_ms"`
-	KeptUp      bool    `json:"kept_up"`
-}
-
-// JSONTimeline is the requests over time, in buckets.
-type JSONTimeline struct {
-	BucketMs int          `json:"bucket_ms"`
-	StartMs  *float64     `json:"start_ms"`
-	Buckets  []JSONBucket `json:"buckets"`
-}
-
-// JSONBucket counts the requests that ended in one bucket of time, by
-// outcome: the answered ones by status class, then the refused and lost.
-type JSONBucket struct {
-	JSONClasses
-	Refused int `json:"refused"`
-	Lost    int `json:"lost"`
-}
-
-// JSONRecord is a request of note.
-type JSONRecord struct {
-	Kind    string   `json:"kind"`
-	Client  int      `json:"client"`
-	Seq     int      `json:"seq"`
-	Outcome string   `json:"outcome"`
-	Reason  string   `json:"reason"`
-	Status  int      `json:"status"`
-	SentMs  *float64 `json:"sent_ms"`
-	DoneMs  *float64 `json:"done_ms"`
-	Error   string   `json:"error"`
-}
-
-// JSONReport returns the JSON form of the report and its verdict.
-func (r *Report) JSONReport(v Verdict) JSONReport {
+func (r *Report) MarshalJSON() ([]byte, error) {
 	origin, originName := r.SignalAt, "signal"
 	if origin.IsZero() {
 		origin, originName = r.Start, "start"
@@ -283,96 +71,207 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 		}
 		return msPtr(t.Sub(origin))
 	}
-	between := func(a, b time.Time) *float64 {
-		if a.IsZero() || b.IsZero() {
-			return nil
-		}
-		return msPtr(b.Sub(a))
+	type load struct {
+		Busy          int     `json:"busy"`
+		BusyPath      string  `json:"busy_path"`
+		BusyMethod    string  `json:"busy_method"`
+		Slow          int     `json:"slow"`
+		SlowPath      string  `json:"slow_path"`
+		SlowMethod    string  `json:"slow_method"`
+		Idle          int     `json:"idle"`
+		IdlePath      string  `json:"idle_path"`
+		Silent        int     `json:"silent"`
+		SilentSend    string  `json:"silent_send,omitempty"`
+		SilentEveryMs float64 `json:"silent_every_ms,omitempty"`
+		WebSockets    int     `json:"websockets"`
+		WebSocketPath string  `json:"websocket_path"`
+		SSE           int     `json:"sse"`
+		SSEPath       string  `json:"sse_path"`
+		WarmupMs      float64 `json:"warmup_ms"`
+		HTTP2         bool    `json:"http2,omitempty"`
+		Streams       int     `json:"streams,omitempty"`
+		GRPC          bool    `json:"grpc,omitempty"`
+		GRPCService   string  `json:"grpc_service,omitempty"`
+		Watches       int     `json:"watches,omitempty"`
+		TLS           bool    `json:"tls,omitempty"`
 	}
+	type exit struct {
+		Code      int    `json:"code"`
+		Signal    string `json:"signal"`
+		Killed    bool   `json:"killed"`
+		ShellCode int    `json:"shell_code"`
+		Text      string `json:"text"`
+	}
+	type kind struct {
+		Answered int `json:"answered"`
+		Refused  int `json:"refused"`
+		Lost     int `json:"lost"`
+		Aborted  int `json:"aborted"`
+	}
+	byKind := func(c Counts) kind { return kind{c.Answered(), c.Refused, c.Lost, c.Aborted} }
+	type stream struct {
+		Open          int             `json:"open"`
+		ClosedCleanly int             `json:"closed_cleanly"`
+		Cut           int             `json:"cut"`
+		CloseCodes    *map[string]int `json:"close_codes,omitempty"`
+	}
+	type bucket struct {
+		jsonClasses
+		Refused int `json:"refused"`
+		Lost    int `json:"lost"`
+	}
+	type record struct {
+		Kind    string   `json:"kind"`
+		Client  int      `json:"client"`
+		Seq     int      `json:"seq"`
+		Outcome string   `json:"outcome"`
+		Reason  string   `json:"reason"`
+		Status  int      `json:"status"`
+		SentMs  *float64 `json:"sent_ms"`
+		DoneMs  *float64 `json:"done_ms"`
+		Error   string   `json:"error"`
+	}
+	var j struct {
+		Target      string   `json:"target"`
+		Command     []string `json:"command"`
+		Signal      string   `json:"signal"`
+		SignalGroup bool     `json:"signal_group,omitempty"`
+		Origin      string   `json:"origin"`
+		Load        load     `json:"load"`
+		Times       struct {
+			Start        *float64 `json:"start"`
+			Signal       *float64 `json:"signal"`
+			LastResponse *float64 `json:"last_response"`
+			QuietClosed  *float64 `json:"quiet_closed"`
+			Exit         *float64 `json:"exit"`
+		} `json:"times_ms"`
+		Durations struct {
+			SignalToExit       *float64 `json:"signal_to_exit"`
+			LastResponseToExit *float64 `json:"last_response_to_exit"`
+		} `json:"durations_ms"`
+		Exit      *exit       `json:"exit"`
+		Counts    jsonCounts  `json:"counts"`
+		SentAfter *jsonCounts `json:"counts_sent_after_signal"`
+		ByKind    struct {
+			Busy      kind `json:"busy"`
+			Slow      kind `json:"slow"`
+			Idle      kind `json:"idle"`
+			Silent    kind `json:"silent"`
+			WebSocket kind `json:"websocket"`
+			SSE       kind `json:"sse"`
+			Watch     kind `json:"watch"`
+		} `json:"by_kind"`
+		Slow struct {
+			Sent      int `json:"sent"`
+			Completed int `json:"completed"`
+		} `json:"slow"`
+		Held struct {
+			IdleOpen               int       `json:"idle_open"`
+			IdleClosedBeforeExit   int       `json:"idle_closed_before_exit"`
+			SilentOpen             int       `json:"silent_open"`
+			SilentClosedBeforeExit int       `json:"silent_closed_before_exit"`
+			IdleClosedMs           []float64 `json:"idle_closed_ms"`
+			SilentClosedMs         []float64 `json:"silent_closed_ms"`
+		} `json:"held"`
+		Streams struct {
+			WebSocket stream `json:"websocket"`
+			SSE       stream `json:"sse"`
+			Watch     stream `json:"watch"`
+		} `json:"streams"`
+		Probe struct {
+			BusyRate    float64 `json:"busy_rate"`
+			SignalLagMs float64 `json:"signal_lag_ms"`
+			LagP99Ms    float64 `json:"lag_p99_ms"`
+			LagMaxMs    float64 `json:"lag_max_ms"`
+			KeptUp      bool    `json:"kept_up"`
+		} `json:"probe"`
+		Timeline struct {
+			BucketMs int      `json:"bucket_ms"`
+			StartMs  *float64 `json:"start_ms"`
+			Buckets  []bucket `json:"buckets"`
+		} `json:"timeline"`
+		Notable        []record `json:"notable"`
+		NotableDropped int      `json:"notable_dropped"`
+		Verdict        Verdict  `json:"verdict"`
+		OutputTail     string   `json:"output_tail"`
+	}
+
 	l := r.Load
-	j := JSONReport{
-		Target:  r.Addr,
-		Command: r.Command,
-		Origin:  originName,
-		Load: JSONLoad{
-			Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
-			Slow: l.Slow, SlowPath: l.SlowPath, SlowMethod: l.SlowMethod,
-			Idle: l.Idle, IdlePath: l.IdlePath, Silent: l.Silent,
-			SilentSend: l.SilentSend, SilentEveryMs: round(ms(l.SilentEvery)),
-			WebSockets: l.WebSockets, WebSocketPath: l.WebSocketPath,
-			SSE: l.SSE, SSEPath: l.SSEPath,
-			WarmupMs: round(ms(r.Warmup)),
-		},
-		Times: JSONTimes{Start: at(r.Start), Signal: at(r.SignalAt), LastResponse: at(r.LastResponse), QuietClosed: at(r.QuietClosedAt), Exit: at(r.Exit.At)},
-		Durations: JSONDurations{
-			SignalToExit: between(r.SignalAt, r.Exit.At),
-		},
-		Slow: JSONSlow{Sent: r.Slow.Total(), Completed: r.SlowCompleted()},
-		Held: JSONHeld{
-			IdleOpen: r.IdleOpen, IdleClosedBeforeExit: r.IdleClosedBeforeExit,
-			SilentOpen: r.SilentOpen, SilentClosedBeforeExit: r.SilentClosedBeforeExit,
-			IdleClosedMs: sinceOrigin(r.IdleClosed, origin), SilentClosedMs: sinceOrigin(r.SilentClosed, origin),
-		},
-		Probe: JSONProbe{
-			BusyRate:    math.Round(r.BusyRate*10) / 10,
-			SignalLagMs: round(ms(r.SignalLag)),
-			LagP99Ms:    round(ms(r.LagP99)),
-			LagMaxMs:    round(ms(r.LagMax)),
-			KeptUp:      r.KeptUp(),
-		},
-		NotableDropped: r.Dropped,
-		Verdict:        v,
-		OutputTail:     r.Output,
-	}
+	j.Target, j.Command, j.Origin = r.Addr, r.Command, originName
 	if j.Command == nil {
 		j.Command = []string{}
 	}
 	if !r.SignalAt.IsZero() && r.Signal != nil {
 		j.Signal, j.SignalGroup = SignalName(r.Signal), r.SignalGroup
 	}
-	if e := r.Exit; !e.At.IsZero() {
-		j.Exit = &JSONExit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
-		if e.Signal != nil {
-			j.Exit.Signal = SignalName(e.Signal)
-		}
+	j.Load = load{
+		Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
+		Slow: l.Slow, SlowPath: l.SlowPath, SlowMethod: l.SlowMethod,
+		Idle: l.Idle, IdlePath: l.IdlePath, Silent: l.Silent,
+		SilentSend: l.SilentSend, SilentEveryMs: round(ms(l.SilentEvery)),
+		WebSockets: l.WebSockets, WebSocketPath: l.WebSocketPath,
+		SSE: l.SSE, SSEPath: l.SSEPath,
+		WarmupMs: round(ms(r.Warmup)),
 	}
-	total := r.Total()
-	if d, ok := r.LastResponseToExit(); ok { // never negative
-		j.Durations.LastResponseToExit = msPtr(d)
-	}
-	j.Counts = jsonCounts(total)
 	if l.HTTP2 {
 		j.Load.HTTP2, j.Load.Streams, j.Load.TLS = true, l.Streams, l.TLS
 	}
 	if l.GRPC {
 		j.Load.GRPC, j.Load.GRPCService, j.Load.Watches = true, l.GRPCService, l.Watches
 	}
+
+	j.Times.Start, j.Times.Signal, j.Times.LastResponse = at(r.Start), at(r.SignalAt), at(r.LastResponse)
+	j.Times.QuietClosed, j.Times.Exit = at(r.QuietClosedAt), at(r.Exit.At)
+	if !r.SignalAt.IsZero() && !r.Exit.At.IsZero() {
+		j.Durations.SignalToExit = msPtr(r.SignalToExit())
+	}
+	if d, ok := r.LastResponseToExit(); ok { // never negative
+		j.Durations.LastResponseToExit = msPtr(d)
+	}
+	if e := r.Exit; !e.At.IsZero() {
+		j.Exit = &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
+		if e.Signal != nil {
+			j.Exit.Signal = SignalName(e.Signal)
+		}
+	}
+
+	j.Counts = counts(r.Total())
 	if !r.SignalAt.IsZero() {
-		after := jsonCounts(r.SentAfterSignal)
+		after := counts(r.SentAfterSignal)
 		j.SentAfter = &after
 	}
-	j.ByKind = JSONByKind{
-		Busy: kindCounts(r.Busy), Slow: kindCounts(r.Slow), Idle: kindCounts(r.Idle), Silent: kindCounts(r.Silent),
-		WebSocket: kindCounts(r.WebSocket), SSE: kindCounts(r.SSE), Watch: kindCounts(r.Watch),
-	}
+	k := &j.ByKind
+	k.Busy, k.Slow, k.Idle, k.Silent = byKind(r.Busy), byKind(r.Slow), byKind(r.Idle), byKind(r.Silent)
+	k.WebSocket, k.SSE, k.Watch = byKind(r.WebSocket), byKind(r.SSE), byKind(r.Watch)
+	j.Slow.Sent, j.Slow.Completed = r.Slow.Total(), r.SlowCompleted()
+	h := &j.Held
+	h.IdleOpen, h.IdleClosedBeforeExit = r.IdleOpen, r.IdleClosedBeforeExit
+	h.SilentOpen, h.SilentClosedBeforeExit = r.SilentOpen, r.SilentClosedBeforeExit
+	h.IdleClosedMs, h.SilentClosedMs = sinceOrigin(r.IdleClosed, origin), sinceOrigin(r.SilentClosed, origin)
 	codes := map[string]int{"1001": 0}
 	for code, n := range r.CloseCodes {
 		codes[strconv.Itoa(code)] += n
 	}
-	j.Streams = JSONStreams{
-		WebSocket: JSONStream{Open: r.WebSocketsOpen, ClosedCleanly: r.WebSocket.Answered(), Cut: r.WebSocket.Lost, CloseCodes: &codes},
-		SSE:       JSONStream{Open: r.SSEOpen, ClosedCleanly: r.SSE.Answered(), Cut: r.SSE.Lost},
-		Watch:     JSONStream{Open: r.WatchesOpen, ClosedCleanly: r.Watch.Answered(), Cut: r.Watch.Lost},
-	}
-	j.Timeline = JSONTimeline{BucketMs: int(TimelineBucket / time.Millisecond), StartMs: at(r.Timeline.Start), Buckets: make([]JSONBucket, len(r.Timeline.Buckets))}
+	j.Streams.WebSocket = stream{r.WebSocketsOpen, r.WebSocket.Answered(), r.WebSocket.Lost, &codes}
+	j.Streams.SSE = stream{r.SSEOpen, r.SSE.Answered(), r.SSE.Lost, nil}
+	j.Streams.Watch = stream{r.WatchesOpen, r.Watch.Answered(), r.Watch.Lost, nil}
+
+	p := &j.Probe
+	p.BusyRate = math.Round(r.BusyRate*10) / 10
+	p.SignalLagMs, p.LagP99Ms, p.LagMaxMs = round(ms(r.SignalLag)), round(ms(r.LagP99)), round(ms(r.LagMax))
+	p.KeptUp = r.KeptUp()
+
+	j.Timeline.BucketMs = int(TimelineBucket / time.Millisecond)
+	j.Timeline.StartMs = at(r.Timeline.Start)
+	j.Timeline.Buckets = make([]bucket, len(r.Timeline.Buckets))
 	for i, b := range r.Timeline.Buckets {
-		j.Timeline.Buckets[i] = JSONBucket{classes(b), b.Refused, b.Lost}
+		j.Timeline.Buckets[i] = bucket{classes(b), b.Refused, b.Lost}
 	}
 	recs := slices.Clone(r.Records)
 	slices.SortStableFunc(recs, func(a, b Record) int { return a.Done.Compare(b.Done) })
-	j.Notable = make([]JSONRecord, len(recs))
+	j.Notable = make([]record, len(recs))
 	for i, rec := range recs {
-		j.Notable[i] = JSONRecord{
+		j.Notable[i] = record{
 			Kind: rec.Kind.String(), Client: rec.Client, Seq: rec.Seq,
 			Outcome: rec.Outcome.String(), Reason: string(rec.Reason), Status: rec.Status,
 			SentMs: at(rec.Sent), DoneMs: at(rec.Done),
@@ -381,13 +280,53 @@ func (r *Report) JSONReport(v Verdict) JSONReport {
 			j.Notable[i].Error = rec.Err.Error()
 		}
 	}
+	j.NotableDropped = r.Dropped
+
+	j.Verdict, j.OutputTail = r.Verdict, r.Output
 	if j.Verdict.Reasons == nil {
 		j.Verdict.Reasons = []Finding{}
 	}
 	if j.Verdict.Warnings == nil {
 		j.Verdict.Warnings = []Finding{}
 	}
-	return j
+	return json.Marshal(j)
+}
+
+// jsonClasses counts answered requests by status class.
+type jsonClasses struct {
+	C1xx  int `json:"1xx"`
+	C2xx  int `json:"2xx"`
+	C3xx  int `json:"3xx"`
+	C4xx  int `json:"4xx"`
+	C5xx  int `json:"5xx"`
+	Other int `json:"other"`
+}
+
+func classes(c Counts) jsonClasses {
+	s := c.Status
+	return jsonClasses{s[1], s[2], s[3], s[4], s[5], s[0]}
+}
+
+// jsonCounts counts requests by outcome.
+type jsonCounts struct {
+	Answered   jsonClasses `json:"answered"`
+	Refused    int         `json:"refused"`
+	Lost       int         `json:"lost"`
+	LostReused int         `json:"lost_reused"`
+	Aborted    int         `json:"aborted"`
+}
+
+func counts(c Counts) jsonCounts {
+	return jsonCounts{Answered: classes(c), Refused: c.Refused, Lost: c.Lost, LostReused: c.LostReused, Aborted: c.Aborted}
+}
+
+// sinceOrigin returns ts in ms from origin, never nil.
+func sinceOrigin(ts []time.Time, origin time.Time) []float64 {
+	ms := make([]float64, len(ts))
+	for i, t := range ts {
+		ms[i] = round(float64(t.Sub(origin)) / float64(time.Millisecond))
+	}
+	return ms
 }
 
 // round rounds milliseconds to the microsecond.

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -47,8 +46,7 @@ var jsonFields = map[string][]string{
 }
 
 // TestJSON runs the probe, encodes its report, and checks the JSON's
-// field names, its values against the report, and that it decodes and
-// encodes again to the same bytes.
+// field names and its values against the report.
 func TestJSON(t *testing.T) {
 	rep, err := Run(context.Background(), Config{
 		Server: childCommand("abrupt"),
@@ -58,7 +56,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, m := encode(t, rep)
+	_, m := encode(t, rep)
 
 	get := func(path ...string) any {
 		var x any = m
@@ -99,25 +97,13 @@ func TestJSON(t *testing.T) {
 	if n := len(get("timeline", "buckets").([]any)); n < 30 {
 		t.Errorf("%d buckets, want at least the warm-up's 30", n)
 	}
-
-	// Decoded and encoded again, the same.
-	var j JSONReport
-	if err := json.Unmarshal(b, &j); err != nil {
-		t.Fatal(err)
-	}
-	again, err := json.Marshal(j)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(again, b) {
-		t.Errorf("round trip changed the JSON:\n%s\n%s", b, again)
-	}
 }
 
 // TestJSONNoSignal checks the nulls of a run without signal or exit.
 func TestJSONNoSignal(t *testing.T) {
 	t0 := time.Now()
 	rep := &Report{Addr: "127.0.0.1:80", Target: "127.0.0.1:80", Start: t0, End: t0.Add(time.Second)}
+	rep.Verdict = rep.judge(0)
 	_, m := encode(t, rep)
 	times := m["times_ms"].(map[string]any)
 	if m["origin"] != "start" || m["exit"] != nil || m["signal"] != "" || times["start"] != 0.0 || times["signal"] != nil || times["exit"] != nil {
@@ -135,7 +121,7 @@ func TestJSONNoSignal(t *testing.T) {
 // names, and returns it, and it decoded as a map.
 func encode(t *testing.T, rep *Report) ([]byte, map[string]any) {
 	t.Helper()
-	b, err := rep.JSON(rep.Verdict(Criteria{}))
+	b, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -99,7 +100,7 @@ type Report struct {
 	// ([Config.HoldQuiet]).
 	HoldQuiet bool
 	// QuietClosedAt is when the probe closed the idle connections and
-	// silent sockets the server still held open [Config.CloseQuietAfter]
+	// silent sockets the server still held open [Config.MaxExitLag]
 	// after it had nothing left to answer; zero if it did not have to.
 	QuietClosedAt time.Time
 	// SentAfterSignal counts the requests sent after the signal; the
@@ -108,10 +109,13 @@ type Report struct {
 	// Timeline counts the requests by when they ended.
 	Timeline Timeline
 
-	// Records lists the requests of note (see [Record]), in no particular
-	// order; Dropped counts those left out past [Config.MaxRecords].
+	// Records lists the requests of note (see [Record]), in the order
+	// they ended; Dropped counts those left out past [Config.MaxRecords].
 	Records []Record
 	Dropped int
+
+	// Verdict judges the shutdown (see [Report.judge]).
+	Verdict Verdict
 
 	// Output is the end of what the server wrote on stdout and stderr;
 	// empty in target mode.
@@ -139,6 +143,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	r.CloseCodes = maps.Clone(rec.closeCodes)
 	r.LastResponse = rec.last
 	r.Records = rec.records
+	slices.SortStableFunc(r.Records, func(a, b Record) int { return a.Done.Compare(b.Done) })
 	r.Dropped = rec.dropped
 	r.IdleOpen, r.SilentOpen = d.idle.len(), d.silent.len()
 	r.IdleClosed, r.SilentClosed = d.idle.closeTimes(), d.silent.closeTimes()

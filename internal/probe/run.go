@@ -110,6 +110,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		if sp, ok := p.(*Process); ok {
 			rep.Output = sp.Output()
 		}
+		rep.Verdict = rep.judge(c.MaxExitLag)
 		return rep
 	}
 
@@ -180,10 +181,10 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	r.prog.set(PhaseSignalled)
 
 	// The shutdown, under load. Once the server has had nothing to answer
-	// for CloseQuietAfter, the quiet connections still open are closed:
+	// for MaxExitLag, the quiet connections still open are closed:
 	// whether it then exits tells whether it waited for them.
 	timer.Reset(c.KillAfter)
-	quiet := time.NewTimer(c.CloseQuietAfter)
+	quiet := time.NewTimer(c.MaxExitLag)
 	defer quiet.Stop()
 	if c.HoldQuiet {
 		quiet.Stop()
@@ -199,7 +200,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				continue
 			default:
 			}
-			next, closedAt := d.closeQuiet(rep.SignalAt, c.CloseQuietAfter)
+			next, closedAt := d.closeQuiet(rep.SignalAt, c.MaxExitLag)
 			if !closedAt.IsZero() {
 				rep.QuietClosedAt = closedAt
 			}

@@ -42,7 +42,7 @@ func TestRunGraceful(t *testing.T) {
 		t.Errorf("closed %d idle connections before the exit, saw %d silent sockets closed, the probe closed the rest at %v; want 5, 0, and a time",
 			rep.IdleClosedBeforeExit, len(rep.SilentClosed), rep.QuietClosedAt)
 	}
-	v := rep.Verdict(Criteria{})
+	v := rep.Verdict
 	if codes := findingCodes(v.Reasons); !slices.Contains(codes, CodeHeldSockets) || slices.Contains(codes, CodeSlowIncomplete) || slices.Contains(codes, CodeExitCode) {
 		t.Errorf("verdict:\n%swant %s, and neither %s nor %s", v, CodeHeldSockets, CodeSlowIncomplete, CodeExitCode)
 	}
@@ -105,7 +105,7 @@ func TestRunKillsAfterGrace(t *testing.T) {
 	if !strings.Contains(rep.String(), "killed by the probe") {
 		t.Errorf("report does not say the probe killed it:\n%s", rep)
 	}
-	if codes := findingCodes(rep.Verdict(Criteria{}).Reasons); !slices.Equal(codes, []string{CodeLost, CodeSlowIncomplete, CodeKilled}) {
+	if codes := findingCodes(rep.Verdict.Reasons); !slices.Equal(codes, []string{CodeLost, CodeSlowIncomplete, CodeKilled}) {
 		t.Errorf("verdict %q, want %s, %s and %s", codes, CodeLost, CodeSlowIncomplete, CodeKilled)
 	}
 }

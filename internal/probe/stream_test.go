@@ -28,7 +28,7 @@ func TestRunStreams(t *testing.T) {
 			if rep.WebSocketsOpen != 3 || rep.SSEOpen != 2 {
 				t.Fatalf("opened %d WebSockets, %d SSE; want 3, 2", rep.WebSocketsOpen, rep.SSEOpen)
 			}
-			v := rep.Verdict(Criteria{})
+			v := rep.Verdict
 			cut := slices.ContainsFunc(v.Reasons, func(f Finding) bool { return f.Code == CodeStreamsCut })
 			if tt.clean {
 				if rep.WebSocket.Answered() != 3 || rep.CloseCodes[1001] != 3 || rep.SSE.Answered() != 2 {

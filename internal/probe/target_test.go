@@ -65,7 +65,7 @@ func TestRunTarget(t *testing.T) {
 	if d := rep.End.Sub(rep.Start); d < 300*time.Millisecond {
 		t.Errorf("load ran %v, want the Duration", d)
 	}
-	v := rep.Verdict(Criteria{})
+	v := rep.Verdict
 	if !v.Pass || len(v.Warnings) == 0 || v.Warnings[len(v.Warnings)-1].Code != CodeNoSignal {
 		t.Errorf("verdict:\n%s; want a pass with a warning %s", v, CodeNoSignal)
 	}
@@ -136,7 +136,7 @@ func TestRunTargetPID(t *testing.T) {
 			if !e.At.After(rep.SignalAt) || rep.PID != cmd.Process.Pid || rep.Command != nil {
 				t.Errorf("exit at %v, signal at %v, pid %d, command %q", e.At, rep.SignalAt, rep.PID, rep.Command)
 			}
-			v := rep.Verdict(Criteria{})
+			v := rep.Verdict
 			codes := findingCodes(v.Reasons)
 			if slices.Contains(codes, CodeExitCode) || slices.Contains(codes, CodeKilled) != tt.killed {
 				t.Errorf("verdict:\n%s", v)

@@ -9,16 +9,8 @@ import (
 	"time"
 )
 
-// DefaultMaxExitLag is the default of [Criteria.MaxExitLag].
+// DefaultMaxExitLag is the default of [Config.MaxExitLag].
 const DefaultMaxExitLag = time.Second
-
-// Criteria are what a shutdown must meet to pass. The zero value means
-// the defaults.
-type Criteria struct {
-	// MaxExitLag is how long the process may live on once it has nothing
-	// left to answer. Defaults to [DefaultMaxExitLag].
-	MaxExitLag time.Duration
-}
 
 // The codes of the [Finding]s of a [Verdict].
 const (
@@ -85,7 +77,40 @@ var advice = map[string]string{
 	CodeOverloaded: "The figures describe the overload, not the shutdown: lower --busy (and the other counts) until nothing is refused before the signal.",
 }
 
-// A Verdict says whether a shutdown passed, and why not.
+// A Verdict says whether a shutdown passed, and why not. It fails for each of
+// these reasons:
+//
+//   - [CodeLost]: requests (not streams) were lost on established
+//     connections.
+//   - [CodeSlowIncomplete]: slow requests were not answered with a 2xx
+//     status.
+//   - [CodeExitCode]: the process exited with a non-zero code, or was
+//     ended by a signal (SIGKILL from the probe aside); the reason says
+//     whether it handled the signal first, as far as the answers show.
+//   - [CodeKilled]: the probe killed it at the end of the grace period.
+//   - [CodeExitLag]: it exited more than [Config.MaxExitLag] after its last
+//     response (or after the signal, if it answered nothing after it).
+//   - [CodeHeldSockets]: it still held idle connections or silent sockets
+//     when it had had nothing to answer for MaxExitLag; the probe
+//     closed them, and it exited within [QuietExitWindow]: it waited
+//     for connections that would send nothing. One that lives on after
+//     they are closed lingers for another reason, which its
+//     [CodeExitLag] says.
+//   - [CodeStreamsCut]: WebSocket, SSE or gRPC Watch streams were cut
+//     without a clean end, or were still open when it exited.
+//   - [CodeServedAfter]: requests were still answered after the process
+//     exited: another process serves the port, such as the server under a
+//     wrapper (a shell, npm) that did not pass the signal on.
+//
+// The reasons about the exit do not apply when there is no process (target
+// mode without a PID), nor does the exit code when it is unknown. The
+// warnings are [CodeProbeLag] (see [Report.KeptUp]), [CodeNoSignal],
+// [CodeUntested] (the busy clients got no 2xx answer before the signal, or
+// streams could not open: a wrong path?), [CodeErrorsSent] (5xx answers
+// after the signal) and [CodeOverloaded] (connections refused before the
+// signal, or the signal [OverloadSignalLag] late: the run judged the load,
+// not the shutdown). A run warned untested or overloaded proves nothing,
+// whatever its verdict.
 type Verdict struct {
 	// Pass reports that there is no reason to fail.
 	Pass bool `json:"pass"`
@@ -113,43 +138,12 @@ func (v Verdict) String() string {
 	return b.String()
 }
 
-// Verdict judges the shutdown the report describes. It fails for each of
-// these reasons:
-//
-//   - [CodeLost]: requests (not streams) were lost on established
-//     connections.
-//   - [CodeSlowIncomplete]: slow requests were not answered with a 2xx
-//     status.
-//   - [CodeExitCode]: the process exited with a non-zero code, or was
-//     ended by a signal (SIGKILL from the probe aside); the reason says
-//     whether it handled the signal first, as far as the answers show.
-//   - [CodeKilled]: the probe killed it at the end of the grace period.
-//   - [CodeExitLag]: it exited more than MaxExitLag after its last
-//     response (or after the signal, if it answered nothing after it).
-//   - [CodeHeldSockets]: it still held idle connections or silent sockets
-//     when it had had nothing to answer for [Config.CloseQuietAfter]; the
-//     probe closed them, and it exited within [QuietExitWindow]: it waited
-//     for connections that would send nothing. One that lives on after
-//     they are closed lingers for another reason, which its
-//     [CodeExitLag] says.
-//   - [CodeStreamsCut]: WebSocket, SSE or gRPC Watch streams were cut
-//     without a clean end, or were still open when it exited.
-//   - [CodeServedAfter]: requests were still answered after the process
-//     exited: another process serves the port, such as the server under a
-//     wrapper (a shell, npm) that did not pass the signal on.
-//
-// The reasons about the exit do not apply when there is no process (target
-// mode without a PID), nor does the exit code when it is unknown. The
-// warnings are [CodeProbeLag] (see [Report.KeptUp]), [CodeNoSignal],
-// [CodeUntested] (the busy clients got no 2xx answer before the signal, or
-// streams could not open: a wrong path?), [CodeErrorsSent] (5xx answers
-// after the signal) and [CodeOverloaded] (connections refused before the
-// signal, or the signal [OverloadSignalLag] late: the run judged the load,
-// not the shutdown). A run warned untested or overloaded proves nothing,
-// whatever its verdict.
-func (r *Report) Verdict(c Criteria) Verdict {
-	if c.MaxExitLag <= 0 {
-		c.MaxExitLag = DefaultMaxExitLag
+// judge judges the shutdown the report describes, the process allowed to
+// live on maxExitLag once it had nothing left to answer (0: the
+// default), as [Run] does to fill in [Report.Verdict]: see [Verdict].
+func (r *Report) judge(maxExitLag time.Duration) Verdict {
+	if maxExitLag <= 0 {
+		maxExitLag = DefaultMaxExitLag
 	}
 	v := Verdict{Reasons: []Finding{}, Warnings: []Finding{}}
 	// failAdvised fails with advice of its own, fail with the code's.
@@ -192,7 +186,7 @@ func (r *Report) Verdict(c Criteria) Verdict {
 		case e.Code != 0:
 			fail(CodeExitCode, "exit code %d", e.Code)
 		}
-		r.exitLag(c, fail)
+		r.exitLag(maxExitLag, fail)
 		if n := r.Timeline.answeredFrom(e.At.Add(2 * r.Timeline.Bucket)); n > 0 && r.SignalGroup {
 			failAdvised(CodeServedAfter, "The exit the probe sees, and a supervisor would, is the wrapper's. Make the wrapper exec the server (exec node app.js), so that the server is the process, or have it wait for the server and exit with its status.",
 				"%s %s answered after the process exited: it is a wrapper that died of the signal while the server it started, signalled too as one of its group, went on", FormatCount(n), plural(n, "request"))
@@ -275,7 +269,7 @@ func (r *Report) endedBySignal() string {
 
 // exitLag adds the reasons about how long the process lived on: CodeExitLag
 // and CodeHeldSockets.
-func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)) {
+func (r *Report) exitLag(maxLag time.Duration, fail func(code, format string, args ...any)) {
 	if r.SignalAt.IsZero() {
 		return
 	}
@@ -292,7 +286,7 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 		}
 	}
 	lag := r.Exit.At.Sub(quiet)
-	if lag <= c.MaxExitLag {
+	if lag <= maxLag {
 		return
 	}
 	// The quiet connections the server still held when the probe closed
@@ -314,7 +308,7 @@ func (r *Report) exitLag(c Criteria, fail func(code, format string, args ...any)
 	after := r.Exit.At.Sub(r.QuietClosedAt)
 	waited := held != "" && !r.Exit.Killed && after >= 0 && after <= QuietExitWindow
 	if !r.Exit.Killed && !waited { // held-sockets says why, when it waited
-		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, c.MaxExitLag), since, c.MaxExitLag)
+		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, maxLag), since, maxLag)
 		if held != "" && after > QuietExitWindow {
 			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
 				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))

@@ -139,7 +139,7 @@ func TestVerdict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := good()
 			tt.edit(r)
-			v := r.Verdict(Criteria{})
+			v := r.judge(0)
 			reasons, warnings := findingCodes(v.Reasons), findingCodes(v.Warnings)
 			slices.Sort(reasons)
 			want := slices.Sorted(slices.Values(tt.reasons))
@@ -154,7 +154,7 @@ func TestVerdict(t *testing.T) {
 			}
 		})
 	}
-	if v := good().Verdict(Criteria{MaxExitLag: time.Millisecond}); v.Pass {
+	if v := good().judge(time.Millisecond); v.Pass {
 		t.Errorf("with MaxExitLag 1ms: %s", v)
 	}
 }
