@@ -77,7 +77,7 @@ func TestBusyKeepAliveLosesNothing(t *testing.T) {
 		wg                          sync.WaitGroup
 		answered, lost, toldToClose atomic.Int64
 		slowOK                      atomic.Int64
-		firstErr                    atomic.Value
+		firstErr                    atomic.Pointer[error]
 	)
 	for range busy {
 		wg.Go(func() {
@@ -90,7 +90,7 @@ func TestBusyKeepAliveLosesNothing(t *testing.T) {
 					resp, err := c.do("GET", "/fast")
 					if err != nil {
 						lost.Add(1)
-						firstErr.CompareAndSwap(nil, err)
+						firstErr.CompareAndSwap(nil, &err)
 						break
 					}
 					answered.Add(1)
@@ -133,7 +133,7 @@ func TestBusyKeepAliveLosesNothing(t *testing.T) {
 	}
 	t.Logf("answered %d, told to close %d, lost %d, drain took %v", answered.Load(), toldToClose.Load(), lost.Load(), took)
 	if n := lost.Load(); n != 0 {
-		t.Errorf("%d requests lost on established connections (first: %v)", n, firstErr.Load())
+		t.Errorf("%d requests lost on established connections (first: %v)", n, *firstErr.Load())
 	}
 	if n := slowOK.Load(); n != slow {
 		t.Errorf("%d of %d slow requests completed with Connection: close", n, slow)
