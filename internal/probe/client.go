@@ -33,13 +33,13 @@ func failOnDone(ctx context.Context, nc net.Conn) (undo func()) {
 // postBody is the body of every POST request the probe sends.
 const postBody = "drain-probe\n"
 
-// request returns the bytes of a request for path by method (GET or
+// http1Request returns the bytes of a request for path by method (GET or
 // POST), with host in its Host header. A POST carries [postBody], with
 // its Content-Length.
-func request(method, path, host string) []byte { return requestWith(method, path, host, "") }
+func http1Request(method, path, host string) []byte { return http1RequestWith(method, path, host, "") }
 
-// requestWith is request with extra header lines, each ending in CRLF.
-func requestWith(method, path, host, extra string) []byte {
+// http1RequestWith is http1Request with extra header lines, each ending in CRLF.
+func http1RequestWith(method, path, host, extra string) []byte {
 	b := make([]byte, 0, 128+len(path)+len(host)+len(extra))
 	b = append(b, method...)
 	b = append(b, ' ')
@@ -134,7 +134,7 @@ func (c *client) close() {
 	}
 }
 
-// do sends req (see [request]), connecting first if the client has no
+// do sends req (see [http1Request]), connecting first if the client has no
 // connection, and reads the whole response. The connection is closed
 // after a failure or a response that ends it, so that the next request
 // connects anew. If ctx ends, the request in progress fails at once.
@@ -196,3 +196,26 @@ func (c *client) send(req []byte) (resp *http.Response, st step, err error) {
 		}
 	}
 }
+
+// An h1session is a client's connection as a [session]: one request at a
+// time, each answered before send returns.
+type h1session struct {
+	c   *client
+	ctx context.Context
+}
+
+func (s *h1session) capacity(int) int { return 1 }
+
+// send sends req.raw and reads its response, unless the connection has
+// ended (after a failure, or a response that closed it).
+func (s *h1session) send(req request, _ int, out chan<- result) bool {
+	if !s.c.connected() {
+		return false
+	}
+	x := s.c.do(s.ctx, req.raw)
+	o, why := classify(x.st, x.err, false)
+	out <- result{x: x, o: o, why: why}
+	return true
+}
+
+func (s *h1session) close() { s.c.close() }

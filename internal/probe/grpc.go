@@ -21,7 +21,7 @@ const BadGRPC Reason = "no grpc-status"
 
 // grpcRequest returns the request of a Health method ("Check" or
 // "Watch") for service ("" for the server as a whole).
-func grpcRequest(method, service string, timeout time.Duration) h2req {
+func grpcRequest(method, service string, timeout time.Duration) request {
 	// HealthCheckRequest{service}: field 1, length-delimited.
 	var msg []byte
 	if service != "" {
@@ -31,12 +31,13 @@ func grpcRequest(method, service string, timeout time.Duration) h2req {
 	// A gRPC message: not compressed, its length, itself.
 	body := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
 	body = append(body, msg...)
-	return h2req{
+	return request{
 		method:  http.MethodPost,
 		path:    "/grpc.health.v1.Health/" + method,
 		header:  [][2]string{{"content-type", "application/grpc"}, {"te", "trailers"}},
 		body:    body,
 		timeout: timeout,
+		grpc:    true,
 	}
 }
 
@@ -45,7 +46,7 @@ func grpcRequest(method, service string, timeout time.Duration) h2req {
 // UNAVAILABLE (14: the server is shutting down, say) as 503, any other as
 // 500. A response without a gRPC status is lost: no client can tell what
 // became of the call.
-func grpcAnswer(r h2result) h2result {
+func grpcAnswer(r result) result {
 	switch r.grpcStatus {
 	case "":
 		r.o, r.why, r.x.err = Lost, BadGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.status)
@@ -66,7 +67,7 @@ func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
 	if c == nil {
 		return nil, x
 	}
-	out := make(chan h2result, 1)
+	out := make(chan result, 1)
 	// A Watch stays open: no timeout but the opening's.
 	s := c.open(grpcRequest("Watch", d.load.GRPCService, 0), d.host, 1, out)
 	if s == nil {

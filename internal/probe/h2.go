@@ -31,7 +31,7 @@ const (
 // An h2conn is one HTTP/2 connection of the probe's (h2c with prior
 // knowledge, or TLS with ALPN h2), on which a client keeps several streams in
 // flight. A read loop of its own reads the server's frames and ends each
-// stream with an h2result on the channel given when it was opened.
+// stream with a result on the channel given when it was opened.
 type h2conn struct {
 	nc     net.Conn
 	fr     *http2.Framer
@@ -52,14 +52,17 @@ type h2conn struct {
 	done     chan struct{} // closed when the read loop has returned
 }
 
-// An h2req is a request to send as a stream.
-type h2req struct {
+// A request is what a busy or slow client sends, in any protocol.
+type request struct {
 	method, path string
-	header       [][2]string // more fields, after the pseudo-headers
+	raw          []byte      // HTTP/1: the whole request, built once
+	header       [][2]string // HTTP/2: more fields, after the pseudo-headers
 	body         []byte
 	// timeout bounds the stream from its sending to its end; 0: the
-	// stream may stay open as long as the connection does.
+	// stream may stay open as long as the connection does. (An HTTP/1
+	// client has its own.)
 	timeout time.Duration
+	grpc    bool // a gRPC call: its result is its grpc-status
 }
 
 // An h2stream is a request in flight.
@@ -69,16 +72,8 @@ type h2stream struct {
 	grpcStatus string        // the grpc-status field, in the headers or the trailers
 	headed     bool          // the response's headers came
 	opened     chan struct{} // closed when they do
-	out        chan<- h2result
+	out        chan<- result
 	timer      *time.Timer // nil without a timeout
-}
-
-// An h2result is what became of a stream.
-type h2result struct {
-	x          exchange
-	o          Outcome
-	why        Reason
-	grpcStatus string // "" if the response had none
 }
 
 // dialH2 connects to the driver's address (over TLS with Load.TLS,
@@ -166,7 +161,7 @@ func (c *h2conn) capacity(want int) int {
 // open sends req to host as a new stream, and arranges for its result to
 // be sent on out. It returns the stream, or nil, sending nothing, if the
 // connection may take no new stream (a GOAWAY came, or it is closed).
-func (c *h2conn) open(req h2req, host string, seq int, out chan<- h2result) *h2stream {
+func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2stream {
 	c.mu.Lock()
 	if c.goAway || c.ended {
 		c.mu.Unlock()
@@ -234,7 +229,7 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool 
 		timer.Stop()
 	}
 	s.x.done, s.x.status, s.x.st, s.x.err = time.Now(), s.status, st, err
-	s.out <- h2result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
+	s.out <- result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
 	return true
 }
 
@@ -369,4 +364,21 @@ func (c *h2conn) readLoop() {
 func (c *h2conn) close() {
 	c.nc.Close()
 	<-c.done
+}
+
+// An h2session is a client's HTTP/2 connection as a [session]: as many
+// streams in flight as the server allows.
+type h2session struct {
+	*h2conn
+	host string
+	stop func() bool // stops closing the connection when ctx ends
+}
+
+func (s *h2session) send(req request, seq int, out chan<- result) bool {
+	return s.open(req, s.host, seq, out) != nil
+}
+
+func (s *h2session) close() {
+	s.stop()
+	s.h2conn.close()
 }

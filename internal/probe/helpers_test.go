@@ -159,5 +159,5 @@ func garbage(s *rawServer, nc net.Conn, br *bufio.Reader) {
 
 // get sends GET path.
 func (c *client) get(ctx context.Context, path string) exchange {
-	return c.do(ctx, request(http.MethodGet, path, c.addr))
+	return c.do(ctx, http1Request(http.MethodGet, path, c.addr))
 }

@@ -251,10 +251,10 @@ type driver struct {
 func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver {
 	d := &driver{
 		addr: addr, host: host, load: load, rec: rec,
-		busyReq: request(load.BusyMethod, load.BusyPath, host),
-		slowReq: request(load.SlowMethod, load.SlowPath, host),
-		idleReq: request(http.MethodGet, load.IdlePath, host),
-		sseReq:  requestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
+		busyReq: http1Request(load.BusyMethod, load.BusyPath, host),
+		slowReq: http1Request(load.SlowMethod, load.SlowPath, host),
+		idleReq: http1Request(http.MethodGet, load.IdlePath, host),
+		sseReq:  http1RequestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
 		idle:    held{w: w},
 		silent:  held{w: w},
 	}
@@ -408,25 +408,17 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
 func (d *driver) busy(ctx context.Context, i int) {
-	switch {
-	case d.load.GRPC:
-		d.sendH2(ctx, Busy, i, grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout), d.load.Streams, true)
-		return
-	case d.load.HTTP2:
-		d.sendH2(ctx, Busy, i, h2req{method: d.load.BusyMethod, path: d.load.BusyPath, timeout: d.load.RequestTimeout}, d.load.Streams, true)
-		return
+	req := request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
+	if d.load.GRPC {
+		req = grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
 	}
-	d.send(ctx, Busy, i, d.busyReq, true)
+	d.send(ctx, Busy, i, req, d.load.Streams, true)
 }
 
 // slow sends slow request i on a connection of its own.
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
-	if d.load.HTTP2 {
-		d.sendH2(ctx, Slow, i, h2req{method: d.load.SlowMethod, path: d.load.SlowPath, timeout: d.load.RequestTimeout}, 1, false)
-		return
-	}
-	d.send(ctx, Slow, i, d.slowReq, false)
+	d.send(ctx, Slow, i, request{method: d.load.SlowMethod, path: d.load.SlowPath, raw: d.slowReq, timeout: d.load.RequestTimeout}, 1, false)
 }
 
 // closeQuiet closes the idle connections and silent sockets still open
@@ -457,49 +449,74 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 	return 0, at
 }
 
-// send sends req on a client of its own, number i of kind k: once, or
-// with repeat back to back, while ctx lasts, until a new connection is
-// refused.
-func (d *driver) send(ctx context.Context, k Kind, i int, req []byte, repeat bool) {
-	t := d.rec.tally(k)
-	defer t.merge()
-	c := newClient(d.addr, d.load.RequestTimeout)
-	defer c.close()
-	for {
-		if repeat && ctx.Err() != nil {
-			return
-		}
-		rec := t.add(i, c.do(ctx, req), ctx.Err() != nil)
-		if !repeat || rec.Outcome == Refused {
-			return
-		}
-	}
+// A session is one connection of a busy or slow client, in the protocol
+// of the load: HTTP/1 (one request at a time), HTTP/2 or gRPC (streams
+// in flight together). [driver.send] runs every client over it: the load
+// loop, the counting and the classification are written once.
+type session interface {
+	// capacity is how many requests may be in flight on it, at most want.
+	capacity(want int) int
+	// send sends req as the connection's request number seq, and arranges
+	// for its result to come on out. It reports false, having sent
+	// nothing, if the connection takes no more requests: it ended, the
+	// server closed it, or told the client to go away.
+	send(req request, seq int, out chan<- result) bool
+	// close closes the connection; the results of the requests still in
+	// flight come on their channel before it returns.
+	close()
 }
 
-// sendH2 is client i of kind k over HTTP/2: on one connection it keeps
-// streams requests of method and path in flight, with repeat a new one as
-// each ends, and without it only the first. After a GOAWAY, once the
-// connection's streams have ended, it connects again; it stops when a new
-// connection is refused or ctx ends.
-func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams int, repeat bool) {
+// A result is what became of one request.
+type result struct {
+	x          exchange
+	o          Outcome
+	why        Reason
+	grpcStatus string // "" if the response had none
+}
+
+// dial opens a session to the server in the protocol of the load, or
+// returns what happened to the attempt, as for a request that could not
+// connect. A session's requests fail at once when ctx ends.
+func (d *driver) dial(ctx context.Context) (session, exchange) {
+	if d.load.HTTP2 {
+		c, x := d.dialH2(ctx, d.load.RequestTimeout)
+		if c == nil {
+			return nil, x
+		}
+		// The streams in flight end when the connection does: at ctx's
+		// end the probe closes it.
+		return &h2session{h2conn: c, host: d.host, stop: context.AfterFunc(ctx, func() { c.nc.Close() })}, x
+	}
+	c := newClient(d.addr, d.load.RequestTimeout)
+	x := exchange{sent: time.Now()}
+	if err := c.connect(ctx); err != nil {
+		x.done, x.st, x.err = time.Now(), stepConnect, err
+		return nil, x
+	}
+	return &h1session{c: c, ctx: ctx}, x
+}
+
+// send is client i of kind k: on one session it keeps streams requests in
+// flight (HTTP/1: one), with repeat a new one as each ends, and without
+// it only the first. Once its session takes no more and its requests have
+// ended, it connects again; it stops when a new connection is refused or
+// ctx ends.
+func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams int, repeat bool) {
 	t := d.rec.tally(k)
 	defer t.merge()
-	out := make(chan h2result, streams)
+	out := make(chan result, streams)
 	for sent := false; ctx.Err() == nil && (repeat || !sent); {
-		c, x := d.dialH2(ctx, d.load.RequestTimeout)
+		c, x := d.dial(ctx)
 		if c == nil {
 			if rec := t.add(i, x, ctx.Err() != nil); rec.Outcome == Refused || !repeat {
 				return
 			}
 			continue
 		}
-		// The streams in flight end when the connection does: at ctx's end
-		// the probe closes it.
-		stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 		seq, inFlight := 0, 0
 		fill := func() {
 			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) {
-				if c.open(req, d.host, seq+1, out) == nil {
+				if !c.send(req, seq+1, out) {
 					return
 				}
 				seq++
@@ -511,7 +528,6 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 		if seq == 0 && ctx.Err() == nil {
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
-			stop()
 			c.close()
 			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, StreamAboveGoAway)
 			return
@@ -519,7 +535,7 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 		for inFlight > 0 {
 			r := <-out
 			inFlight--
-			if d.load.GRPC && r.o == Answered {
+			if req.grpc && r.o == Answered {
 				r = grpcAnswer(r)
 			}
 			if r.o != Answered && ctx.Err() != nil {
@@ -528,7 +544,6 @@ func (d *driver) sendH2(ctx context.Context, k Kind, i int, req h2req, streams i
 			t.put(i, r.x, r.o, r.why)
 			fill()
 		}
-		stop()
 		c.close()
 	}
 }

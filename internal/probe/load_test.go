@@ -20,7 +20,7 @@ func TestRequest(t *testing.T) {
 	}{{"GET", ""}, {"POST", postBody}}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			b := request(tt.method, "/p?q=1", "example.com:8080")
+			b := http1Request(tt.method, "/p?q=1", "example.com:8080")
 			req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
 			if err != nil {
 				t.Fatalf("%q: %v", b, err)

@@ -72,7 +72,7 @@ func (r readiness) try(ctx context.Context) (bool, string) {
 	}
 	c := newClient(r.addr, attemptTimeout)
 	defer c.close()
-	x := c.do(ctx, request(http.MethodGet, r.path, r.host))
+	x := c.do(ctx, http1Request(http.MethodGet, r.path, r.host))
 	switch {
 	case x.err != nil:
 		return false, x.err.Error()

@@ -40,7 +40,7 @@ type stream struct {
 	nc    net.Conn        // SSE
 	body  io.Reader       // SSE: the response's body
 	h2    *h2conn         // Watch: its connection
-	h2out chan h2result   // Watch: its end
+	h2out chan result     // Watch: its end
 }
 
 func (s *streams) init(timeout time.Duration) {
