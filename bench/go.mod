@@ -3,6 +3,7 @@ module github.com/drain-go/drain/bench
 go 1.26.0
 
 require (
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/drain-go/drain v0.0.0
 	github.com/drain-go/drain/internal v0.0.0
 	go.uber.org/goleak v1.3.0
