@@ -36,8 +36,8 @@ func samplePage(t *testing.T) (string, *view) {
 		SentAfterSignal: probe.Counts{Refused: 3, Lost: 3},
 		WebSocket:       probe.Counts{Status: [6]int{2: 1}, Lost: 1},
 		IdleOpen:        2, IdleClosedBeforeExit: 2, SilentOpen: 3, WebSocketsOpen: 2,
-		LagP99:   probe.KeepUpLagP99 + time.Millisecond, // did not keep up
-		Timeline: probe.Timeline{Start: at(-500), Bucket: probe.TimelineBucket},
+		LagP99:   21 * time.Millisecond, // did not keep up
+		Timeline: probe.Timeline{Start: at(-500), Bucket: 10 * time.Millisecond},
 		Records: []probe.Record{
 			{Kind: probe.Busy, Client: 1, Seq: 40, Outcome: probe.Lost, Reason: reset, Sent: at(0.5), Done: at(0.9)},
 			{Kind: probe.Busy, Client: 2, Seq: 41, Outcome: probe.Lost, Reason: reset, Sent: at(0.6), Done: at(1)},

@@ -46,22 +46,22 @@ func TestClientClassifies(t *testing.T) {
 		handle: closeUnder,
 		want: []want{
 			answered(1),
-			{outcome: Lost, seq: 2, reasons: []Reason{Closed, Reset, WriteFailed}},
+			{outcome: Lost, seq: 2, reasons: []Reason{closedBeforeResponse, resetBeforeResponse, writeFailed}},
 			answered(1), // a fresh connection after the loss
 		},
 	}, {
 		name:   "fresh connection reset after the request: lost",
 		handle: resetOnRequest,
-		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{Reset, Closed}}},
+		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{resetBeforeResponse, closedBeforeResponse}}},
 	}, {
 		name:   "body cut short: lost",
 		handle: shortBody,
-		want:   []want{{outcome: Lost, seq: 1, status: 200, reasons: []Reason{BodyCut}}},
+		want:   []want{{outcome: Lost, seq: 1, status: 200, reasons: []Reason{bodyCut}}},
 	}, {
 		name:    "no answer: lost to the timeout",
 		handle:  mute,
 		timeout: 50 * time.Millisecond,
-		want:    []want{{outcome: Lost, seq: 1, reasons: []Reason{Timeout}}},
+		want:    []want{{outcome: Lost, seq: 1, reasons: []Reason{responseTimeout}}},
 	}, {
 		name:   "503 is an answer",
 		handle: unavailable,
@@ -69,7 +69,7 @@ func TestClientClassifies(t *testing.T) {
 	}, {
 		name:   "not HTTP: lost",
 		handle: garbage,
-		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{BadResponse}}},
+		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{badResponse}}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +115,7 @@ func TestClientRefused(t *testing.T) {
 	c := newClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 	x := c.get(context.Background(), "/fast")
 	o, why := classify(x.st, x.err, false)
-	if o != Refused || why != ConnectRefused || x.seq != 0 {
+	if o != Refused || why != connectRefused || x.seq != 0 {
 		t.Errorf("got %v (%v) seq %d, err %v; want refused (connect refused) seq 0", o, why, x.seq, x.err)
 	}
 }
@@ -139,7 +139,7 @@ func TestClientAborted(t *testing.T) {
 	<-got
 	cancel()
 	x := <-done
-	if o, why := classify(x.st, x.err, ctx.Err() != nil); o != Aborted || why != ProbeStopping {
+	if o, why := classify(x.st, x.err, ctx.Err() != nil); o != Aborted || why != probeStopping {
 		t.Errorf("got %v (%v), err %v; want aborted", o, why, x.err)
 	}
 }
@@ -184,7 +184,7 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 				t.Errorf("counts %+v, want %+v", got, tt.want)
 			}
 			last := rec.records[len(rec.records)-1]
-			if last.Outcome != Refused || last.Reason != ConnectRefused {
+			if last.Outcome != Refused || last.Reason != connectRefused {
 				t.Errorf("last record %s, want a refused connection", last.Describe(time.Time{}))
 			}
 		})

@@ -99,7 +99,7 @@ type Config struct {
 	// it they are only counted. Defaults to [DefaultMaxRecords].
 	MaxRecords int
 
-	// Progress, if set, is called about every [ProgressInterval] with a
+	// Progress, if set, is called about every 100 ms (progressInterval) with a
 	// snapshot of the run, from one goroutine of its own, and a last time
 	// before Run returns. A slow call delays the next one, not the run. A
 	// panic in it ends the calls and is returned by Run as an error.

@@ -25,7 +25,7 @@ type DaemonError struct {
 	PID int
 	// Addr is where the daemon served, as host:port.
 	Addr string
-	// Output is the end of the command's output, as [Process.Output]
+	// Output is the end of the command's output, as serverProcess.output
 	// returns it.
 	Output string
 }
@@ -43,24 +43,24 @@ func (e *DaemonError) Unwrap() error { return ErrExited }
 // signal, once Done is closed: a *DaemonError if it left a process of its
 // own serving on its port, else one wrapping ErrExited. The output is not
 // in it: see Output.
-func (p *Process) exitedEarly() error {
-	<-p.Done()
+func (p *serverProcess) exitedEarly() error {
+	<-p.done()
 	if de := p.daemon(); de != nil {
 		return de
 	}
-	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.Exit())
+	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.exit())
 }
 
 // daemon returns a *DaemonError if the process has exited and a process of
 // its family listens on its port; nil if nothing accepts a connection
 // there, or another program does.
-func (p *Process) daemon() *DaemonError {
+func (p *serverProcess) daemon() *DaemonError {
 	nc, err := net.DialTimeout("tcp", p.addr, attemptTimeout)
 	if err != nil {
 		return nil
 	}
 	nc.Close()
-	de := &DaemonError{Exit: p.Exit(), Addr: p.addr, Output: p.Output()}
+	de := &DaemonError{Exit: p.exit(), Addr: p.addr, Output: p.output()}
 	pids, err := listeners(p.port)
 	if err != nil {
 		// Nothing tells whose it is; the port was free a moment before the
@@ -84,7 +84,7 @@ func (p *Process) daemon() *DaemonError {
 
 // adopt makes pid a member of the family, for Close to kill with what it
 // started.
-func (p *Process) adopt(pid int) {
+func (p *serverProcess) adopt(pid int) {
 	p.adoptMu.Lock()
 	defer p.adoptMu.Unlock()
 	p.adopted = append(p.adopted, pid)
@@ -96,12 +96,12 @@ func (p *Process) adopt(pid int) {
 // waits for the family to serve, until deadline: it returns a
 // *DaemonError if it does; errGone if there is no such family, or another
 // program serves; else an error wrapping ErrExited, or ctx's.
-func (p *Process) awaitDaemon(ctx context.Context, ready readiness, deadline time.Time) error {
+func (p *serverProcess) awaitDaemon(ctx context.Context, ready readiness, deadline time.Time) error {
 	for {
 		if de := p.daemon(); de != nil {
 			return de
 		}
-		if p.Exit().Code != 0 {
+		if p.exit().Code != 0 {
 			return errGone
 		}
 		pids := p.fam.alive()
@@ -156,7 +156,7 @@ func allExited(pids []int) (<-chan struct{}, func()) {
 		defer close(stopped)
 		for _, w := range ws {
 			select {
-			case <-w.Done():
+			case <-w.done():
 			case <-stop:
 				return
 			}
@@ -167,7 +167,7 @@ func allExited(pids []int) (<-chan struct{}, func()) {
 		close(stop)
 		<-stopped
 		for _, w := range ws {
-			w.Close()
+			w.close()
 		}
 	}
 }

@@ -74,7 +74,7 @@ func TestStartExitedLeavingNoServer(t *testing.T) {
 	c := childCommand("deaf")
 	c.Args = []string{"sh", "-c", `"$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`, os.Args[0]}
 	c.ListenTimeout = 500 * time.Millisecond
-	_, err := Start(context.Background(), c)
+	_, err := startServer(context.Background(), c)
 	var de *DaemonError
 	if !errors.Is(err, ErrExited) || errors.As(err, &de) || !strings.Contains(err.Error(), "did not serve") {
 		t.Fatalf("error %v, want ErrExited, not a DaemonError", err)

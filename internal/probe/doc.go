@@ -24,7 +24,7 @@
 //
 // # The run
 //
-//  1. [Start] picks a free loopback port, starts the server with PORT set
+//  1. startServer picks a free loopback port, starts the server with PORT set
 //     in its environment and "{port}" replaced in its arguments, and waits
 //     until it accepts a TCP connection, or answers GET
 //     [Command.ReadyPath] with a 2xx status.
@@ -41,14 +41,14 @@
 // # What the server starts
 //
 // The server runs in a process group of its own, with DRAINPROBE_SERVER
-// set in its environment to a value of the probe's. [Process.Close] kills
+// set in its environment to a value of the probe's. serverProcess.close kills
 // the group, and on Linux every process that carries that mark (one that
 // left the group: a daemon calls setsid) and their descendants, and waits
 // until each has exited. A command that daemonizes (starts the server in
-// the background and exits) cannot be probed: [Start] or [Run] returns a
+// the background and exits) cannot be probed: startServer or [Run] returns a
 // [*DaemonError] naming the process that listens on the port, found from
 // its socket in /proc. A program that calls [BecomeSubreaper] once at its
-// start also inherits the orphans among those, and Close reaps them.
+// start also inherits the orphans among those, and close reaps them.
 //
 // # Target mode
 //

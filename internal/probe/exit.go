@@ -29,10 +29,10 @@ type Exit struct {
 	Unknown bool
 }
 
-// ShellCode returns the exit status as a shell reports it: the exit code,
+// shellCode returns the exit status as a shell reports it: the exit code,
 // or 128 plus the number of the signal that ended the process; -1 if it
 // is unknown.
-func (e Exit) ShellCode() int {
+func (e Exit) shellCode() int {
 	if s, ok := e.Signal.(syscall.Signal); ok && e.Code < 0 {
 		return 128 + int(s)
 	}
@@ -49,14 +49,14 @@ func (e Exit) String() string {
 	case e.Unknown:
 		return "exited"
 	case e.Killed && e.Signal != nil:
-		return fmt.Sprintf("%d (killed by the probe)", e.ShellCode())
+		return fmt.Sprintf("%d (killed by the probe)", e.shellCode())
 	case e.Signal != nil:
-		return fmt.Sprintf("%d (%s)", e.ShellCode(), SignalName(e.Signal))
+		return fmt.Sprintf("%d (%s)", e.shellCode(), SignalName(e.Signal))
 	}
 	return strconv.Itoa(e.Code)
 }
 
-// An ending is how a [Process] or a watched process passes on its exit:
+// An ending is how a serverProcess or a watched process passes on its exit:
 // done is closed once the exit is known, and the first kill is noted so
 // that the exit says whether the probe killed it.
 type ending struct {

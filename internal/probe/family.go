@@ -3,8 +3,8 @@ package probe
 import "crypto/rand"
 
 // serverEnv names the environment variable that marks the server and every
-// process it starts: [Start] sets it to a value of its own for each
-// server, and [Process.Close] kills whatever still carries it.
+// process it starts: startServer sets it to a value of its own for each
+// server, and serverProcess.close kills whatever still carries it.
 const serverEnv = "DRAINPROBE_SERVER"
 
 // A family is how the probe finds the processes a server started, to kill

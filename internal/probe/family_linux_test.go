@@ -26,17 +26,17 @@ func TestCloseKillsWhatTheServerStarted(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/subreaper=%v", tc.name, subreaper), func(t *testing.T) {
 				c := childCommand("graceful")
 				c.Args = []string{"sh", "-c", tc.script, os.Args[0]}
-				p, err := Start(context.Background(), c)
+				p, err := startServer(context.Background(), c)
 				if err != nil {
 					t.Fatal(err)
 				}
 				left := p.fam.alive()
 				if len(left) == 0 {
-					p.Close()
+					p.close()
 					t.Fatal("the family of the server is empty")
 				}
-				p.Close()
-				if e := p.Exit(); e.Signal != syscall.SIGKILL || !e.Killed || e.Err != nil {
+				p.close()
+				if e := p.exit(); e.Signal != syscall.SIGKILL || !e.Killed || e.Err != nil {
 					t.Errorf("the server's exit %+v, want killed by the probe", e)
 				}
 				for _, pid := range left {

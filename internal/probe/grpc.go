@@ -16,8 +16,8 @@ import (
 // streams (see h2.go); the few bytes of protobuf they need are written
 // here.
 
-// BadGRPC is the reason of a call answered without a gRPC status.
-const BadGRPC Reason = "no grpc-status"
+// badGRPC is the reason of a call answered without a gRPC status.
+const badGRPC Reason = "no grpc-status"
 
 // grpcRequest returns the request of a Health method ("Check" or
 // "Watch") for service ("" for the server as a whole).
@@ -49,7 +49,7 @@ func grpcRequest(method, service string, timeout time.Duration) request {
 func grpcAnswer(r result) result {
 	switch r.grpcStatus {
 	case "":
-		r.o, r.why, r.x.err = Lost, BadGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.status)
+		r.o, r.why, r.x.err = Lost, badGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.status)
 	case "0":
 		r.x.status = http.StatusOK
 	case "14":

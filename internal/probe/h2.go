@@ -21,11 +21,11 @@ import (
 const (
 	// Refused: the server did not process the stream, so a client may
 	// safely send it again.
-	StreamAboveGoAway Reason = "above GOAWAY's last stream" // its id was above the last stream the server said it would process
-	StreamRefused     Reason = "REFUSED_STREAM"             // reset by the server with REFUSED_STREAM
+	streamAboveGoAway Reason = "above GOAWAY's last stream" // its id was above the last stream the server said it would process
+	streamRefused     Reason = "REFUSED_STREAM"             // reset by the server with REFUSED_STREAM
 	// Lost.
-	StreamReset Reason = "stream reset" // reset by the server with another code, after it took the stream
-	ConnLost    Reason = "connection closed under the stream"
+	streamReset Reason = "stream reset" // reset by the server with another code, after it took the stream
+	connLost    Reason = "connection closed under the stream"
 )
 
 // An h2conn is one HTTP/2 connection of the probe's (h2c with prior
@@ -187,7 +187,7 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		c.end(id, Lost, WriteFailed, stepWrite, err)
+		c.end(id, Lost, writeFailed, stepWrite, err)
 		return s
 	}
 	// The timeout runs from now: expire's RST_STREAM must follow the
@@ -204,7 +204,7 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 
 // expire ends a stream not answered within the timeout, and resets it.
 func (c *h2conn) expire(id uint32) {
-	if c.end(id, Lost, Timeout, stepHeader, os.ErrDeadlineExceeded) {
+	if c.end(id, Lost, responseTimeout, stepHeader, os.ErrDeadlineExceeded) {
 		c.wmu.Lock()
 		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		c.wmu.Unlock()
@@ -247,7 +247,7 @@ func (c *h2conn) readLoop() {
 			if errors.As(err, &se) {
 				// One stream's fault (a malformed header, say): that stream
 				// is lost, the connection goes on.
-				c.end(se.StreamID, Lost, BadResponse, stepHeader, se)
+				c.end(se.StreamID, Lost, badResponse, stepHeader, se)
 				continue
 			}
 			if err != nil {
@@ -322,9 +322,9 @@ func (c *h2conn) readLoop() {
 				}
 			case *http2.RSTStreamFrame:
 				if f.ErrCode == http2.ErrCodeRefusedStream {
-					c.end(f.StreamID, Refused, StreamRefused, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, Refused, streamRefused, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
 				} else {
-					c.end(f.StreamID, Lost, StreamReset, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, Lost, streamReset, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
 				}
 			case *http2.GoAwayFrame:
 				c.mu.Lock()
@@ -337,7 +337,7 @@ func (c *h2conn) readLoop() {
 				}
 				c.mu.Unlock()
 				for _, id := range above {
-					c.end(id, Refused, StreamAboveGoAway, stepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
+					c.end(id, Refused, streamAboveGoAway, stepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
 				}
 			}
 		}
@@ -352,9 +352,9 @@ func (c *h2conn) readLoop() {
 	c.mu.Unlock()
 	for _, id := range ids {
 		if goAway && id > last {
-			c.end(id, Refused, StreamAboveGoAway, stepHeader, err)
+			c.end(id, Refused, streamAboveGoAway, stepHeader, err)
 		} else {
-			c.end(id, Lost, ConnLost, stepHeader, err)
+			c.end(id, Lost, connLost, stepHeader, err)
 		}
 	}
 }

@@ -52,8 +52,8 @@ func TestHTTP2(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("report:\n%s", rep)
-		if rep.Slow.Lost != 1 || rep.LostBy[ConnLost] == 0 {
-			t.Errorf("slow lost %d of 1, lost by connection closed %d; want the slow stream and the busy ones in flight lost", rep.Slow.Lost, rep.LostBy[ConnLost])
+		if rep.Slow.Lost != 1 || rep.LostBy[connLost] == 0 {
+			t.Errorf("slow lost %d of 1, lost by connection closed %d; want the slow stream and the busy ones in flight lost", rep.Slow.Lost, rep.LostBy[connLost])
 		}
 	})
 }

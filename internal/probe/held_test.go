@@ -88,7 +88,7 @@ func TestHeld(t *testing.T) {
 	}
 	exit := t0.Add(3 * time.Millisecond)
 	if n := closedBefore(ts, exit); n != 1 {
-		t.Errorf("%d closed more than %v before the exit, want 1", n, ExitMargin)
+		t.Errorf("%d closed more than %v before the exit, want 1", n, exitMargin)
 	}
 	if n := closedBefore(ts, time.Time{}); n != 2 {
 		t.Errorf("%d closed without an exit, want 2", n)

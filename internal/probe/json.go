@@ -229,7 +229,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		j.Durations.LastResponseToExit = msPtr(d)
 	}
 	if e := r.Exit; !e.At.IsZero() {
-		j.Exit = &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
+		j.Exit = &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.shellCode(), Text: e.String()}
 		if e.Signal != nil {
 			j.Exit.Signal = SignalName(e.Signal)
 		}
@@ -261,7 +261,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	p.SignalLagMs, p.LagP99Ms, p.LagMaxMs = round(ms(r.SignalLag)), round(ms(r.LagP99)), round(ms(r.LagMax))
 	p.KeptUp = r.KeptUp()
 
-	j.Timeline.BucketMs = int(TimelineBucket / time.Millisecond)
+	j.Timeline.BucketMs = int(timelineBucket / time.Millisecond)
 	j.Timeline.StartMs = at(r.Timeline.Start)
 	j.Timeline.Buckets = make([]bucket, len(r.Timeline.Buckets))
 	for i, b := range r.Timeline.Buckets {

@@ -263,26 +263,26 @@ func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver 
 	return d
 }
 
-// SetupTimeout bounds each request the probe sends before the warm-up: an
+// setupTimeout bounds each request the probe sends before the warm-up: an
 // idle connection's first request, and the check that the server still
 // answers a new connection once the quiet connections are open.
-const SetupTimeout = 5 * time.Second
+const setupTimeout = 5 * time.Second
 
-// ErrStarved reports that, with the probe's quiet connections open (idle
+// errStarved reports that, with the probe's quiet connections open (idle
 // keep-alive connections, silent sockets), the server answered no request
-// on a new connection within [SetupTimeout]: it has, it seems, one worker
+// on a new connection within setupTimeout: it has, it seems, one worker
 // per connection, and the quiet connections took them all.
-var ErrStarved = errors.New("probe: the quiet connections starved the server")
+var errStarved = errors.New("probe: the quiet connections starved the server")
 
-// ErrNoHTTP2 reports that, with [Load.HTTP2], the server did not speak
+// errNoHTTP2 reports that, with [Load.HTTP2], the server did not speak
 // HTTP/2 on its port.
-var ErrNoHTTP2 = errors.New("probe: the server does not speak HTTP/2")
+var errNoHTTP2 = errors.New("probe: the server does not speak HTTP/2")
 
 // openIdle opens the idle connections, each with one request answered, at
 // most DialConcurrency at a time. It returns when all have been tried.
 func (d *driver) openIdle(ctx context.Context) {
 	d.each(ctx, d.load.Idle, Idle, func(t *tally, i int) {
-		c := newClient(d.addr, min(d.load.RequestTimeout, SetupTimeout))
+		c := newClient(d.addr, min(d.load.RequestTimeout, setupTimeout))
 		x := c.do(ctx, d.idleReq)
 		t.add(i, x, ctx.Err() != nil)
 		if errors.Is(x.err, os.ErrDeadlineExceeded) {
@@ -295,15 +295,15 @@ func (d *driver) openIdle(ctx context.Context) {
 }
 
 // checkAnswers checks that the server answers a request on a new
-// connection within SetupTimeout now that the quiet connections are open:
+// connection within setupTimeout now that the quiet connections are open:
 // a server with one worker per connection (pre-fork, thread-per-
 // connection) may have given every worker to them, and a run would then
-// measure nothing. It returns an error wrapping [ErrStarved] if so.
+// measure nothing. It returns an error wrapping errStarved if so.
 func (d *driver) checkAnswers(ctx context.Context) error {
 	if d.load.HTTP2 {
 		// A server that does not speak HTTP/2 here would have every
 		// stream "lost": say so now instead.
-		c, x := d.dialH2(ctx, min(d.load.RequestTimeout, SetupTimeout))
+		c, x := d.dialH2(ctx, min(d.load.RequestTimeout, setupTimeout))
 		if c == nil {
 			if ctx.Err() != nil || x.st == stepConnect || errors.Is(x.err, os.ErrDeadlineExceeded) {
 				return nil // the run will report it; a timeout may be a busy server
@@ -312,7 +312,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 			if d.load.TLS {
 				how = "over TLS (ALPN h2)"
 			}
-			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", ErrNoHTTP2, how, x.err)
+			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", errNoHTTP2, how, x.err)
 		}
 		c.close()
 	}
@@ -324,7 +324,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 	if d.load.Busy == 0 {
 		req = d.idleReq
 	}
-	c := newClient(d.addr, SetupTimeout)
+	c := newClient(d.addr, setupTimeout)
 	defer c.close()
 	x := c.do(ctx, req)
 	if x.err == nil || ctx.Err() != nil || !errors.Is(x.err, os.ErrDeadlineExceeded) {
@@ -334,7 +334,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 		"a request on a new connection got no answer within %v. The server seems to have one worker per connection (pre-fork, thread-per-connection), and the quiet connections took them all. "+
 		"To probe its shutdown, hold fewer quiet connections than it has workers (drainprobe --idle and --silent; Load.Idle and Load.Silent), or none; "+
 		"browsers do hold connections like these, so consider more workers, or a server that gives no worker to a quiet connection",
-		ErrStarved, idle+silent, idle, silent, d.idleUnanswered.Load(), SetupTimeout)
+		errStarved, idle+silent, idle, silent, d.idleUnanswered.Load(), setupTimeout)
 }
 
 // openSilent opens the silent sockets, at most DialConcurrency at a time.
@@ -529,7 +529,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
 			c.close()
-			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, StreamAboveGoAway)
+			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
 			return
 		}
 		for inFlight > 0 {
@@ -539,7 +539,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 				r = grpcAnswer(r)
 			}
 			if r.o != Answered && ctx.Err() != nil {
-				r.o, r.why = Aborted, ProbeStopping
+				r.o, r.why = Aborted, probeStopping
 			}
 			t.put(i, r.x, r.o, r.why)
 			fill()

@@ -7,13 +7,13 @@ import (
 
 // Thresholds of [Report.KeptUp].
 const (
-	// KeepUpLagP99 is the most the probe's scheduling lag may reach at
+	// keepUpLagP99 is the most the probe's scheduling lag may reach at
 	// the 99th percentile for its timings to be trusted: a request's
 	// times are taken by a goroutine that may have waited that long to
 	// run.
-	KeepUpLagP99 = 20 * time.Millisecond
-	// KeepUpSignalLag is the most the signal may be late.
-	KeepUpSignalLag = 10 * time.Millisecond
+	keepUpLagP99 = 20 * time.Millisecond
+	// keepUpSignalLag is the most the signal may be late.
+	keepUpSignalLag = 10 * time.Millisecond
 )
 
 // lagTick is the period of the keep-up monitor.

@@ -44,23 +44,23 @@ type Reason string
 // Reasons for the outcomes Refused, Lost and Aborted.
 const (
 	// Refused.
-	ConnectRefused Reason = "connect refused" // ECONNREFUSED: nothing listens
-	ConnectReset   Reason = "connect reset"   // reset during the handshake
-	ConnectTimeout Reason = "connect timeout" // no handshake in time (full backlog)
-	ConnectFailed  Reason = "connect failed"  // any other dial error
+	connectRefused Reason = "connect refused" // ECONNREFUSED: nothing listens
+	connectReset   Reason = "connect reset"   // reset during the handshake
+	connectTimeout Reason = "connect timeout" // no handshake in time (full backlog)
+	connectFailed  Reason = "connect failed"  // any other dial error
 	// Lost.
-	WriteFailed   Reason = "write failed"           // the request could not be written
-	Closed        Reason = "closed before response" // EOF where a response should begin
-	Reset         Reason = "reset before response"  // ECONNRESET where a response should begin
-	Timeout       Reason = "response timeout"       // no response within the request timeout
-	BadResponse   Reason = "malformed response"     // the bytes were not an HTTP/1 response
-	BodyCut       Reason = "body cut short"         // the response's body ended early
-	ProbeStopping Reason = "probe stopped"          // Aborted
+	writeFailed          Reason = "write failed"           // the request could not be written
+	closedBeforeResponse Reason = "closed before response" // EOF where a response should begin
+	resetBeforeResponse  Reason = "reset before response"  // ECONNRESET where a response should begin
+	responseTimeout      Reason = "response timeout"       // no response within the request timeout
+	badResponse          Reason = "malformed response"     // the bytes were not an HTTP/1 response
+	bodyCut              Reason = "body cut short"         // the response's body ended early
+	probeStopping        Reason = "probe stopped"          // Aborted
 
 	// Streams (WebSocket and server-sent events).
-	StreamNotOpened Reason = "stream not opened" // Refused: the handshake failed after the connect
-	StreamCut       Reason = "stream cut"        // Lost: the stream ended without a clean end
-	StreamOpenAtEnd Reason = "open at exit"      // Lost: still open when the process exited
+	streamNotOpened Reason = "stream not opened" // Refused: the handshake failed after the connect
+	streamCut       Reason = "stream cut"        // Lost: the stream ended without a clean end
+	streamOpenAtEnd Reason = "open at exit"      // Lost: still open when the process exited
 )
 
 // A step is where in a request's life an error happened.
@@ -82,7 +82,7 @@ func classify(st step, err error, aborted bool) (Outcome, Reason) {
 	case err == nil:
 		return Answered, ""
 	case aborted:
-		return Aborted, ProbeStopping
+		return Aborted, probeStopping
 	}
 	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 	var ne net.Error
@@ -93,31 +93,31 @@ func classify(st step, err error, aborted bool) (Outcome, Reason) {
 	case stepConnect:
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
-			return Refused, ConnectRefused
+			return Refused, connectRefused
 		case errors.Is(err, syscall.ECONNRESET):
-			return Refused, ConnectReset
+			return Refused, connectReset
 		case timeout:
-			return Refused, ConnectTimeout
+			return Refused, connectTimeout
 		}
-		return Refused, ConnectFailed
+		return Refused, connectFailed
 	case stepWrite:
 		if timeout {
-			return Lost, Timeout
+			return Lost, responseTimeout
 		}
-		return Lost, WriteFailed
+		return Lost, writeFailed
 	case stepHeader:
 		switch {
 		case timeout:
-			return Lost, Timeout
+			return Lost, responseTimeout
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return Lost, Closed
+			return Lost, closedBeforeResponse
 		case errors.Is(err, syscall.ECONNRESET):
-			return Lost, Reset
+			return Lost, resetBeforeResponse
 		}
-		return Lost, BadResponse
+		return Lost, badResponse
 	}
 	if timeout {
-		return Lost, Timeout
+		return Lost, responseTimeout
 	}
-	return Lost, BodyCut
+	return Lost, bodyCut
 }

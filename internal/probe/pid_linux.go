@@ -84,14 +84,14 @@ func readable(fd int) bool {
 	}
 }
 
-// Pid returns the process id.
-func (w *watched) Pid() int { return w.pid }
+// processID returns the process id.
+func (w *watched) processID() int { return w.pid }
 
-// Signal sends sig to the process. It returns an error wrapping
+// signal sends sig to the process. It returns an error wrapping
 // [ErrExited] if the process has exited.
-func (w *watched) Signal(sig os.Signal) error {
+func (w *watched) signal(sig os.Signal) error {
 	select {
-	case <-w.Done():
+	case <-w.done():
 		return fmt.Errorf("%w before the signal: process %d", ErrExited, w.pid)
 	default:
 	}
@@ -114,27 +114,27 @@ func (w *watched) Signal(sig os.Signal) error {
 	return nil
 }
 
-// Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
+// kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
 // then reports it.
-func (w *watched) Kill() error {
+func (w *watched) kill() error {
 	return w.end.kill(func() error {
-		if err := w.Signal(syscall.SIGKILL); !errors.Is(err, ErrExited) {
+		if err := w.signal(syscall.SIGKILL); !errors.Is(err, ErrExited) {
 			return err
 		}
 		return nil
 	})
 }
 
-// Done returns a channel that is closed once the process has exited.
-func (w *watched) Done() <-chan struct{} { return w.end.done }
+// done returns a channel that is closed once the process has exited.
+func (w *watched) done() <-chan struct{} { return w.end.done }
 
-// Exit describes how the process ended, as far as the probe knows. It may
+// exit describes how the process ended, as far as the probe knows. It may
 // be called only after Done is closed.
-func (w *watched) Exit() Exit { return w.end.exit() }
+func (w *watched) exit() Exit { return w.end.exit() }
 
-// Close stops watching the process; it does not kill it. It may be called
+// close stops watching the process; it does not kill it. It may be called
 // more than once, and returns nil.
-func (w *watched) Close() error {
+func (w *watched) close() error {
 	w.closeOnce.Do(func() {
 		w.f.SetReadDeadline(longAgo)
 		<-w.stopped

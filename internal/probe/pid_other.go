@@ -15,9 +15,9 @@ func watchPID(pid int) (*watched, error) {
 	return nil, errors.New("probe: Config.PID needs Linux (pidfd)")
 }
 
-func (w *watched) Pid() int                   { return 0 }
-func (w *watched) Signal(sig os.Signal) error { return errors.ErrUnsupported }
-func (w *watched) Kill() error                { return errors.ErrUnsupported }
-func (w *watched) Done() <-chan struct{}      { return nil }
-func (w *watched) Exit() Exit                 { return Exit{} }
-func (w *watched) Close() error               { return nil }
+func (w *watched) processID() int             { return 0 }
+func (w *watched) signal(sig os.Signal) error { return errors.ErrUnsupported }
+func (w *watched) kill() error                { return errors.ErrUnsupported }
+func (w *watched) done() <-chan struct{}      { return nil }
+func (w *watched) exit() Exit                 { return Exit{} }
+func (w *watched) close() error               { return nil }

@@ -16,12 +16,12 @@ import (
 	"time"
 )
 
-// DefaultListenTimeout is how long [Start] waits for the server to accept a
+// DefaultListenTimeout is how long startServer waits for the server to accept a
 // connection. See [Command.ListenTimeout].
 const DefaultListenTimeout = 10 * time.Second
 
-// PortPlaceholder is replaced by the server's port in [Command.Args].
-const PortPlaceholder = "{port}"
+// portPlaceholder is replaced by the server's port in [Command.Args].
+const portPlaceholder = "{port}"
 
 var (
 	// ErrExited reports that the server process exited when the probe
@@ -32,10 +32,10 @@ var (
 	// within [Command.ListenTimeout].
 	ErrNotListening = errors.New("probe: server not listening")
 
-	// ErrNotReady reports that the server did not answer GET
+	// errNotReady reports that the server did not answer GET
 	// [Command.ReadyPath] with a 2xx status within
 	// [Command.ListenTimeout].
-	ErrNotReady = errors.New("probe: server not ready")
+	errNotReady = errors.New("probe: server not ready")
 )
 
 // A Command describes how to start the server under test.
@@ -49,7 +49,7 @@ type Command struct {
 	// Env is added to the probe's own environment, after PORT, which is
 	// set to the port the server must listen on. DRAINPROBE_SERVER is set
 	// too, last, to a value of the probe's: it marks the processes the
-	// server starts, so that [Process.Close] can find and kill them.
+	// server starts, so that serverProcess.close can find and kill them.
 	Env []string
 
 	// Dir is the working directory. Defaults to the probe's.
@@ -57,7 +57,7 @@ type Command struct {
 
 	// Output receives the server's stdout and stderr. Defaults to
 	// discarding them; the last few kilobytes are kept either way for
-	// error messages (see [Process.Output]).
+	// error messages (see serverProcess.output).
 	Output io.Writer
 
 	// ReadyPath, if set, is where the server tells that it is ready: the
@@ -79,10 +79,10 @@ func (c Command) readiness(addr string) readiness {
 	return readiness{addr: addr, host: addr, path: c.ReadyPath, timeout: timeout}
 }
 
-// A Process is a running server started by [Start]. Its methods may be
+// A serverProcess is a running server started by startServer. Its methods may be
 // called from any goroutine. Close must be called once it is no longer
 // needed; after Close the process is dead and reaped.
-type Process struct {
+type serverProcess struct {
 	cmd    *exec.Cmd
 	exited *watched // the exit as a pidfd sees it; nil where none can
 	addr   string
@@ -102,7 +102,7 @@ type Process struct {
 // waits until it is ready: until it accepts a TCP connection or, with
 // [Command.ReadyPath], answers it with a 2xx status. If it cannot, it
 // kills and reaps the process and returns an error wrapping [ErrExited],
-// [ErrNotListening], [ErrNotReady] or ctx's error; a [*DaemonError] if
+// [ErrNotListening], errNotReady or ctx's error; a [*DaemonError] if
 // the process exited but left one it started serving on the port. If ctx
 // ends while the process runs, the process is killed.
 //
@@ -110,7 +110,7 @@ type Process struct {
 // so another program could take it in between; the server then fails to
 // listen, or the probe reaches the wrong server. On a machine that runs
 // only the probe this does not happen.
-func Start(ctx context.Context, c Command) (*Process, error) {
+func startServer(ctx context.Context, c Command) (*serverProcess, error) {
 	if len(c.Args) == 0 {
 		return nil, errors.New("probe: no server command")
 	}
@@ -124,7 +124,7 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	ps := strconv.Itoa(port)
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
-		args[i] = strings.ReplaceAll(a, PortPlaceholder, ps)
+		args[i] = strings.ReplaceAll(a, portPlaceholder, ps)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = c.Dir
@@ -143,7 +143,7 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 	// Wait returns once the output pipes are closed too; the exit itself
 	// is seen sooner where a pidfd can watch it.
 	exited, _ := watchPID(cmd.Process.Pid)
-	p := &Process{
+	p := &serverProcess{
 		cmd:    cmd,
 		exited: exited,
 		addr:   net.JoinHostPort("127.0.0.1", ps),
@@ -153,16 +153,16 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 		end:    newEnding(),
 	}
 	go p.wait() // owned: Close waits for done
-	p.stopWatch = context.AfterFunc(ctx, func() { p.Kill() })
+	p.stopWatch = context.AfterFunc(ctx, func() { p.kill() })
 
 	ready := c.readiness(p.addr)
 	deadline := time.Now().Add(ready.timeout)
-	err = ready.wait(ctx, p.Done())
+	err = ready.wait(ctx, p.done())
 	if errors.Is(err, errGone) && ctx.Err() == nil {
 		err = p.awaitDaemon(ctx, ready, deadline)
 	}
 	if err != nil {
-		p.Close()
+		p.close()
 		var de *DaemonError
 		switch {
 		case ctx.Err() != nil:
@@ -171,7 +171,7 @@ func Start(ctx context.Context, c Command) (*Process, error) {
 		case errors.As(err, &de):
 			return nil, de // the output is in it
 		case errors.Is(err, errGone):
-			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.Exit(), p.outputSuffix())
+			return nil, fmt.Errorf("%w before serving on port %d: exit %v%s", ErrExited, p.port, p.exit(), p.outputSuffix())
 		}
 		return nil, fmt.Errorf("%w%s", err, p.outputSuffix())
 	}
@@ -189,18 +189,18 @@ func freePort() (int, error) {
 }
 
 // wait reaps the process and records how it ended.
-func (p *Process) wait() {
+func (p *serverProcess) wait() {
 	err := p.cmd.Wait()
 	e := Exit{At: time.Now(), Code: -1}
 	if p.exited != nil {
 		select {
-		case <-p.exited.Done():
-			if at := p.exited.Exit().At; at.Before(e.At) {
+		case <-p.exited.done():
+			if at := p.exited.exit().At; at.Before(e.At) {
 				e.At = at
 			}
 		default:
 		}
-		p.exited.Close()
+		p.exited.close()
 	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		e.Code = ps.ExitCode()
@@ -215,24 +215,24 @@ func (p *Process) wait() {
 	p.end.exited(e)
 }
 
-// Addr returns the loopback address the server listens on, as host:port.
-func (p *Process) Addr() string { return p.addr }
+// address returns the loopback address the server listens on, as host:port.
+func (p *serverProcess) address() string { return p.addr }
 
-// Args returns the server's program and arguments, "{port}" replaced.
-func (p *Process) Args() []string { return slices.Clone(p.cmd.Args) }
+// args returns the server's program and arguments, "{port}" replaced.
+func (p *serverProcess) args() []string { return slices.Clone(p.cmd.Args) }
 
-// Port returns the port the server listens on.
-func (p *Process) Port() int { return p.port }
+// listenPort returns the port the server listens on.
+func (p *serverProcess) listenPort() int { return p.port }
 
-// Pid returns the process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+// processID returns the process id.
+func (p *serverProcess) processID() int { return p.cmd.Process.Pid }
 
-// Signal sends sig to the process. It returns an error wrapping
+// signal sends sig to the process. It returns an error wrapping
 // [ErrExited] if the process has already exited: a [*DaemonError] if it
 // left a process it started serving on its port. It then waits until Done
 // is closed, which is up to a second later if that process holds its
 // output.
-func (p *Process) Signal(sig os.Signal) error {
+func (p *serverProcess) signal(sig os.Signal) error {
 	if p.hasExited() {
 		return p.exitedEarly()
 	}
@@ -245,11 +245,11 @@ func (p *Process) Signal(sig os.Signal) error {
 	return nil
 }
 
-// SignalGroup sends sig to the process group of the process: the process
+// signalGroup sends sig to the process group of the process: the process
 // and every process it started that stayed in its group. It returns an
 // error wrapping [ErrExited] if the process has already exited, as Signal
 // does, even if others of its group still run.
-func (p *Process) SignalGroup(sig os.Signal) error {
+func (p *serverProcess) signalGroup(sig os.Signal) error {
 	if p.hasExited() {
 		return p.exitedEarly()
 	}
@@ -259,9 +259,9 @@ func (p *Process) SignalGroup(sig os.Signal) error {
 	return nil
 }
 
-// Kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
+// kill sends SIGKILL to the process unless it has exited. [Exit.Killed]
 // then reports it.
-func (p *Process) Kill() error {
+func (p *serverProcess) kill() error {
 	return p.end.kill(func() error {
 		err := p.cmd.Process.Kill()
 		killGroup(p.cmd.Process.Pid)
@@ -272,16 +272,16 @@ func (p *Process) Kill() error {
 	})
 }
 
-// Done returns a channel that is closed once the process has exited and
+// done returns a channel that is closed once the process has exited and
 // been reaped.
-func (p *Process) Done() <-chan struct{} { return p.end.done }
+func (p *serverProcess) done() <-chan struct{} { return p.end.done }
 
 // hasExited reports whether the process has exited. Done may be closed up
 // to a second later (see Start's WaitDelay); a pidfd, where there is one,
 // tells at once.
-func (p *Process) hasExited() bool {
+func (p *serverProcess) hasExited() bool {
 	select {
-	case <-p.Done():
+	case <-p.done():
 		return true
 	default:
 	}
@@ -289,41 +289,41 @@ func (p *Process) hasExited() bool {
 		return false
 	}
 	select {
-	case <-p.exited.Done():
+	case <-p.exited.done():
 		return true
 	default:
 		return false
 	}
 }
 
-// Exit describes how the process ended. It may be called only after Done
+// exit describes how the process ended. It may be called only after Done
 // is closed.
-func (p *Process) Exit() Exit { return p.end.exit() }
+func (p *serverProcess) exit() Exit { return p.end.exit() }
 
-// Output returns the last few kilobytes the process wrote on its stdout
+// output returns the last few kilobytes the process wrote on its stdout
 // and stderr.
-func (p *Process) Output() string { return p.out.String() }
+func (p *serverProcess) output() string { return p.out.String() }
 
-func (p *Process) outputSuffix() string {
-	if s := strings.TrimSpace(p.Output()); s != "" {
+func (p *serverProcess) outputSuffix() string {
+	if s := strings.TrimSpace(p.output()); s != "" {
 		return "; its output ends with:\n" + s
 	}
 	return ""
 }
 
-// Close kills the process if it is still running, and what it started:
+// close kills the process if it is still running, and what it started:
 // its process group, and on Linux every process that carries its mark in
 // its environment (DRAINPROBE_SERVER; a daemon that left the group does),
 // with their descendants. It waits until the process has been reaped and
 // the others have exited, and reaps those that are the probe's children
 // (see [BecomeSubreaper]). It may be called more than once, and returns
 // nil.
-func (p *Process) Close() error {
+func (p *serverProcess) close() error {
 	p.stopWatch()
 	select {
-	case <-p.Done():
+	case <-p.done():
 	default:
-		p.Kill()
+		p.kill()
 	}
 	killGroup(p.cmd.Process.Pid)
 	p.swept.Do(func() {
@@ -341,19 +341,19 @@ func (p *Process) Close() error {
 		p.waitExit()
 		p.fam.sweep(known)
 	})
-	<-p.Done()
+	<-p.done()
 	return nil
 }
 
 // waitExit waits until the process has exited: until Done is closed, or
 // sooner where a pidfd tells.
-func (p *Process) waitExit() {
+func (p *serverProcess) waitExit() {
 	var exited <-chan struct{}
 	if p.exited != nil {
-		exited = p.exited.Done()
+		exited = p.exited.done()
 	}
 	select {
-	case <-p.Done():
+	case <-p.done():
 	case <-exited:
 	}
 }

@@ -12,34 +12,34 @@ import (
 )
 
 func TestStartWaitsUntilListening(t *testing.T) {
-	p, err := Start(context.Background(), childCommand("graceful", "-port={port}"))
+	p, err := startServer(context.Background(), childCommand("graceful", "-port={port}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	nc, err := net.Dial("tcp", p.Addr())
+	defer p.close()
+	nc, err := net.Dial("tcp", p.address())
 	if err != nil {
 		t.Fatalf("Start returned, but the server does not accept: %v", err)
 	}
 	nc.Close()
 
-	if err := p.Signal(syscall.SIGTERM); err != nil {
+	if err := p.signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	<-p.Done()
-	e := p.Exit()
+	<-p.done()
+	e := p.exit()
 	if e.Code != 0 || e.Signal != nil || e.Killed || e.String() != "0" {
 		t.Errorf("exit %+v (%v), want 0", e, e)
 	}
 	// The port reached the child in its arguments and in PORT.
-	port := strconv.Itoa(p.Port())
-	if want := `args=["-port=` + port + `"] PORT=` + port; !strings.Contains(p.Output(), want) {
-		t.Errorf("output %q lacks %q", p.Output(), want)
+	port := strconv.Itoa(p.listenPort())
+	if want := `args=["-port=` + port + `"] PORT=` + port; !strings.Contains(p.output(), want) {
+		t.Errorf("output %q lacks %q", p.output(), want)
 	}
-	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, ErrExited) {
+	if err := p.signal(syscall.SIGTERM); !errors.Is(err, ErrExited) {
 		t.Errorf("Signal after exit: %v, want ErrExited", err)
 	}
-	p.Close() // again: harmless
+	p.close() // again: harmless
 }
 
 func TestStartFails(t *testing.T) {
@@ -59,9 +59,9 @@ func TestStartFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Start(context.Background(), tt.cmd)
+			p, err := startServer(context.Background(), tt.cmd)
 			if err == nil {
-				p.Close()
+				p.close()
 				t.Fatal("Start succeeded")
 			}
 			if tt.want != nil && !errors.Is(err, tt.want) {
@@ -79,9 +79,9 @@ func TestStartFails(t *testing.T) {
 func TestStartCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p, err := Start(ctx, childCommand("deaf"))
+	p, err := startServer(ctx, childCommand("deaf"))
 	if err == nil {
-		p.Close()
+		p.close()
 		t.Fatal("Start succeeded")
 	}
 	if !errors.Is(err, context.Canceled) {
@@ -92,14 +92,14 @@ func TestStartCancelled(t *testing.T) {
 func TestContextEndKillsProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := Start(ctx, childCommand("stubborn"))
+	p, err := startServer(ctx, childCommand("stubborn"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer p.close()
 	cancel()
-	<-p.Done()
-	if e := p.Exit(); !e.Killed || e.Signal != syscall.SIGKILL || e.ShellCode() != 137 {
+	<-p.done()
+	if e := p.exit(); !e.Killed || e.Signal != syscall.SIGKILL || e.shellCode() != 137 {
 		t.Errorf("exit %+v (%v), want killed by SIGKILL", e, e)
 	}
 }
@@ -126,12 +126,12 @@ func TestExitString(t *testing.T) {
 func TestStartReadyPath(t *testing.T) {
 	c := childCommand("slow-ready")
 	c.ReadyPath = "/ready"
-	p, err := Start(context.Background(), c)
+	p, err := startServer(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	cl := newClient(p.Addr(), 5*time.Second)
+	defer p.close()
+	cl := newClient(p.address(), 5*time.Second)
 	defer cl.close()
 	if x := cl.get(context.Background(), "/ready"); x.err != nil || x.status != 200 {
 		t.Errorf("GET /ready once Start returned: %d, %v; want 200", x.status, x.err)
@@ -140,10 +140,10 @@ func TestStartReadyPath(t *testing.T) {
 	c = childCommand("graceful")
 	c.ReadyPath = "/missing"
 	c.ListenTimeout = 300 * time.Millisecond
-	if p, err := Start(context.Background(), c); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "status 404") {
+	if p, err := startServer(context.Background(), c); !errors.Is(err, errNotReady) || !strings.Contains(err.Error(), "status 404") {
 		if p != nil {
-			p.Close()
+			p.close()
 		}
-		t.Errorf("error %v, want ErrNotReady after status 404", err)
+		t.Errorf("error %v, want errNotReady after status 404", err)
 	}
 }

@@ -3,7 +3,6 @@ package probe
 import (
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +29,8 @@ const (
 	PhaseExited Phase = "exited"
 )
 
-// ProgressInterval is about how often [Config.Progress] is called.
-const ProgressInterval = 100 * time.Millisecond
+// progressInterval is about how often [Config.Progress] is called.
+const progressInterval = 100 * time.Millisecond
 
 // Progress is a snapshot of a run in progress, for a live progress line
 // (see [Config.Progress]).
@@ -55,37 +54,7 @@ type Progress struct {
 	Idle, Silent, WebSockets, SSE int
 }
 
-// String formats the snapshot as one line, such as
-// "signalled +0.21s: 120345 answered (2xx 120345), 16 refused, 0 lost; open: 20 silent".
-func (p Progress) String() string {
-	var b strings.Builder
-	b.WriteString(string(p.Phase))
-	if p.Signalled {
-		fmt.Fprintf(&b, " +%.2fs", p.SinceSignal.Seconds())
-	} else {
-		fmt.Fprintf(&b, " %.1fs", p.Elapsed.Seconds())
-	}
-	fmt.Fprintf(&b, ": %d answered", p.Answered)
-	if s := statusClasses(Counts{Status: p.Status}); s != "" {
-		b.WriteString(" " + s)
-	}
-	fmt.Fprintf(&b, ", %d refused, %d lost", p.Refused, p.Lost)
-	var open []string
-	for _, o := range []struct {
-		n    int
-		what string
-	}{{p.Idle, "idle"}, {p.Silent, "silent"}, {p.WebSockets, "websocket"}, {p.SSE, "sse"}} {
-		if o.n > 0 {
-			open = append(open, fmt.Sprintf("%d %s", o.n, o.what))
-		}
-	}
-	if len(open) > 0 {
-		b.WriteString("; open: " + strings.Join(open, ", "))
-	}
-	return b.String()
-}
-
-// A progress calls the user's function every ProgressInterval from a
+// A progress calls the user's function every progressInterval from a
 // goroutine of its own, and once more when it ends.
 type progress struct {
 	fn    func(Progress)
@@ -121,7 +90,7 @@ func (p *progress) run() {
 			p.err = fmt.Errorf("probe: Config.Progress panicked: %v\n%s", v, debug.Stack())
 		}
 	}()
-	t := time.NewTicker(ProgressInterval)
+	t := time.NewTicker(progressInterval)
 	defer t.Stop()
 	for {
 		select {

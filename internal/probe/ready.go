@@ -44,7 +44,7 @@ func (r readiness) wait(ctx context.Context, done <-chan struct{}) error {
 			if r.path == "" {
 				return fmt.Errorf("%w: no connection accepted on %s within %v (last: %s)", ErrNotListening, r.addr, r.timeout, last)
 			}
-			return fmt.Errorf("%w: no 2xx answer to GET %s from %s within %v (last: %s)", ErrNotReady, r.path, r.addr, r.timeout, last)
+			return fmt.Errorf("%w: no 2xx answer to GET %s from %s within %v (last: %s)", errNotReady, r.path, r.addr, r.timeout, last)
 		case <-retry.C:
 		}
 		ok, what := r.try(ctx)

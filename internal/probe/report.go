@@ -67,7 +67,7 @@ type Report struct {
 	// were held until the end of the run.
 	IdleClosed, SilentClosed []time.Time
 	// IdleClosedBeforeExit and SilentClosedBeforeExit count those the
-	// server closed before the process exited: more than [ExitMargin]
+	// server closed before the process exited: more than 2 ms (exitMargin)
 	// before it, as the kernel closes the others when it exits. Without
 	// an exit, they count all those closed during the run.
 	IdleClosedBeforeExit, SilentClosedBeforeExit int
@@ -122,14 +122,14 @@ type Report struct {
 	Output string
 }
 
-// ExitMargin is how long before the process's exit a held connection
+// exitMargin is how long before the process's exit a held connection
 // must have been closed to count as closed by the server rather than by
 // the exit: the kernel closes every socket of a process as it exits, and
 // the probe sees those closes and the exit within a moment of each other,
 // in either order (within ±0.5 ms with 16 busy clients on a 2-core
-// machine). A server that closes its connections less than ExitMargin
+// machine). A server that closes its connections less than exitMargin
 // before it exits is counted as holding them until the exit.
-const ExitMargin = 2 * time.Millisecond
+const exitMargin = 2 * time.Millisecond
 
 // fill completes the report from what the recorder and the driver saw.
 // The load and the watcher must have stopped.
@@ -162,13 +162,13 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	r.ConnRefusedBefore = rec.connRefusedBefore
 }
 
-// closedBefore counts the times more than ExitMargin before exit, or all
+// closedBefore counts the times more than exitMargin before exit, or all
 // of them if exit is zero.
 func closedBefore(ts []time.Time, exit time.Time) int {
 	if exit.IsZero() {
 		return len(ts)
 	}
-	return countBefore(ts, exit.Add(-ExitMargin))
+	return countBefore(ts, exit.Add(-exitMargin))
 }
 
 // countBefore counts the times before t.
@@ -220,12 +220,12 @@ func (r *Report) LastResponseToExit() (time.Duration, bool) {
 
 // KeptUp reports whether the probe kept up with its own schedule, so that
 // its timings can be trusted: its scheduling lag stayed under
-// [KeepUpLagP99] at the 99th percentile and it sent the signal less than
-// [KeepUpSignalLag] late. On a machine whose CPUs the server and the
+// 20 ms (keepUpLagP99) at the 99th percentile and it sent the signal less than
+// 10 ms (keepUpSignalLag) late. On a machine whose CPUs the server and the
 // probe share, a probe that does not keep up measures itself as much as
 // the server.
 func (r *Report) KeptUp() bool {
-	return r.LagP99 <= KeepUpLagP99 && r.SignalLag <= KeepUpSignalLag
+	return r.LagP99 <= keepUpLagP99 && r.SignalLag <= keepUpSignalLag
 }
 
 // Lost returns the records of the lost requests and streams.

@@ -16,14 +16,14 @@ import (
 const settle = 2 * time.Second
 
 // A proc is the process whose shutdown is measured: the probe's child
-// ([Process]) or a process it watches ([Config.PID]).
+// (serverProcess) or a process it watches ([Config.PID]).
 type proc interface {
-	Pid() int
-	Signal(os.Signal) error
-	Kill() error
-	Done() <-chan struct{}
-	Exit() Exit
-	Close() error
+	processID() int
+	signal(os.Signal) error
+	kill() error
+	done() <-chan struct{}
+	exit() Exit
+	close() error
 }
 
 // Run starts the server (or, in target mode, finds it serving), loads it,
@@ -77,7 +77,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	if p != nil {
-		defer p.Close()
+		defer p.close()
 	}
 
 	w, err := newWatcher()
@@ -107,8 +107,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		}
 		w.stop()
 		rep.fill(r.rec, d)
-		if sp, ok := p.(*Process); ok {
-			rep.Output = sp.Output()
+		if sp, ok := p.(*serverProcess); ok {
+			rep.Output = sp.output()
 		}
 		rep.Verdict = rep.judge(c.MaxExitLag)
 		return rep
@@ -158,8 +158,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	r.prog.set(PhaseWarmup)
 	select {
 	case <-timer.C:
-	case <-p.Done():
-		rep.Exit = p.Exit()
+	case <-p.done():
+		rep.Exit = p.exit()
 		r.prog.set(PhaseExited)
 		return finish(), exitedEarly(p)
 	case <-ctx.Done():
@@ -170,9 +170,9 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	rep.SignalAt = time.Now()
 	rep.SignalLag = rep.SignalAt.Sub(planned)
 	r.rec.signalled(rep.SignalAt)
-	send := p.Signal
+	send := p.signal
 	if c.SignalGroup {
-		send = p.(*Process).SignalGroup // resolve allows it only for a started process
+		send = p.(*serverProcess).signalGroup // resolve allows it only for a started process
 	}
 	if err := send(c.Signal); err != nil {
 		abandon(p, rep)
@@ -191,11 +191,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	for exited := false; !exited; {
 		select {
-		case <-p.Done():
+		case <-p.done():
 			exited = true
 		case <-quiet.C:
 			select {
-			case <-p.Done(): // exited meanwhile: nothing to find out
+			case <-p.done(): // exited meanwhile: nothing to find out
 				exited = true
 				continue
 			default:
@@ -208,17 +208,17 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				quiet.Reset(next)
 			}
 		case <-timer.C:
-			if err := p.Kill(); err != nil {
+			if err := p.kill(); err != nil {
 				return finish(), fmt.Errorf("probe: after the grace period: %w", err)
 			}
 			// A child dies at once; a process the probe did not start
 			// might not, if the signal did not reach it.
 			timer.Reset(settle)
 			select {
-			case <-p.Done():
+			case <-p.done():
 				exited = true
 			case <-timer.C:
-				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.Pid(), settle)
+				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.processID(), settle)
 			case <-ctx.Done():
 				return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
 			}
@@ -227,7 +227,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 		}
 	}
-	rep.Exit = p.Exit()
+	rep.Exit = p.exit()
 	d.exited.Store(true)
 	r.prog.set(PhaseExited)
 
@@ -255,12 +255,12 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, error) {
 	c := r.cfg
 	if c.Target == "" {
-		p, err := Start(ctx, c.Server)
+		p, err := startServer(ctx, c.Server)
 		if err != nil {
 			return nil, "", "", err
 		}
-		rep.Addr, rep.Command, rep.PID = p.Addr(), p.Args(), p.Pid()
-		return p, p.Addr(), p.Addr(), nil
+		rep.Addr, rep.Command, rep.PID = p.address(), p.args(), p.processID()
+		return p, p.address(), p.address(), nil
 	}
 	rep.Addr = c.addr
 	var p proc
@@ -270,13 +270,13 @@ func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, err
 		if err != nil {
 			return nil, "", "", err
 		}
-		p, done, rep.PID = w, w.Done(), c.PID
+		p, done, rep.PID = w, w.done(), c.PID
 	}
 	ready := c.Server.readiness(c.addr)
 	ready.host = c.host
 	if err := ready.wait(ctx, done); err != nil {
 		if p != nil {
-			p.Close()
+			p.close()
 		}
 		if errors.Is(err, errGone) {
 			err = fmt.Errorf("%w before the load: process %d", ErrExited, c.PID)
@@ -289,9 +289,9 @@ func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, err
 // abandon ends a run cut short: the probe's child is killed and reaped; a
 // process it did not start is left alone.
 func abandon(p proc, rep *Report) {
-	if sp, ok := p.(*Process); ok {
-		sp.Close()
-		rep.Exit = sp.Exit()
+	if sp, ok := p.(*serverProcess); ok {
+		sp.close()
+		rep.Exit = sp.exit()
 	}
 }
 
@@ -300,8 +300,8 @@ func abandon(p proc, rep *Report) {
 // serving on its port. The child's output is in the report, not in the
 // error.
 func exitedEarly(p proc) error {
-	if sp, ok := p.(*Process); ok {
+	if sp, ok := p.(*serverProcess); ok {
 		return sp.exitedEarly()
 	}
-	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.Exit())
+	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.exit())
 }

@@ -58,7 +58,7 @@ func TestRunGraceful(t *testing.T) {
 	}
 	// Aligned on the signal, from the start to past the exit.
 	tl := rep.Timeline
-	if rep.SignalAt.Sub(tl.Start)%TimelineBucket != 0 || tl.Start.After(rep.Start.Add(rep.SignalLag)) || tl.Start.Add(time.Duration(len(tl.Buckets))*TimelineBucket).Before(rep.Exit.At) {
+	if rep.SignalAt.Sub(tl.Start)%timelineBucket != 0 || tl.Start.After(rep.Start.Add(rep.SignalLag)) || tl.Start.Add(time.Duration(len(tl.Buckets))*timelineBucket).Before(rep.Exit.At) {
 		t.Errorf("timeline of %d buckets from %v before the signal: want from the start (%v before it) to past the exit", len(tl.Buckets), rep.SignalAt.Sub(tl.Start), rep.SignalAt.Sub(rep.Start))
 	}
 	if rep.Busy.Status[2] == 0 || rep.BusyRate <= 0 {

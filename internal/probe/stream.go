@@ -144,11 +144,11 @@ func (d *driver) openFailed(ctx context.Context, x exchange) (Outcome, Reason) {
 	var oe *net.OpError
 	switch {
 	case ctx.Err() != nil:
-		return Aborted, ProbeStopping
+		return Aborted, probeStopping
 	case x.st == stepConnect, x.status == 0 && errors.As(x.err, &oe) && oe.Op == "dial":
 		return classify(stepConnect, x.err, false)
 	}
-	return Refused, StreamNotOpened
+	return Refused, streamNotOpened
 }
 
 // openWebSocket opens a WebSocket stream. It returns a nil stream and
@@ -229,11 +229,11 @@ func (d *driver) readStream(ctx context.Context, st *stream) {
 	switch {
 	case err == nil:
 	case ours && d.exited.Load():
-		o, why = Lost, StreamOpenAtEnd
+		o, why = Lost, streamOpenAtEnd
 	case ours:
-		o, why = Aborted, ProbeStopping
+		o, why = Aborted, probeStopping
 	default:
-		o, why = Lost, StreamCut
+		o, why = Lost, streamCut
 	}
 	x.err = err
 	t.put(st.i, x, o, why)

@@ -57,8 +57,8 @@ func TestRunStreams(t *testing.T) {
 				if !rec.Done.After(rep.SignalAt) || !rec.Sent.Before(rep.Start) {
 					t.Errorf("%s: want opened before the load, ended after the signal", rec.Describe(rep.SignalAt))
 				}
-				if !tt.clean && rec.Reason != StreamCut {
-					t.Errorf("%s: want %q", rec.Describe(rep.SignalAt), StreamCut)
+				if !tt.clean && rec.Reason != streamCut {
+					t.Errorf("%s: want %q", rec.Describe(rep.SignalAt), streamCut)
 				}
 			}
 			if n != 5 {
@@ -83,8 +83,8 @@ func TestRunStreamsRefused(t *testing.T) {
 	}
 	for _, rec := range rep.Records {
 		want := map[Kind]int{WebSocket: 200, SSE: 404}[rec.Kind]
-		if rec.Reason != StreamNotOpened || rec.Status != want {
-			t.Errorf("%s: want %q, status %d", rec.Describe(rep.SignalAt), StreamNotOpened, want)
+		if rec.Reason != streamNotOpened || rec.Status != want {
+			t.Errorf("%s: want %q, status %d", rec.Describe(rep.SignalAt), streamNotOpened, want)
 		}
 	}
 }

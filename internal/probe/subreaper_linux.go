@@ -10,7 +10,7 @@ import (
 // that the orphans among its descendants are reparented to, instead of
 // init. A server that daemonizes (forks, calls setsid, forks again, and
 // its parents exit) then stays the probe's descendant, and
-// [Process.Close], which kills it in any case, also reaps it: once Close
+// serverProcess.close, which kills it in any case, also reaps it: once Close
 // returns, not even a zombie of it is left.
 //
 // It is a setting of the whole process, kept for its life, which this

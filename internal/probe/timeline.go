@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// TimelineBucket is the width of a bucket of the [Timeline].
-const TimelineBucket = 10 * time.Millisecond
+// timelineBucket is the width of a bucket of the [Timeline].
+const timelineBucket = 10 * time.Millisecond
 
 // maxTimelineSpan bounds the time a timeline covers, and so its memory:
 // 360,000 buckets of 32 bytes. Requests that end later are counted in
@@ -14,12 +14,12 @@ const TimelineBucket = 10 * time.Millisecond
 const maxTimelineSpan = time.Hour
 
 // A Timeline counts the requests by when they ended, in buckets of
-// [TimelineBucket]: answered ones by status class, refused and lost ones.
+// 10 ms (timelineBucket): answered ones by status class, refused and lost ones.
 // Aborted requests and streams are not in it. Each bucket is a [Counts]
 // whose Aborted and LostReused are zero.
 //
 // The buckets are aligned on the signal: bucket boundaries fall at whole
-// multiples of TimelineBucket before and after it, so that each bucket is
+// multiples of timelineBucket before and after it, so that each bucket is
 // wholly before or wholly after it. (Those before it are counted on a grid
 // aligned on when the signal was planned, which the signal follows by
 // [Report.SignalLag]: the last bucket before it is that much longer.)
@@ -30,7 +30,7 @@ type Timeline struct {
 	// buckets before the signal, up to a bucket before the load's start
 	// (or SignalLag after it).
 	Start time.Time
-	// Bucket is the width of each bucket: [TimelineBucket].
+	// Bucket is the width of each bucket: 10 ms (timelineBucket).
 	Bucket time.Duration
 	// Buckets are the counts, bucket i covering
 	// [Start+i*Bucket, Start+(i+1)*Bucket), up to the end of the load.
@@ -95,25 +95,25 @@ type span struct {
 func (t *timeline) begin(start, planned time.Time, d time.Duration) {
 	s := &span{start: start, planned: planned}
 	if !planned.IsZero() {
-		s.pre = int((planned.Sub(start) + TimelineBucket - 1) / TimelineBucket)
-		s.start = planned.Add(-time.Duration(s.pre) * TimelineBucket)
+		s.pre = int((planned.Sub(start) + timelineBucket - 1) / timelineBucket)
+		s.start = planned.Add(-time.Duration(s.pre) * timelineBucket)
 	}
 	d = min(d+start.Sub(s.start), maxTimelineSpan)
-	s.cells = make([]cell, (d+TimelineBucket-1)/TimelineBucket)
+	s.cells = make([]cell, (d+timelineBucket-1)/timelineBucket)
 	t.span.Store(s)
 }
 
 // index returns the bucket of a request that ended at done.
 func (t *timeline) index(s *span, done time.Time) int {
 	if s.planned.IsZero() {
-		return int(done.Sub(s.start) / TimelineBucket)
+		return int(done.Sub(s.start) / timelineBucket)
 	}
 	if sig := t.sent(); sig != nil && !done.Before(*sig) {
-		return s.pre + int(done.Sub(*sig)/TimelineBucket)
+		return s.pre + int(done.Sub(*sig)/timelineBucket)
 	}
 	// Before the signal, or before it is known: between when it was
 	// planned and when it was sent is the last bucket before it.
-	return min(int(done.Sub(s.start)/TimelineBucket), s.pre-1)
+	return min(int(done.Sub(s.start)/timelineBucket), s.pre-1)
 }
 
 func (t *timeline) sent() *time.Time {
@@ -145,7 +145,7 @@ func (t *timeline) add(done time.Time, o Outcome, status int) {
 
 // snapshot returns the timeline's counts up to end.
 func (t *timeline) snapshot(end time.Time) Timeline {
-	tl := Timeline{Bucket: TimelineBucket, Before: t.before.counts(), After: t.after.counts()}
+	tl := Timeline{Bucket: timelineBucket, Before: t.before.counts(), After: t.after.counts()}
 	s := t.span.Load()
 	if s == nil {
 		return tl
@@ -156,7 +156,7 @@ func (t *timeline) snapshot(end time.Time) Timeline {
 		n = min(n, max(0, t.index(s, end)+1))
 	}
 	if sig := t.sent(); sig != nil && !s.planned.IsZero() {
-		tl.Start = sig.Add(-time.Duration(s.pre) * TimelineBucket)
+		tl.Start = sig.Add(-time.Duration(s.pre) * timelineBucket)
 	}
 	// Requests may still be counted after end, by goroutines that took
 	// their time before end: keep every bucket that holds one.

@@ -30,7 +30,7 @@ func TestTimelineNoSignal(t *testing.T) {
 	if got.Before != (Counts{Status: [6]int{2: 1}, Refused: 1}) || got.After != (Counts{Status: [6]int{2: 1}}) {
 		t.Errorf("before %+v, after %+v", got.Before, got.After)
 	}
-	if !got.Start.Equal(t0) || got.Bucket != TimelineBucket {
+	if !got.Start.Equal(t0) || got.Bucket != timelineBucket {
 		t.Errorf("start %v, bucket %v", got.Start, got.Bucket)
 	}
 	if total := tl.total.counts(); total.Total() != 7 || total.Lost != 1 {
@@ -63,7 +63,7 @@ func TestTimelineSignal(t *testing.T) {
 		{Lost: 1},
 		{Status: [6]int{5: 1}}, // after the end, but counted
 	})
-	if want := sent.Add(-3 * TimelineBucket); !got.Start.Equal(want) {
+	if want := sent.Add(-3 * timelineBucket); !got.Start.Equal(want) {
 		t.Errorf("start %v before the signal, want %v", sent.Sub(got.Start), sent.Sub(want))
 	}
 }

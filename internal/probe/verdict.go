@@ -31,15 +31,15 @@ const (
 	CodeOverloaded = "overloaded"  // the server or the probe could not take the load: no verdict
 )
 
-// QuietExitWindow is how soon after the probe closed the quiet connections
+// quietExitWindow is how soon after the probe closed the quiet connections
 // a server must exit for the probe to conclude that it waited for them
 // ([CodeHeldSockets]): net/http's Server.Shutdown looks again at most every
 // 500 ms (and 10% jitter); most servers exit at once.
-const QuietExitWindow = 600 * time.Millisecond
+const quietExitWindow = 600 * time.Millisecond
 
-// OverloadSignalLag is how late the signal may be before the run counts as
+// overloadSignalLag is how late the signal may be before the run counts as
 // overloaded ([CodeOverloaded]) rather than merely late ([CodeProbeLag]).
-const OverloadSignalLag = time.Second
+const overloadSignalLag = time.Second
 
 // A Finding is one reason for a verdict, or a warning.
 type Finding struct {
@@ -92,7 +92,7 @@ var advice = map[string]string{
 //     response (or after the signal, if it answered nothing after it).
 //   - [CodeHeldSockets]: it still held idle connections or silent sockets
 //     when it had had nothing to answer for MaxExitLag; the probe
-//     closed them, and it exited within [QuietExitWindow]: it waited
+//     closed them, and it exited within 600 ms (quietExitWindow): it waited
 //     for connections that would send nothing. One that lives on after
 //     they are closed lingers for another reason, which its
 //     [CodeExitLag] says.
@@ -108,7 +108,7 @@ var advice = map[string]string{
 // [CodeUntested] (the busy clients got no 2xx answer before the signal, or
 // streams could not open: a wrong path?), [CodeErrorsSent] (5xx answers
 // after the signal) and [CodeOverloaded] (connections refused before the
-// signal, or the signal [OverloadSignalLag] late: the run judged the load,
+// signal, or the signal a second (overloadSignalLag) late: the run judged the load,
 // not the shutdown). A run warned untested or overloaded proves nothing,
 // whatever its verdict.
 type Verdict struct {
@@ -171,7 +171,7 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 		switch {
 		case e.Killed:
 			text := fmt.Sprintf("killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
-			if idle, silent := r.quietOpen(e.At.Add(-ExitMargin)); idle+silent > 0 && r.HoldQuiet {
+			if idle, silent := r.quietOpen(e.At.Add(-exitMargin)); idle+silent > 0 && r.HoldQuiet {
 				n := idle + silent
 				were := fmt.Sprintf("%d quiet connections were", n)
 				if n == 1 {
@@ -232,12 +232,12 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 	if n := r.ConnRefusedBefore; n > 0 && !r.SignalAt.IsZero() {
 		warn(CodeOverloaded, "%s %s refused before the signal: the server (or the machine) could not take the load, so the run judged the load, not the shutdown; use fewer clients", FormatCount(n), plural(n, "connection"))
 	}
-	if r.SignalLag > OverloadSignalLag {
+	if r.SignalLag > overloadSignalLag {
 		warn(CodeOverloaded, "the probe sent the signal %s late: it could not keep its schedule under this load, so the run proves nothing; use fewer clients", FormatDuration(r.SignalLag))
 	}
 	if !r.KeptUp() {
 		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
-			FormatDuration(r.LagP99), FormatDuration(r.LagMax), FormatDuration(r.SignalLag), KeepUpLagP99, KeepUpSignalLag)
+			FormatDuration(r.LagP99), FormatDuration(r.LagMax), FormatDuration(r.SignalLag), keepUpLagP99, keepUpSignalLag)
 	}
 	if r.Target != "" && r.PID == 0 {
 		warn(CodeNoSignal, "no signal sent (target mode without a PID): the load ran for %v; the exit is not judged", r.End.Sub(r.Start).Round(time.Millisecond))
@@ -253,7 +253,7 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 func (r *Report) endedBySignal() string {
 	e := r.Exit
 	name := SignalName(e.Signal)
-	head := fmt.Sprintf("ended by %s (exit %d), not by an exit of its own", name, e.ShellCode())
+	head := fmt.Sprintf("ended by %s (exit %d), not by an exit of its own", name, e.shellCode())
 	if r.SignalAt.IsZero() || e.Signal != r.Signal {
 		return head + ": supervisors count that as a failure"
 	}
@@ -261,7 +261,7 @@ func (r *Report) endedBySignal() string {
 	late := r.Timeline.answeredBetween(r.SignalAt.Add(2*r.Timeline.Bucket), e.At)
 	if late > 0 {
 		return fmt.Sprintf("%s: it answered %s %s after the signal, so it handled it, then let it end the process (re-raised it?); supervisors count exit %d as a failure: exit 0 once the shutdown is done",
-			head, FormatCount(late), plural(late, "request"), e.ShellCode())
+			head, FormatCount(late), plural(late, "request"), e.shellCode())
 	}
 	return fmt.Sprintf("%s, %s after the signal, answering nothing after it: most likely it does not handle %s; handle it and exit 0 once drained",
 		head, FormatDuration(r.SignalToExit()), name)
@@ -306,10 +306,10 @@ func (r *Report) exitLag(maxLag time.Duration, fail func(code, format string, ar
 	// An exit before the closes (the process was on its way out) is no
 	// evidence either way.
 	after := r.Exit.At.Sub(r.QuietClosedAt)
-	waited := held != "" && !r.Exit.Killed && after >= 0 && after <= QuietExitWindow
+	waited := held != "" && !r.Exit.Killed && after >= 0 && after <= quietExitWindow
 	if !r.Exit.Killed && !waited { // held-sockets says why, when it waited
 		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, maxLag), since, maxLag)
-		if held != "" && after > QuietExitWindow {
+		if held != "" && after > quietExitWindow {
 			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
 				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 		}

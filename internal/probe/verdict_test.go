@@ -41,7 +41,7 @@ func TestVerdict(t *testing.T) {
 	}{
 		{"pass", func(r *Report) {}, nil, nil, ""},
 		{"served after the exit", func(r *Report) {
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[150].Status[2] = 7 // +500 ms, long after the exit
 		}, []string{CodeServedAfter}, nil, "7 requests answered after the process exited"},
 		{"busy clients hardly answered", func(r *Report) { r.BusyOKBefore, r.BusyRate = 1, 0.6 }, nil, []string{CodeUntested}, ""},
@@ -51,12 +51,12 @@ func TestVerdict(t *testing.T) {
 			r.Load.WebSockets, r.WebSocketsOpen = 2, 0
 		}, nil, []string{CodeUntested, CodeUntested}, ""},
 		{"errors after the signal", func(r *Report) {
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[105].Status[5] = 16 // +50 ms
 		}, nil, []string{CodeErrorsSent}, ""},
 		{"lost", func(r *Report) {
 			r.Busy.Lost, r.Busy.LostReused = 3, 3
-			r.LostBy = map[Reason]int{Closed: 2, Reset: 1}
+			r.LostBy = map[Reason]int{closedBeforeResponse: 2, resetBeforeResponse: 1}
 		}, []string{CodeLost}, nil, "3 requests lost on established connections (2 closed before response, 1 reset before response)"},
 		{"slow incomplete", func(r *Report) {
 			r.Load.Slow = 3
@@ -69,7 +69,7 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeExitCode}, nil, "ended by SIGTERM (exit 143)"},
 		{"ended by the signal, having answered after it", func(r *Report) {
 			r.Signal, r.Exit.Code, r.Exit.Signal = syscall.SIGTERM, -1, syscall.SIGTERM
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[115].Status[2] = 1200 // +150 ms
 		}, []string{CodeExitCode}, nil, "it answered 1,200 requests after the signal, so it handled it"},
 		{"ended by the signal, answering nothing after it", func(r *Report) {
