@@ -2,14 +2,15 @@ package drain
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // The costs drain adds to a server, measured against net/http alone. The
@@ -136,13 +137,13 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 	defer c.Close()
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	req := httptest.NewRequest("GET", "/hello", nil)
-	req = req.WithContext(context.WithValue(req.Context(), connKey{}, c))
+	req = req.WithContext(c.withContext(req.Context()))
 	w := httptest.NewRecorder()
 	for _, mode := range []string{"bare", "drain"} {
 		b.Run(mode, func(b *testing.B) {
 			var h http.Handler = next
 			if mode == "drain" {
-				h = handler{t: t, next: next}
+				h = &handler{t: t, next: next}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -157,3 +158,110 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRequestPath is everything drain does on an HTTP/1 request,
+// without the network or net/http: what net/http calls on the connection
+// for one keep-alive request (six read deadlines, the read of the request,
+// the background read that ends with a deadline error, the write of the
+// response), the two ConnState calls and the handler wrapper, on a
+// connection that does nothing. The connections take their turns, as on
+// a loaded server.
+func BenchmarkRequestPath(b *testing.B) {
+	for _, mode := range []string{"bare", "drain"} {
+		b.Run(mode, func(b *testing.B) {
+			p := newRequestPath(mode == "drain", 256)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				p.request(i)
+				i++
+			}
+		})
+	}
+}
+
+type requestPath struct {
+	t        *tracker // nil: bare
+	h        http.Handler
+	w        http.ResponseWriter
+	conns    []net.Conn
+	reqs     []*http.Request
+	buf, one []byte
+	resp     []byte
+}
+
+func newRequestPath(drain bool, conns int) *requestPath {
+	p := &requestPath{
+		h:    helloHandler(),
+		w:    nopWriter{make(http.Header)},
+		buf:  make([]byte, 4096),
+		one:  make([]byte, 1),
+		resp: []byte("HTTP/1.1 200 OK\r\n\r\nHello, World!\n"),
+	}
+	if drain {
+		p.t = newTracker(DefaultIdleGrace, defaultHeaderGrace, false)
+		p.h = &handler{t: p.t, next: p.h}
+	}
+	for range conns {
+		req := httptest.NewRequest("GET", "/hello", nil)
+		var nc net.Conn = nopConn{}
+		if drain {
+			c := p.t.add(nopConn{}, false)
+			nc = c
+			req = req.WithContext(c.withContext(req.Context()))
+		}
+		p.conns = append(p.conns, nc)
+		p.reqs = append(p.reqs, req)
+	}
+	return p
+}
+
+// request is one request on connection i (modulo their number), in the
+// order net/http makes its calls.
+//
+//go:noinline
+func (p *requestPath) request(i int) {
+	i %= len(p.conns)
+	nc := p.conns[i]
+	nc.SetReadDeadline(time.Time{}) // idle
+	nc.Read(p.buf)                  // the request
+	nc.SetReadDeadline(time.Time{}) // its header
+	nc.SetReadDeadline(time.Time{}) // its body
+	if p.t != nil {
+		p.t.connState(nc, http.StateActive)
+	}
+	nc.SetReadDeadline(time.Time{}) // the background read
+	p.h.ServeHTTP(p.w, p.reqs[i])
+	nc.SetReadDeadline(aLongTimeAgo) // its end
+	nc.Read(p.one)
+	nc.SetReadDeadline(time.Time{})
+	nc.Write(p.resp)
+	if p.t != nil {
+		p.t.connState(nc, http.StateIdle)
+	}
+}
+
+// nopConn is a connection that does nothing: reads of one byte fail with
+// a deadline error (as a background read that net/http ends does), others
+// return as much as asked.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Read(p []byte) (int, error) {
+	if len(p) == 1 {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return len(p), nil
+}
+func (nopConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }
+func (nopConn) SetDeadline(time.Time) error      { return nil }
+func (nopConn) Close() error                     { return nil }
+
+// nopWriter is a ResponseWriter that writes nowhere.
+type nopWriter struct{ h http.Header }
+
+func (w nopWriter) Header() http.Header               { return w.h }
+func (w nopWriter) Write(p []byte) (int, error)       { return len(p), nil }
+func (w nopWriter) WriteString(s string) (int, error) { return len(s), nil }
+func (w nopWriter) WriteHeader(int)                   {}

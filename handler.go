@@ -7,8 +7,6 @@ import (
 	"net/http"
 )
 
-type connKey struct{}
-
 // handler wraps a server's handler to track its requests and to end
 // keep-alive once the drain begins: every HTTP/1 response whose header is
 // written after that carries "Connection: close", so the client learns
@@ -20,8 +18,8 @@ type handler struct {
 	retry *RetryAfter // nil: no retry-after mode
 }
 
-func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, _ := r.Context().Value(connKey{}).(*conn)
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := connFrom(r.Context())
 	if c == nil { // not a connection of ours: ServeHTTP called directly
 		h.next.ServeHTTP(w, r)
 		return
@@ -31,17 +29,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ProtoMajor != 1 {
-		if c.closing() {
-			w.Header().Set("Connection", "close")
-		}
-		req := newRequest(h.t, r)
-		c.begin(&req)
-		defer c.end(&req)
-		h.next.ServeHTTP(w, r)
-		if c.closing() {
-			// For a response not yet sent: a handler that wrote nothing.
-			w.Header().Set("Connection", "close")
-		}
+		h.serveHTTP2(c, w, r)
 		return
 	}
 	rw := &responseWriter{ResponseWriter: w, c: c, req: newRequest(h.t, r)}
@@ -52,6 +40,20 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A handler that wrote nothing: net/http writes the header once
 		// it returns.
 		rw.ResponseWriter.Header().Set("Connection", "close")
+	}
+}
+
+func (h *handler) serveHTTP2(c *conn, w http.ResponseWriter, r *http.Request) {
+	if c.closing() {
+		w.Header().Set("Connection", "close")
+	}
+	req := h2request{request: newRequest(h.t, r)}
+	c.begin(&req)
+	defer c.end(&req)
+	h.next.ServeHTTP(w, r)
+	if c.closing() {
+		// For a response not yet sent: a handler that wrote nothing.
+		w.Header().Set("Connection", "close")
 	}
 }
 
@@ -93,7 +95,10 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 
 func (w *responseWriter) WriteString(s string) (int, error) {
 	w.header()
-	return io.WriteString(w.ResponseWriter, s)
+	if sw, ok := w.ResponseWriter.(io.StringWriter); ok { // net/http's is
+		return sw.WriteString(s)
+	}
+	return w.ResponseWriter.Write([]byte(s))
 }
 
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {

@@ -307,7 +307,7 @@ func (h *HTTP) start() (*listener, error) {
 	h.done = make(chan struct{})
 	h.state = httpServing
 
-	srv.Handler = handler{t: t, next: srv.Handler, retry: h.RetryAfter}
+	srv.Handler = &handler{t: t, next: srv.Handler, retry: h.RetryAfter}
 	// The Server's own hooks see what they would without drain: the
 	// Listener, and the connections it hands out (or the *tls.Conn around
 	// one).
@@ -339,7 +339,7 @@ func (h *HTTP) start() (*listener, error) {
 			ctx = userContext(ctx, userConn(nc))
 		}
 		if c := connOf(nc); c != nil {
-			ctx = context.WithValue(ctx, connKey{}, c)
+			ctx = c.withContext(ctx)
 		}
 		return ctx
 	}

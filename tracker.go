@@ -71,6 +71,31 @@ func (t *tracker) respMode() respMode { return respMode(t.mode.Load()) }
 // now reads the tracker clock: monotonic nanoseconds.
 func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
 
+// deadline encodes a deadline for an atomic: 0 for none, 1 for
+// aLongTimeAgo (which net/http sets too, as its own), otherwise its time
+// on the tracker clock, monotonic when d has a monotonic reading, as
+// net/http's deadlines do. fromDeadline decodes it.
+func (t *tracker) deadline(d time.Time) int64 {
+	switch {
+	case d.IsZero():
+		return 0
+	case d == aLongTimeAgo:
+		return 1
+	}
+	// A deadline before the epoch has passed, as epoch+2ns has.
+	return max(int64(d.Sub(t.epoch)), 2)
+}
+
+func (t *tracker) fromDeadline(n int64) time.Time {
+	switch n {
+	case 0:
+		return time.Time{}
+	case 1:
+		return aLongTimeAgo
+	}
+	return t.epoch.Add(time.Duration(n))
+}
+
 // age tells how long ago start, a tracker clock reading, was.
 func (t *tracker) age(start int64) time.Duration {
 	return time.Duration(t.now() - start)
@@ -116,7 +141,7 @@ func (t *tracker) remove(c *conn) {
 	c.gone = true
 	delete(t.conns, c)
 	c.closed.Store(true)
-	if c.running.Load() > 0 {
+	if c.busy() {
 		t.orphans[c] = struct{}{}
 	}
 	lastHTTP1 := false
@@ -173,6 +198,9 @@ func (t *tracker) setHTTP2(c *conn) {
 // connState is the http.Server.ConnState hook. net/http calls it on the
 // connection's goroutine for each request (active, then idle), and the
 // HTTP/2 server calls it as streams come and go.
+//
+// A field that already holds the value to store is not stored again: an
+// atomic store is a full barrier, a load is not.
 func (t *tracker) connState(nc net.Conn, st http.ConnState) {
 	c := connOf(nc)
 	if c == nil || c.t != t {
@@ -185,9 +213,15 @@ func (t *tracker) connState(nc net.Conn, st http.ConnState) {
 			c.uncut() // the header was complete after all
 		}
 	case http.StateIdle:
-		c.rx.Store(false)
-		c.wrote.Store(false)
-		c.hdrStart.Store(0)
+		if c.rx.Load() {
+			c.rx.Store(false)
+		}
+		if c.wrote.Load() {
+			c.wrote.Store(false)
+		}
+		if c.hdrStart.Load() != 0 {
+			c.hdrStart.Store(0)
+		}
 		c.since.Store(t.now())
 		c.state.Store(uint32(st))
 		if t.goaway.Load() && c.proto.Load() == protoHTTP2 {
@@ -425,7 +459,7 @@ func (t *tracker) check(c *conn, now int64) (time.Duration, verdict) {
 		}
 		return 0, busy // until net/http writes to it after its Shutdown began
 	}
-	if st != http.StateNew && st != http.StateIdle || c.running.Load() > 0 {
+	if st != http.StateNew && st != http.StateIdle || c.busy() {
 		return 0, busy
 	}
 	if c.rx.Load() {
@@ -457,11 +491,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (c *conn) expire() {
 	c.Conn.SetReadDeadline(aLongTimeAgo)
 	if c.rx.Load() && c.proto.Load() != protoHTTP2 {
-		c.dmu.Lock()
-		if !c.cutting.Load() {
-			c.Conn.SetReadDeadline(c.wantRD)
-		}
-		c.dmu.Unlock()
+		c.guarded.Store(true)
+		c.setGuardedRD(c.t.fromDeadline(c.wantRD.Load()))
 	}
 }
 
@@ -488,6 +519,7 @@ func (c *conn) goAway() {
 // before the read fails, the connection turns active and uncut gives the
 // server back its deadline: the request is served.
 func (c *conn) cut() {
+	c.guarded.Store(true)
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	c.cutting.Store(true)
@@ -499,7 +531,7 @@ func (c *conn) uncut() {
 	defer c.dmu.Unlock()
 	if c.cutting.Load() {
 		c.cutting.Store(false)
-		c.Conn.SetReadDeadline(c.wantRD)
+		c.Conn.SetReadDeadline(c.t.fromDeadline(c.wantRD.Load()))
 	}
 }
 
