@@ -142,6 +142,19 @@
 // [Group.AddAfter], after their server: it takes jobs until that server
 // has drained, so that every job a handler accepted is done.
 //
+// # Restarts in place
+//
+// On a machine of its own, under systemd or another supervisor, a service
+// is restarted in place rather than replaced behind a balancer. An
+// [Upgrader] makes that lose nothing: its listening sockets are inherited
+// by the new binary on SIGHUP (nothing is closed and reopened), the old
+// process drains only once the new one is ready, and a new binary that
+// fails to start or to become ready is stopped while the old one serves
+// on. Sockets from systemd's socket activation are found by name, and a
+// Group tells systemd what it does (READY, STOPPING, RELOADING, the
+// watchdog) whenever NOTIFY_SOCKET is set. docs/restarts.md in the
+// repository has the operations side: unit files, standalone use.
+//
 // # Compared with net/http's Shutdown
 //
 // On the project's 2-core machine, with 16 keep-alive clients sending

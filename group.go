@@ -84,6 +84,10 @@ type Group struct {
 	// at once, as an operator pressing Ctrl+C twice expects.
 	IgnoreSecondSignal bool
 
+	// Upgrader, if set, lets the process be replaced by a new one without
+	// closing its listening sockets, on a signal: see [Upgrader].
+	Upgrader *Upgrader
+
 	// Logger receives the story of the shutdown: why it began, what was
 	// open, what it waits for, what was forced and how long each cleanup
 	// took. Servers that have no logger of their own use it too.
@@ -258,6 +262,18 @@ func (g *Group) Run(ctx context.Context) error {
 		defer stop(r.sigc)
 	}
 
+	r.svc = newService(g, r.log)
+	if g.Upgrader != nil {
+		for _, m := range r.members {
+			if h, ok := m.s.(*HTTP); ok {
+				if !g.Upgrader.owns(h.Listener) {
+					r.log.Warn("drain: server listens on a socket that a new process cannot take over: get its Listener from Upgrader.Listen", "server", m.name)
+				}
+			} else if _, ok := m.s.(HandOffer); !ok && !isWorker(m.s) {
+				r.log.Warn("drain: server cannot leave its sockets to a new process: an upgrade shuts it down as a plain shutdown would", "server", m.name)
+			}
+		}
+	}
 	for i, m := range r.members {
 		r.call(i, callServe, m.s.Serve)
 	}
@@ -311,6 +327,7 @@ func (g *Group) start(ctx context.Context) ([]Server, error) {
 			}
 		}
 	}
+	errs = g.checkUpgrader(errs)
 	if health != nil {
 		if err := health.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("health: %w", err))
@@ -473,6 +490,7 @@ type run struct {
 
 	began     time.Time      // the shutdown began
 	sigc      chan os.Signal // nil when no signal is watched
+	svc       *service       // what the run tells its supervisor, and its upgrades
 	signalled bool           // a signal has arrived: the next one forces
 	// fctx ends when a second signal forces the shutdown; dctx, the
 	// budget of the delay and the drain, ends then or at the deadline.
@@ -496,20 +514,54 @@ func (r *run) call(i int, k callKind, fn func() error) {
 func (r *run) run(ctx context.Context) error {
 	r.mark(Serving, time.Now())
 	r.log.Info("drain: running", "event", Serving, "servers", len(r.members))
+	svc := r.svc
+	svc.startReady()
 
 	// Serve until something asks for a shutdown.
 	var why []any
-	failed := false
-	select {
-	case sig := <-r.sigc:
-		r.signalled = true
-		why = []any{"signal", sig.String()}
-	case <-ctx.Done():
-		why = []any{"reason", "context done", "cause", context.Cause(ctx)}
-	case res := <-r.results: // only Serve calls are running
-		r.handle(res, false)
-		failed = true
-		why = []any{"reason", "server failed", "server", r.members[res.i].name}
+	failed, handOff := false, false
+serving:
+	for {
+		select {
+		case sig := <-r.sigc:
+			r.signalled = true
+			why = []any{"signal", sig.String()}
+			break serving
+		case <-ctx.Done():
+			why = []any{"reason", "context done", "cause", context.Cause(ctx)}
+			break serving
+		case res := <-r.results: // only Serve calls are running
+			r.handle(res, false)
+			failed = true
+			why = []any{"reason", "server failed", "server", r.members[res.i].name}
+			break serving
+		case <-svc.ready:
+			svc.ready = nil
+			svc.announceReady()
+		case <-svc.upSig:
+			svc.beginUpgrade(nil)
+		case req := <-svc.requests:
+			svc.beginUpgrade(req.reply)
+		case res := <-svc.upDone:
+			if svc.upgradeEnded(res) {
+				why = []any{"reason", "upgraded", "new_pid", res.pid}
+				handOff = true
+				break serving
+			}
+		case <-svc.abort:
+			// The previous process serves on: this one leaves it the
+			// sockets, drains what it accepted, and exits.
+			why = []any{"reason", "the previous process called the upgrade off"}
+			r.errs = append(r.errs, fmt.Errorf("%w: the previous process called it off", ErrUpgrade))
+			handOff = true
+			break serving
+		}
+	}
+	svc.shutdownBegins(fmt.Sprint(why[1]), handOff)
+	for _, m := range r.members {
+		if h, ok := m.s.(HandOffer); ok && svc.handsOff(m.s) {
+			h.HandOff()
+		}
 	}
 
 	began := time.Now()
@@ -517,7 +569,7 @@ func (r *run) run(ctx context.Context) error {
 	timeout := cmp.Or(r.g.Timeout, DefaultTimeout)
 	deadline := began.Add(timeout)
 	delay := r.g.ShutdownDelay
-	if failed {
+	if failed || handOff {
 		delay = 0 // a broken group serves no better for waiting
 	}
 	r.log.Info("drain: shutdown began", append(why, "event", ShutdownInitiated, "delay", delay, "timeout", timeout)...)
@@ -569,6 +621,7 @@ func (r *run) run(ctx context.Context) error {
 	cctx, cancelCleanup := context.WithDeadlineCause(fctx, cleanupDeadline, errors.New("drain: cleanup budget ended"))
 	defer cancelCleanup()
 	r.runCleanups(cctx)
+	svc.stop()
 	r.mark(CleanupDone, time.Now())
 	r.g.mu.Lock()
 	health := r.g.health
@@ -865,6 +918,11 @@ func protect(fn func() error) (err error) {
 // ignores second signals.
 func (r *run) onSignal(sig os.Signal) {
 	switch {
+	case r.svc.handedOff:
+		// Another process serves now. Under systemd, stopping the service
+		// signals every process of its control group: this one only
+		// drains what it had, within its bound.
+		r.log.Info("drain: signal ignored: the sockets went to another process, and this one drains what it had", "signal", sig.String())
 	case !r.signalled:
 		r.signalled = true
 		r.log.Info("drain: signal during shutdown; another one forces it", "signal", sig.String())

@@ -114,11 +114,12 @@ var errTLSListener = errors.New("drain: the Listener hands out TLS connections: 
 
 // stop makes the listener stop accepting, without losing what is queued.
 //
-// With handOff, the socket is shared with another process, which goes on
-// accepting from it: the listener closes at once, leaving what is queued
-// to the other process, and keeps no new connection out.
+// With handOff, or if the socket outlives this process (an Upgrader's,
+// see leftToOthers), the socket is shared with another process, which goes
+// on accepting from it: the listener closes at once, leaving what is
+// queued to the other process, and keeps no new connection out.
 func (l *listener) stop(handOff bool) {
-	if handOff {
+	if handOff || leftToOthers(l.Listener) {
 		l.stopping.Store(true)
 		l.closeNow()
 		return
@@ -287,7 +288,8 @@ func (l *listener) closeNow() error {
 // It sees through the same wrappers as [HTTP.Listener]; where the wrapped
 // listener hides its socket (see CanFlush), Stop closes it at once.
 type Listener struct {
-	l *listener
+	l       *listener
+	handOff atomic.Bool
 }
 
 // NewListener returns a Listener that accepts from ln. For Stop to keep
@@ -326,6 +328,12 @@ func (l *Listener) CanFlush() bool {
 	return known
 }
 
+// HandOff makes Stop leave the socket to another process that shares it
+// (see [HandOffer]): Stop then closes the listener at once, leaving what
+// waits in the accept queue to the other process, and keeps no new
+// connection out. Call it before Stop.
+func (l *Listener) HandOff() { l.handOff.Store(true) }
+
 // Stop stops accepting: where the kernel allows, new connections are kept
 // out (their clients retry, and are refused once the listener is closed),
 // the server accepts every connection already queued, and the listener
@@ -335,6 +343,10 @@ func (l *Listener) CanFlush() bool {
 // usual.
 func (l *Listener) Stop(ctx context.Context) error {
 	ln := l.l
+	if l.handOff.Load() {
+		ln.stop(true)
+		return nil
+	}
 	ln.stop(false)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

@@ -87,6 +87,20 @@ type ShutdownPreparer interface {
 	PrepareShutdown()
 }
 
+// A HandOffer is a [Server] whose listening sockets another process can
+// take over: an [Upgrader]'s new process, or the next one, through systemd's
+// file descriptor store. A Group calls HandOff before Shutdown when the
+// sockets stay open beyond this process: the server must then close its
+// own descriptors at once when its drain begins, without accepting what
+// waits in their accept queues (the other process does) and without keeping
+// new connections out, and drain as usual. [HTTP] and [Listener] are
+// HandOffers, and package draingrpc's server. A Group with an Upgrader
+// warns at start about each server that is not.
+type HandOffer interface {
+	Server
+	HandOff()
+}
+
 // An AcceptingReporter is a [Server] that can tell when it has stopped
 // accepting new work once Shutdown is called, for the [StoppedAccepting]
 // event. The channel NotAccepting returns is closed then, or when the

@@ -29,6 +29,26 @@ func listenerSocket(ln net.Listener) syscall.Conn {
 	})
 }
 
+// leftToOthers reports whether the socket under ln outlives this process,
+// shared with the next one (see [Upgrader]): stopping, the listener then
+// leaves it, and what waits in its accept queue, to that process.
+func leftToOthers(ln net.Listener) bool {
+	var v any = ln
+	for range 16 {
+		switch w := v.(type) {
+		case nil:
+			return false
+		case interface{ leftToOthers() bool }:
+			return w.leftToOthers()
+		case interface{ Unwrap() net.Listener }:
+			v = w.Unwrap()
+		default:
+			v = fieldOf(v, reflect.TypeFor[net.Listener]())
+		}
+	}
+	return false
+}
+
 func connSocket(nc net.Conn) syscall.Conn {
 	return socketOf(nc, func(v any) any {
 		if u, ok := v.(interface{ NetConn() net.Conn }); ok {

@@ -351,3 +351,11 @@ func FromChannel[J any](ch <-chan J) func(ctx context.Context) (J, error) {
 		return zero, ctx.Err()
 	}
 }
+
+// isWorker reports whether s is a Worker, which has no socket.
+func isWorker(s Server) bool {
+	_, ok := s.(interface{ worker() })
+	return ok
+}
+
+func (w *Worker[J]) worker() {}

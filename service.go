@@ -1,0 +1,431 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/drain-go/drain/systemd"
+)
+
+// readyPoll is how often a group that must say when it is ready (to
+// systemd, to the process that started it at an upgrade, in its PID file)
+// runs its readiness checks until they pass: they are polled, as
+// Kubernetes polls /readyz, since a check has no way to say it passes now.
+const readyPoll = 100 * time.Millisecond
+
+// A service is what one Run tells its supervisor, and how it upgrades:
+// systemd's notifications, the PID file, the Upgrader's signal and the
+// upgrade in progress. Its channels are nil when there is nothing to hear,
+// so that Run's select ignores them. Only Run's goroutine calls its
+// methods.
+type service struct {
+	g   *Group
+	u   *Upgrader // nil without one
+	sd  *systemd.Notifier
+	log *slog.Logger
+
+	upSig    chan os.Signal      // the upgrade signal
+	requests chan upgradeRequest // Upgrade calls
+	serving  chan struct{}       // closed when the shutdown begins: Upgrade calls fail
+	parent   *parentLink         // to the process that started this one, until Run returns
+	abort    <-chan struct{}     // closed if that process calls the upgrade off
+
+	ready     chan struct{} // closed when the readiness checks have passed
+	stopReady chan struct{} // ends the wait for them
+	readyDone chan struct{} // closed when that wait has ended
+	isReady   bool
+
+	upgrading bool
+	replies   []chan error       // of the Upgrade calls waiting for the upgrade in progress
+	upDone    chan upgradeResult // the upgrade in progress's result
+	upStop    chan struct{}      // closed when the shutdown begins: the upgrade is called off
+	upKill    chan struct{}      // closed when Run is about to return: a new process still running is killed
+
+	watchdogStop chan struct{}
+	watchdogDone chan struct{}
+
+	handedOff bool // the sockets were left to another process
+}
+
+type upgradeRequest struct{ reply chan error }
+
+type upgradeResult struct {
+	pid int
+	err error
+}
+
+// checkUpgrader adds to errs what is wrong with the group's Upgrader.
+func (g *Group) checkUpgrader(errs []error) []error {
+	u := g.Upgrader
+	if u == nil {
+		return errs
+	}
+	if !upgradesSupported {
+		return append(errs, errors.New("Upgrader: upgrades need a Unix system"))
+	}
+	if u.ReadyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("Upgrader: negative ReadyTimeout %v", u.ReadyTimeout))
+	}
+	sig := u.signal()
+	shutdown := g.Signals
+	if shutdown == nil {
+		shutdown = defaultSignals
+	}
+	if slices.Contains(shutdown, sig) {
+		errs = append(errs, fmt.Errorf("Upgrader: Signal %v is also a shutdown signal", sig))
+	}
+	u.mu.Lock()
+	u.initLocked()
+	if u.initErr != nil {
+		errs = append(errs, u.initErr)
+	}
+	u.mu.Unlock()
+	return errs
+}
+
+func (u *Upgrader) signal() os.Signal {
+	if u.Signal != nil {
+		return u.Signal
+	}
+	return sigHUP
+}
+
+// newService starts what Run tells its supervisor and how it upgrades.
+func newService(g *Group, log *slog.Logger) *service {
+	s := &service{g: g, u: g.Upgrader, log: log, serving: make(chan struct{})}
+	sd, err := systemd.NewNotifier()
+	if err != nil {
+		log.Warn("drain: NOTIFY_SOCKET is set but unusable; not notifying systemd", "err", err)
+	}
+	s.sd = sd
+	if s.u != nil {
+		s.u.mu.Lock()
+		warnings := s.u.warnings
+		s.u.warnings = nil
+		s.parent = s.u.parent
+		s.u.mu.Unlock()
+		for _, w := range warnings {
+			log.Warn("drain: " + w)
+		}
+		s.upSig = make(chan os.Signal, 1)
+		notify := signal.Notify
+		if g.notify != nil {
+			notify = g.notify
+		}
+		notify(s.upSig, s.u.signal())
+		s.requests = make(chan upgradeRequest)
+		s.u.mu.Lock()
+		s.u.requests, s.u.serving = s.requests, s.serving
+		s.u.mu.Unlock()
+		s.upStop, s.upKill = make(chan struct{}), make(chan struct{})
+		if s.parent != nil {
+			s.parent.listen()
+			s.abort = s.parent.abort
+		}
+	}
+	if interval, err := systemd.WatchdogInterval(); err != nil {
+		log.Warn("drain: systemd's watchdog settings are malformed; not pinging it", "err", err)
+	} else if interval > 0 && s.sd != nil {
+		s.watchdogStop, s.watchdogDone = make(chan struct{}), make(chan struct{})
+		go s.watchdog(interval / 2) // owned: stop waits for it
+	}
+	return s
+}
+
+// needsReady reports whether anyone is told when the group is ready.
+func (s *service) needsReady() bool {
+	return s.sd != nil || s.parent != nil || (s.u != nil && s.u.PIDFile != "")
+}
+
+// startReady waits, in a goroutine of its own, for the group's readiness
+// checks to pass, once the group serves.
+func (s *service) startReady() {
+	if !s.needsReady() {
+		return
+	}
+	ready, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	s.ready, s.stopReady, s.readyDone = ready, stop, done
+	go func() { // owned: stop waits for done
+		defer close(done)
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+			if s.g.readyNow() {
+				close(ready)
+				return
+			}
+			t.Reset(readyPoll)
+		}
+	}()
+}
+
+// readyNow reports whether the group's readiness checks pass.
+func (g *Group) readyNow() bool {
+	g.mu.Lock()
+	h := g.health
+	g.mu.Unlock()
+	if h == nil {
+		return g.When(ShutdownInitiated).IsZero()
+	}
+	for _, r := range h.run(nil) {
+		if r.err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// announceReady tells whoever waits that the group is ready: the process
+// that started this one, systemd, the PID file.
+func (s *service) announceReady() {
+	s.isReady = true
+	s.log.Info("drain: ready", "pid", os.Getpid())
+	if s.u != nil && s.u.PIDFile != "" {
+		// Before the previous process hears of it: it removes the file
+		// when it exits if the file still names it.
+		if err := writePIDFile(s.u.PIDFile, os.Getpid()); err != nil {
+			s.log.Error("drain: could not write the PID file", "path", s.u.PIDFile, "err", err)
+		}
+	}
+	if s.parent != nil {
+		if err := s.parent.ready(); err != nil {
+			s.log.Warn("drain: could not tell the previous process that this one is ready", "err", err)
+		}
+	}
+	msg := []string{"READY=1", "STATUS=serving"}
+	if s.parent != nil {
+		// The previous process says so too; this is for units whose
+		// NotifyAccess=all, should it be gone.
+		msg = append(msg, "MAINPID="+strconv.Itoa(os.Getpid()))
+	}
+	s.notify(msg...)
+	if s.u != nil && s.u.FDStore && s.sd != nil {
+		files, names, _, err := s.u.files(true)
+		if err != nil {
+			s.log.Error("drain: could not store the sockets in systemd's store", "err", err)
+		}
+		for i, f := range files {
+			if err := s.sd.NotifyFiles([]*os.File{f}, "FDSTORE=1", "FDNAME="+names[i]); err != nil {
+				s.log.Error("drain: could not store a socket in systemd's store", "socket", names[i], "err", err)
+				continue
+			}
+			s.u.markStored(names[i])
+		}
+		closeAll(files)
+	}
+}
+
+// notify sends a notification to systemd, if it listens.
+func (s *service) notify(state ...string) {
+	if err := s.sd.Notify(state...); err != nil {
+		s.log.Warn("drain: could not notify systemd", "err", err)
+	}
+}
+
+// beginUpgrade starts an upgrade, unless one is in progress. reply, if not
+// nil, receives its result.
+func (s *service) beginUpgrade(reply chan error) {
+	if s.upgrading {
+		s.log.Warn("drain: upgrade already in progress")
+		if reply != nil {
+			reply <- fmt.Errorf("%w: an upgrade is already in progress", ErrUpgrade)
+		}
+		return
+	}
+	s.upgrading = true
+	if reply != nil {
+		s.replies = append(s.replies, reply)
+	}
+	s.log.Info("drain: upgrading: starting the new process")
+	s.notify("RELOADING=1", systemd.Monotonic(), "STATUS=upgrading: starting the new process")
+	timeout := s.u.ReadyTimeout
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	// A new process told to stop drains what it accepted, within its own
+	// bound, presumably the same as this one's.
+	stopWait := s.g.bound()
+	s.upDone = make(chan upgradeResult, 1)
+	go func() { // owned: stop waits for upDone
+		pid, err := s.u.upgrade(timeout, stopWait, s.upStop, s.upKill)
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrUpgrade, err)
+		}
+		s.upDone <- upgradeResult{pid: pid, err: err}
+	}()
+}
+
+// upgradeEnded handles the result of the upgrade in progress, and reports
+// whether the new process has taken over.
+func (s *service) upgradeEnded(res upgradeResult) bool {
+	s.upgrading = false
+	s.upDone = nil
+	for _, reply := range s.replies {
+		reply <- res.err
+	}
+	s.replies = nil
+	if res.err != nil {
+		s.log.Error("drain: upgrade failed; serving on", "new_pid", res.pid, "err", res.err)
+		s.notify("READY=1", "STATUS=serving; the last upgrade failed")
+		return false
+	}
+	s.log.Info("drain: upgraded: the new process is ready; leaving it the sockets", "new_pid", res.pid)
+	s.notify("MAINPID="+strconv.Itoa(res.pid), "READY=1", "STATUS=upgraded to process "+strconv.Itoa(res.pid))
+	return true
+}
+
+// shutdownBegins is called when the group's shutdown begins. handOff
+// tells whether the process leaves its sockets to another one: after an
+// upgrade, or in a new process whose upgrade was called off.
+func (s *service) shutdownBegins(why string, handOff bool) {
+	close(s.serving)
+	if s.stopReady != nil {
+		close(s.stopReady)
+	}
+	if s.upgrading {
+		close(s.upStop) // calls the upgrade off
+	}
+	s.handedOff = handOff
+	if s.u != nil && handOff {
+		s.u.mu.Lock()
+		s.u.handedOff = true
+		s.u.mu.Unlock()
+	}
+	switch {
+	case !s.isReady && s.parent != nil:
+		// The previous process is systemd's main process.
+	case handOff:
+		// The new process is.
+	default:
+		s.notify("STOPPING=1", "STATUS=shutting down: "+why,
+			"EXTEND_TIMEOUT_USEC="+strconv.FormatInt(s.g.bound().Microseconds(), 10))
+	}
+}
+
+// handsOff reports whether the group calls HandOff on server srv when the
+// shutdown begins: after an upgrade, on every server but HTTP, whose
+// listener knows (see leftToOthers). Sockets that systemd holds too
+// (socket activation, FDStore) need no call: closing them resets nothing,
+// and HTTP and Listener, which would keep new connections out of them,
+// know them from their listener too.
+func (s *service) handsOff(srv Server) bool {
+	_, isHTTP := srv.(*HTTP)
+	return s.handedOff && !isHTTP
+}
+
+// bound is how long Run may take once the shutdown has begun, at most: see
+// Group.Run.
+func (g *Group) bound() time.Duration {
+	g.mu.Lock()
+	n := len(g.cleanups)
+	g.mu.Unlock()
+	timeout := g.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	reserve := max(g.CleanupReserve, closeWait)
+	if g.CleanupReserve == 0 {
+		reserve = DefaultCleanupReserve
+	}
+	return timeout + reserve + time.Duration(n+1)*cleanupLinger
+}
+
+// watchdog pings systemd's watchdog every interval until stop.
+func (s *service) watchdog(interval time.Duration) {
+	defer close(s.watchdogDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.notify("WATCHDOG=1")
+		case <-s.watchdogStop:
+			return
+		}
+	}
+}
+
+// stop ends what the service started, once the shutdown is over: an
+// upgrade in progress (its new process killed if still running), the wait
+// for readiness, the watchdog, the link to the previous process; and
+// removes the PID file unless another process serves now.
+func (s *service) stop() {
+	if s.upKill != nil {
+		close(s.upKill)
+	}
+	if s.upgrading {
+		res := <-s.upDone
+		s.upgrading = false
+		s.log.Warn("drain: upgrade called off by the shutdown", "new_pid", res.pid, "err", res.err)
+		for _, reply := range s.replies {
+			reply <- res.err
+		}
+	}
+	if s.readyDone != nil {
+		<-s.readyDone
+	}
+	if s.watchdogStop != nil {
+		close(s.watchdogStop)
+		<-s.watchdogDone
+	}
+	if s.parent != nil {
+		s.parent.close()
+	}
+	if s.u == nil {
+		return
+	}
+	stop := signal.Stop
+	if s.g.stopNotify != nil {
+		stop = s.g.stopNotify
+	}
+	stop(s.upSig)
+	s.u.mu.Lock()
+	s.u.requests, s.u.serving = nil, nil
+	s.u.mu.Unlock()
+	s.u.release()
+	if s.u.PIDFile != "" {
+		if err := removePIDFile(s.u.PIDFile, os.Getpid()); err != nil {
+			s.log.Warn("drain: could not remove the PID file", "path", s.u.PIDFile, "err", err)
+		}
+	}
+}
+
+// Upgrade starts an upgrade, as Signal does, and waits for its end. It
+// returns nil once the new process is ready (this one then shuts down and
+// its Run returns), or an error wrapping [ErrUpgrade] that says why the
+// upgrade failed (this one serves on), or ctx's error. It fails if the
+// group is not serving.
+func (u *Upgrader) Upgrade(ctx context.Context) error {
+	u.mu.Lock()
+	requests, serving := u.requests, u.serving
+	u.mu.Unlock()
+	if requests == nil {
+		return fmt.Errorf("%w: the group is not serving", ErrUpgrade)
+	}
+	req := upgradeRequest{reply: make(chan error, 1)}
+	select {
+	case requests <- req:
+	case <-serving:
+		return fmt.Errorf("%w: the group is shutting down", ErrUpgrade)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

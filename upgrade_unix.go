@@ -1,0 +1,281 @@
+//go:build unix
+
+package drain
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const upgradesSupported = true
+
+// sigHUP is the upgrade signal by default.
+var sigHUP os.Signal = syscall.SIGHUP
+
+// inheritFile returns the inherited descriptor fd as a file, marked
+// close-on-exec, or nil if it is not open.
+func inheritFile(fd int, name string) *os.File {
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), name)
+}
+
+// dupFile returns a copy of the descriptor under sc, for passing on. The
+// copy comes from os.NewFile, whose Fd (which os/exec calls) leaves it
+// non-blocking: the Fd of the *os.File that a net.Listener's File method
+// returns makes it blocking, and with it the listener, which shares its
+// flags, so that the server's Accept would block a thread and its Close
+// would wait for a connection to arrive.
+func dupFile(sc syscall.Conn, name string) (*os.File, error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nfd int
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		syscall.ForkLock.RLock()
+		nfd, derr = syscall.Dup(int(fd))
+		if derr == nil {
+			syscall.CloseOnExec(nfd)
+		}
+		syscall.ForkLock.RUnlock()
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	return os.NewFile(uintptr(nfd), name), nil
+}
+
+// A parentLink is a new process's connection to the process that started
+// it at an upgrade: it says "ready" on it, and hears "abort" if the old
+// process calls the upgrade off. The old process holds its end until the
+// new one is ready; the new one holds its end until it exits, so that the
+// old one sees its exit as the end of the connection.
+type parentLink struct {
+	conn  net.Conn
+	pid   int
+	abort chan struct{} // closed when the parent calls the upgrade off
+	done  chan struct{} // closed when the reading goroutine ends
+	once  sync.Once
+}
+
+func newParentLink(f *os.File, pid int) (*parentLink, error) {
+	if f == nil {
+		return nil, errors.New("the connection to the previous process is not open")
+	}
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("the connection to the previous process: %w", err)
+	}
+	return &parentLink{conn: c, pid: pid, abort: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// listen reads what the parent says until the connection ends.
+func (p *parentLink) listen() {
+	p.once.Do(func() {
+		go func() {
+			defer close(p.done)
+			sc := bufio.NewScanner(p.conn)
+			for sc.Scan() {
+				if sc.Text() == "abort" {
+					close(p.abort)
+					break
+				}
+			}
+		}()
+	})
+}
+
+// ready tells the parent that this process is ready.
+func (p *parentLink) ready() error {
+	p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := p.conn.Write([]byte("ready " + strconv.Itoa(os.Getpid()) + "\n"))
+	return err
+}
+
+// close ends the connection and waits for the reading goroutine.
+func (p *parentLink) close() {
+	p.conn.Close()
+	p.once.Do(func() { close(p.done) }) // never listened
+	<-p.done
+}
+
+// upgrade starts the new process and waits for it to be ready (see
+// child.wait). It returns its PID, if it started.
+func (u *Upgrader) upgrade(timeout, stopWait time.Duration, stop, kill <-chan struct{}) (pid int, err error) {
+	c, err := u.start()
+	if err != nil {
+		return 0, err
+	}
+	pid = c.cmd.Process.Pid // Release, once it is ready, forgets it
+	return pid, c.wait(timeout, stopWait, stop, kill)
+}
+
+// A newProc is a new process started by an upgrade, until it is ready.
+type newProc struct {
+	cmd  *exec.Cmd
+	conn net.Conn
+	said chan string // its first line, or "" when the connection ended first
+}
+
+// start starts the new process with every socket inherited, and a
+// connection to it.
+func (u *Upgrader) start() (*newProc, error) {
+	cmd, err := u.command()
+	if err != nil {
+		return nil, err
+	}
+	files, names, shared, err := u.files(false)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(files)
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "drain-upgrade"), os.NewFile(uintptr(fds[1]), "drain-upgrade")
+	defer theirs.Close()
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	cmd.ExtraFiles = append(files, theirs)
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(upgradeEnv(env),
+		envUpgrade+"="+strconv.Itoa(os.Getpid())+",3",
+		envFDNames+"="+strings.Join(names, ":"),
+		envFDShared+"="+strings.Join(shared, ":"))
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c := &newProc{cmd: cmd, conn: conn, said: make(chan string, 1)}
+	go func() { // owned by wait, which closes conn and receives from said
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			line = ""
+		}
+		c.said <- line
+	}()
+	return c, nil
+}
+
+// upgradeEnv is the environment of a new process without what describes
+// this one only: the previous upgrade's, systemd's socket activation, and
+// the watchdog's PID (the new process pings once it is the main process).
+func upgradeEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case envUpgrade, envFDNames, envFDShared, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (u *Upgrader) command() (*exec.Cmd, error) {
+	if u.Command != nil {
+		cmd, err := u.Command()
+		if err != nil {
+			return nil, err
+		}
+		if cmd == nil {
+			return nil, errors.New("Command returned no command")
+		}
+		if len(cmd.ExtraFiles) > 0 {
+			return nil, errors.New("the command has ExtraFiles: the Upgrader passes the sockets there")
+		}
+		return cmd, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd, nil
+}
+
+// wait waits for the new process to be ready. If it exits, is not ready
+// within timeout, or stop is closed first (the old process shuts down), it
+// asks it to stop, waits stopWait for it to exit (or until kill is
+// closed), kills it, and returns why and how it ended.
+func (c *newProc) wait(timeout, stopWait time.Duration, stop, kill <-chan struct{}) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var why string
+	select {
+	case line := <-c.said:
+		if strings.HasPrefix(line, "ready ") {
+			c.conn.Close()
+			c.cmd.Process.Release() // it lives on, and outlives this process
+			return nil
+		}
+		// The connection ended: the process exited, or closed it.
+		c.said <- "" // for stopChild
+		return fmt.Errorf("the new process exited before it was ready (%s)", c.stopChild(stopWait, kill))
+	case <-timer.C:
+		why = fmt.Sprintf("the new process was not ready within %v", timeout)
+	case <-stop:
+		why = "the shutdown began before the new process was ready"
+	}
+	return fmt.Errorf("%s; asked to stop, %s", why, c.stopChild(stopWait, kill))
+}
+
+// stopChild asks the new process to stop, waits for its exit, killing it
+// after stopWait or once kill is closed, and says how it ended.
+func (c *newProc) stopChild(stopWait time.Duration, kill <-chan struct{}) string {
+	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.conn.Write([]byte("abort\n"))
+	exited := make(chan struct{})
+	go func() { c.cmd.Wait(); close(exited) }() // ends: the process is killed below if need be
+	t := time.NewTimer(stopWait)
+	defer t.Stop()
+	var ended string
+	select {
+	case <-exited:
+		ended = "it ended: " + c.cmd.ProcessState.String()
+	case <-t.C:
+		c.cmd.Process.Kill()
+		<-exited
+		ended = fmt.Sprintf("it was still running %v later: killed", stopWait)
+	case <-kill:
+		c.cmd.Process.Kill()
+		<-exited
+		ended = "it was still running when this process's shutdown ended: killed"
+	}
+	c.conn.Close()
+	<-c.said
+	return ended
+}
