@@ -82,6 +82,7 @@ type Server struct {
 	silent     silentSet          // the connections whose handshake has not completed
 	cancelStop context.CancelFunc // ends the listener's Stop: Close forces
 	forced     bool
+	handOff    bool // HandOff was called
 	rpcs       map[*rpc]struct{}
 	conns      int
 	forcedRPCs int
@@ -267,6 +268,17 @@ func (s *Server) PrepareShutdown() {
 	}
 }
 
+// HandOff makes the drain leave the listening socket to another process
+// that shares it, as a zero-downtime restart hands it to a new binary
+// (see [drain.HandOffer]): the server stops accepting at once, leaving what
+// waits in the accept queue to the other process, and drains as usual. Call
+// it before Shutdown.
+func (s *Server) HandOff() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handOff = true
+}
+
 // NotAccepting returns a channel that is closed once the server has
 // stopped accepting connections.
 func (s *Server) NotAccepting() <-chan struct{} { return s.notAccept }
@@ -343,6 +355,7 @@ func (s *Server) beginDrain() {
 		return
 	}
 	s.state = stateDraining
+	handOff := s.handOff
 	if s.Health != nil {
 		s.Health.Shutdown()
 	}
@@ -353,6 +366,9 @@ func (s *Server) beginDrain() {
 		// First the connections queued in the kernel are accepted:
 		// GracefulStop closes the listener, which would reset them, and
 		// closes at once any connection accepted after it began.
+		if handOff {
+			s.ln.HandOff()
+		}
 		s.ln.Stop(ctx)
 		cancel()
 		close(s.notAccept)
