@@ -9,11 +9,15 @@
 // takes, 5s), -timeout (the bound on the shutdown, delay included, 10s),
 // -shutdown-delay (how long to serve on after the signal with /readyz
 // failing, 0), -retry-after (answer new requests 503 with Retry-After
-// while draining), -h2c (serve HTTP/2 without TLS too). Routes: GET / after -delay, GET /fast at once, GET
-// /slow?ms=N after N milliseconds, /events and /ws streams, /livez,
-// /readyz and /metrics. It logs each step of the shutdown with an event
-// attribute: shutdown-initiated, delay-elapsed, stopped-accepting,
-// drained, cleanup-done.
+// while draining), -h2c (serve HTTP/2 without TLS too), -pidfile (keep the
+// serving process's PID there, default $PIDFILE), -fdstore (keep the
+// socket in systemd's file descriptor store). Routes: GET / after -delay,
+// GET /fast at once, GET /slow?ms=N after N milliseconds, /events and /ws
+// streams, /livez, /readyz and /metrics. It logs each step of the
+// shutdown with an event attribute: shutdown-initiated, delay-elapsed,
+// stopped-accepting, drained, cleanup-done. SIGHUP upgrades it in place:
+// the binary at its path takes the listening socket over (see
+// docs/restarts.md).
 package main
 
 import (

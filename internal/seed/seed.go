@@ -57,6 +57,8 @@ type Options struct {
 	ShutdownDelay time.Duration // -shutdown-delay: how long to keep serving after the signal; 0
 	RetryAfter    bool          // -retry-after: answer new requests 503 while draining
 	H2C           bool          // -h2c: serve HTTP/2 without TLS too (prior knowledge)
+	PIDFile       string        // -pidfile: keep the serving process's PID there, across upgrades; $PIDFILE
+	FDStore       bool          // -fdstore: keep the listening socket in systemd's file descriptor store
 }
 
 // ParseArgs parses the seed server's command line. Errors and -help go to
@@ -71,6 +73,8 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "after the signal, keep serving this long with /readyz failing, so that load balancers stop sending traffic first")
 	fs.BoolVar(&o.RetryAfter, "retry-after", false, "while draining, keep listening and answer new requests 503 with Retry-After")
 	fs.BoolVar(&o.H2C, "h2c", false, "serve HTTP/2 without TLS too, to clients with prior knowledge (drainprobe --http2)")
+	fs.StringVar(&o.PIDFile, "pidfile", os.Getenv("PIDFILE"), "keep the PID of the serving process in this file, across upgrades (SIGHUP)")
+	fs.BoolVar(&o.FDStore, "fdstore", false, "under systemd, keep the listening socket in its file descriptor store, so that a restart refuses nothing")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
@@ -112,8 +116,17 @@ func Run(args []string, stderr io.Writer) int {
 	mux.HandleFunc("GET /events", events)
 	mux.HandleFunc("GET /ws", echo)
 
+	// SIGHUP replaces the process by the binary installed at its path,
+	// with the listening socket inherited; systemd's socket, if it passed
+	// one named "http", is used rather than a new one.
+	up := &drain.Upgrader{PIDFile: o.PIDFile, FDStore: o.FDStore}
+	ln, err := up.Listen("http", "tcp", o.Addr)
+	if err != nil {
+		log.Error("seed: cannot listen", "err", err)
+		return 1
+	}
 	db := openDatabase(log)
-	g := &drain.Group{Timeout: o.Timeout, ShutdownDelay: o.ShutdownDelay, Logger: log}
+	g := &drain.Group{Timeout: o.Timeout, ShutdownDelay: o.ShutdownDelay, Logger: log, Upgrader: up}
 	g.Health().AddCheck("database", db.Ping)
 	g.Health().Mount(mux)
 	reg := prometheus.NewRegistry()
@@ -124,7 +137,7 @@ func Run(args []string, stderr io.Writer) int {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-	}}
+	}, Listener: ln}
 	if o.RetryAfter {
 		h.RetryAfter = &drain.RetryAfter{}
 	}
