@@ -86,7 +86,7 @@ func TestSystemdChecksCatch(t *testing.T) {
 		{"ExecReload", "service", []edit{{svc, "Type=notify-reload\nExecStart", "Type=notify-reload\nExecReload=/bin/kill -HUP $MAINPID\nExecStart"}}, "ExecReload="},
 		{"NotifyAccess=main", "service", []edit{{svc, "NotifyAccess=all", "NotifyAccess=main"}}, "NotifyAccess=main"},
 		{"no NotifyAccess", "service", []edit{{svc, "NotifyAccess=all\n", ""}}, "NotifyAccess="},
-		{"KillMode=control-group", "service", []edit{{svc, "KillMode=mixed", "KillMode=control-group"}}, "KillMode=control-group"},
+		{"KillMode=mixed", "service", []edit{{svc, "KillMode=control-group", "KillMode=mixed"}}, "KillMode=mixed"},
 		{"TimeoutStopSec at the bound", "service", []edit{{svc, "TimeoutStopSec=15s", "TimeoutStopSec=11s"}}, "TimeoutStopSec 11s"},
 		{"-timeout too long for TimeoutStopSec", "service", []edit{{svc, "-addr=:3000 -timeout=10s", "-addr=:3000 -timeout=14s"}}, "TimeoutStopSec 15s"},
 		{"default -timeout", "service", []edit{{svc, "-addr=:3000 -timeout=10s", "-addr=:3000"}}, ""},
@@ -225,8 +225,8 @@ func checkSystemd(t *testing.T, files map[string][]byte, units []string, dropin 
 	if v := get("NotifyAccess"); v != "all" {
 		errs = append(errs, fmt.Errorf("drain-seed.service: NotifyAccess=%s; want all: the new process sends READY=1 and MAINPID= itself", v))
 	}
-	if v := get("KillMode"); v != "mixed" {
-		errs = append(errs, fmt.Errorf("drain-seed.service: KillMode=%s; want mixed: SIGTERM to the serving process only, not again to a previous generation still draining", v))
+	if v := get("KillMode"); v != "control-group" {
+		errs = append(errs, fmt.Errorf("drain-seed.service: KillMode=%s; want control-group: a previous generation still draining after an upgrade must not be killed when the serving process exits", v))
 	}
 	if v := get("Restart"); v != "on-failure" {
 		errs = append(errs, fmt.Errorf("drain-seed.service: Restart=%s; want on-failure", v))
@@ -345,10 +345,10 @@ func TestSystemdVerify(t *testing.T) {
 		})
 	}
 	t.Run("broken", func(t *testing.T) {
-		broken := map[string][]byte{"drain-seed.service": bytes.Replace(files["drain-seed.service"], []byte("KillMode=mixed"), []byte("KillMode=mixd"), 1)}
+		broken := map[string][]byte{"drain-seed.service": bytes.Replace(files["drain-seed.service"], []byte("KillMode=control-group"), []byte("KillMode=control-grup"), 1)}
 		errs := verifyUnits(t, analyze, version, broken, []string{"drain-seed.service"}, "")
-		if !mentions(errs, "mixd") {
-			t.Errorf("systemd-analyze verify found nothing wrong with KillMode=mixd; got %v", errs)
+		if !mentions(errs, "control-grup") {
+			t.Errorf("systemd-analyze verify found nothing wrong with KillMode=control-grup; got %v", errs)
 		}
 	})
 }
