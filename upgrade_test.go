@@ -57,6 +57,10 @@ func runUpgradeServer(dir string) int {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, pid) })
+	mux.HandleFunc("/long", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(4 * time.Second)
+		fmt.Fprintln(w, pid)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Second)
 		fmt.Fprintln(w, pid)
@@ -306,9 +310,9 @@ func (s *upgradeServer) hup(pid int) {
 	}
 }
 
-// slow sends n requests that take a second each, and returns a channel
-// that receives each one's error.
-func slowRequests(addr string, n int) <-chan error {
+// slowRequests sends n requests for path (/slow takes a second, /long 4),
+// and returns a channel that receives each one's error.
+func slowRequests(addr, path string, n int) <-chan error {
 	res := make(chan error, n)
 	for range n {
 		go func() {
@@ -318,7 +322,7 @@ func slowRequests(addr string, n int) <-chan error {
 				return
 			}
 			defer rc.Close()
-			resp, err := rc.do("GET", "/slow")
+			resp, err := rc.do("GET", path)
 			if err == nil && resp.status != 200 {
 				err = fmt.Errorf("status %d", resp.status)
 			}
@@ -330,7 +334,8 @@ func slowRequests(addr string, n int) <-chan error {
 
 // TestUpgrade upgrades a server three times, 2 s apart, under load from
 // keep-alive clients and clients that open a connection per request, with
-// slow requests in flight at each upgrade; then tries two broken binaries,
+// slow requests in flight at each upgrade, and a long one that keeps the
+// first process draining through the second; then tries two broken binaries,
 // one that exits at start and one that never becomes ready. Nothing may be
 // refused or lost, every old process must exit 0, and systemd must hear
 // every step from the right process.
@@ -382,28 +387,52 @@ func TestUpgrade(t *testing.T) {
 		return waitExit(t, pid, 30*time.Second)
 	}
 
+	// A long request at the first upgrade keeps the first process
+	// draining through the second: an upgrade does not wait for the
+	// generation before to be gone.
+	var long <-chan error
+	var secondUpgrade time.Time
 	for i := range 3 {
 		time.Sleep(2 * time.Second)
 		old := pids[len(pids)-1]
-		slow := slowRequests(addr, 3)
+		slow := slowRequests(addr, "/slow", 3)
+		if i == 0 {
+			long = slowRequests(addr, "/long", 1)
+		}
 		time.Sleep(200 * time.Millisecond) // the slow requests are in their handlers
 		s.hup(old)
 		pid := s.waitPID(old)
 		pids = append(pids, pid)
-		if i == 0 {
+		switch i {
+		case 0:
 			// A stop now (systemd signals every process of the service)
 			// must not cut the old process's drain: it ignores signals.
 			syscall.Kill(old, syscall.SIGTERM)
 			syscall.Kill(old, syscall.SIGTERM)
+		case 1:
+			secondUpgrade = time.Now()
 		}
 		for range 3 {
 			if err := <-slow; err != nil {
 				t.Errorf("upgrade %d: slow request: %v", i+1, err)
 			}
 		}
-		if code := exitOf(old); code != 0 {
-			t.Errorf("upgrade %d: old process %d exited %d\n%s", i+1, old, code, s.logs())
+		if i == 1 {
+			if err := <-long; err != nil {
+				t.Errorf("long request in flight at the first upgrade: %v", err)
+			}
+			if time.Now().Before(secondUpgrade) {
+				t.Error("the long request ended before the second upgrade")
+			}
 		}
+		if i > 0 {
+			if code := exitOf(pids[i-1]); code != 0 {
+				t.Errorf("upgrade %d: old process %d exited %d\n%s", i, pids[i-1], code, s.logs())
+			}
+		}
+	}
+	if code := exitOf(pids[2]); code != 0 {
+		t.Errorf("upgrade 3: old process %d exited %d\n%s", pids[2], code, s.logs())
 	}
 	if !strings.Contains(s.logs(), "signal ignored") {
 		t.Errorf("the old process did not say it ignored SIGTERM while it drained\n%s", s.logs())
@@ -644,7 +673,7 @@ func TestRestartKeepsSocket(t *testing.T) {
 	s.waitPID(0)
 	load := startUpgradeLoad(addr, 16, 4)
 	time.Sleep(time.Second)
-	slow := slowRequests(addr, 3)
+	slow := slowRequests(addr, "/slow", 3)
 	time.Sleep(200 * time.Millisecond)
 	first.Process.Signal(syscall.SIGTERM)
 	first.Wait()
