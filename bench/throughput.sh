@@ -5,7 +5,9 @@
 # the machine in the same state; the result is the median of the pairs'
 # ratios. The server is pinned to CPU 0 and wrk to CPU 1, so that they do
 # not fight over a core. It also reports the server's CPU time per request
-# (from /proc).
+# (from /proc), and the median of the pairs' ratios of it, which a busy
+# machine disturbs less than requests per second: wrk's share of the CPU
+# does not enter it.
 #
 #   bench/throughput.sh [pairs] [seconds]    # defaults: 21 pairs of 5s runs
 #
@@ -29,10 +31,11 @@ port=18080
 declare -A rps cpu
 echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds, server on CPU 0, wrk on CPU 1" >&2
 ratios=""
+cpuratios=""
 for round in $(seq "$rounds"); do
   order="bare drain"
   [ $((round % 2)) -eq 0 ] && order="drain bare"
-  declare -A this
+  declare -A this thiscpu
   for mode in $order; do
     PORT=$port taskset -c 0 "$tmp/hello" -mode "$mode" 2>"$tmp/$mode.log" &
     pid=$!
@@ -51,8 +54,10 @@ for round in $(seq "$rounds"); do
     rps[$mode]="${rps[$mode]:-} $r"
     cpu[$mode]="${cpu[$mode]:-} $us"
     this[$mode]=$r
+    thiscpu[$mode]=$us
   done
   ratios="$ratios $(awk -v d="${this[drain]}" -v b="${this[bare]}" 'BEGIN { printf "%.4f", d/b }')"
+  cpuratios="$cpuratios $(awk -v d="${thiscpu[drain]}" -v b="${thiscpu[bare]}" 'BEGIN { printf "%.4f", b/d }')"
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 rb=$(echo "${rps[bare]}" | median); rd=$(echo "${rps[drain]}" | median)
@@ -63,6 +68,9 @@ echo "| bare net/http | $rb | $cb µs |"
 echo "| drain | $rd | $cd µs |"
 ratio=$(echo "$ratios" | median)
 awk -v r="$ratio" -v n="$rounds" 'BEGIN { printf "\ndrain / bare, median of %d pairs: %.1f %% of the requests per second\n", n, 100*r }'
+cpuratio=$(echo "$cpuratios" | median)
+awk -v r="$cpuratio" -v n="$rounds" 'BEGIN { printf "bare/drain server CPU per request, median of %d pairs: %.1f %%\n", n, 100*r }'
 echo "pairs (drain/bare):$ratios"
+echo "pairs (CPU per request, bare/drain):$cpuratios"
 echo "runs (req/s): bare${rps[bare]}; drain${rps[drain]}"
 echo "runs (µs CPU/request): bare${cpu[bare]}; drain${cpu[drain]}"
