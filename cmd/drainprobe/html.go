@@ -56,6 +56,8 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 		Chart     chart
 		Rows      []countRow
 		Streams   []streamRow
+		Upgrades  []string
+		Reasons   []probe.Finding
 		Notable   []notableRow
 		HeldAt    string
 		Until     string
@@ -69,11 +71,28 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 		Chart:     newChart(v),
 		Rows:      rows,
 		Streams:   v.streamRows(),
+		Upgrades:  upgradeLines(v),
+		Reasons:   onceAdvised(v.Verdict.Reasons),
 		Notable:   notable,
 		HeldAt:    at,
 		Until:     until,
 		JSON:      template.JS(strings.ReplaceAll(string(raw), "</", `<\/`)),
 	})
+}
+
+// onceAdvised returns the findings with each advice given once: an
+// upgrade run may fail for the same cause at several upgrades.
+func onceAdvised(fs []probe.Finding) []probe.Finding {
+	said := map[string]bool{}
+	out := make([]probe.Finding, len(fs))
+	for i, f := range fs {
+		if said[f.Advice] {
+			f.Advice = ""
+		}
+		said[f.Advice] = true
+		out[i] = f
+	}
+	return out
 }
 
 // A notableRow is a request of note, as the page lists it.
@@ -220,6 +239,9 @@ func newChart(v *view) chart {
 		label, class string
 	}
 	var moments []moment
+	for i, u := range v.Upgrades {
+		moments = append(moments, moment{v.at(u.SignalAt), fmt.Sprintf("upgrade %d: %s to %d", i+1, probe.SignalName(v.UpgradeSignal), u.OldPID), "upgrade"})
+	}
 	if v.signalled() {
 		moments = append(moments, moment{v.at(v.SignalAt), v.signalName(), "signal"})
 	}

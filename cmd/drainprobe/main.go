@@ -12,6 +12,7 @@
 //	drainprobe --target http://127.0.0.1:8080 --pid 4242
 //	drainprobe --http2 -- ./server                # h2c streams
 //	drainprobe --grpc -- ./grpcserver             # through grpc.health.v1
+//	drainprobe --upgrades 3 --pidfile /tmp/s.pid -- ./server   # SIGHUP upgrades, then SIGTERM
 //
 // The server is started with PORT set to a free port, and "{port}" in its
 // arguments replaced by it. Exit status: 0 PASS, 1 FAIL, 2 when the probe
@@ -21,6 +22,13 @@
 //
 // --json prints the report as JSON instead; --html FILE writes a page with
 // the timeline of the requests.
+//
+// --upgrades N checks zero-downtime upgrades instead of the shutdown alone:
+// the load runs through N --upgrade-signal (SIGHUP) signals, --upgrade-interval
+// apart, each sent to the process the --pidfile names; each must change the
+// PID and the old process must exit 0, with nothing refused or lost and the
+// slow requests in flight answered; then the last process gets --signal and
+// its shutdown is probed as usual.
 package main
 
 import (
@@ -32,6 +40,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -73,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
 		return exitUsage
+	}
+	if opts.tmpDir != "" {
+		defer os.RemoveAll(opts.tmpDir)
 	}
 	var progress *progressLine
 	if opts.progress && isTerminal(stderr) {
@@ -192,6 +204,7 @@ func indent(s string) string {
 // options are what the command line asks for.
 type options struct {
 	cfg      probe.Config
+	tmpDir   string // made for the run (the demo's PID file), removed after it
 	label    string // names the server, when its command line does not
 	json     bool
 	html     string
@@ -209,6 +222,11 @@ replaced by it), loads it, sends it a signal and reports whether it lost
 requests. With no command, probes drain's own demo server. Exit status: 0
 PASS, 1 FAIL, 2 when the probe could not run.
 
+With --upgrades N, the server is first upgraded N times under the load:
+--upgrade-signal goes to the process --pidfile names, and each upgrade must
+change the PID, the old process exit 0, and nothing be refused or lost;
+then --signal stops the last process and its shutdown is judged as usual.
+
 flags:
 `)
 		fs.PrintDefaults()
@@ -216,6 +234,7 @@ flags:
 	o := &options{}
 	l := &o.cfg.Load
 	fs.IntVar(&l.Busy, "busy", 16, "busy keep-alive clients, sending requests back to back")
+	fs.IntVar(&l.Conns, "conns", 0, "clients sending the busy path back to back, each request on a new connection (default 4 with --upgrades)")
 	fs.StringVar(&l.BusyPath, "busy-path", probe.DefaultBusyPath, "what the busy clients request: a fast path")
 	fs.StringVar(&l.BusyMethod, "busy-method", probe.DefaultMethod, "GET or POST")
 	fs.IntVar(&l.Slow, "slow", 3, "slow requests in flight at the signal, each on its own connection")
@@ -244,6 +263,12 @@ flags:
 	fs.StringVar(&o.cfg.Target, "target", "", "probe a service already running at this URL instead of starting one")
 	fs.IntVar(&o.cfg.PID, "pid", 0, "with --target: the process to signal after the warm-up, and to watch exit")
 	fs.DurationVar(&o.cfg.Duration, "duration", 0, "with --target and no --pid: how long to run, while you stop the service yourself")
+	u := &o.cfg.Upgrades
+	fs.IntVar(&u.Count, "upgrades", 0, "upgrade the server this many times under the load before the shutdown signal (0: probe its shutdown only)")
+	upSig := fs.String("upgrade-signal", "SIGHUP", "with --upgrades: the signal that asks the server to upgrade itself, by name or number")
+	fs.DurationVar(&u.Interval, "upgrade-interval", probe.DefaultUpgradeInterval, "with --upgrades: the time between upgrade signals (the first after --warmup), and from the last to --signal")
+	fs.DurationVar(&u.Timeout, "upgrade-timeout", probe.DefaultUpgradeTimeout, "with --upgrades: how long the PID may take to change after an upgrade signal, and an old process to exit")
+	fs.StringVar(&u.PIDFile, "pidfile", "", "with --upgrades: the file where the server keeps the PID of the process that serves (required, but for the demo server); PIDFILE is set to it in the server's environment")
 	fs.BoolVar(&o.cfg.HoldQuiet, "hold-quiet", false, "keep the idle connections and silent sockets open until the server exits, as clients that never give up, rather than close them after --max-exit-lag to see whether it waits for them")
 	fs.DurationVar(&o.cfg.MaxExitLag, "max-exit-lag", probe.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
@@ -259,6 +284,31 @@ flags:
 		return nil, fmt.Errorf("--signal: %w", err)
 	}
 	o.cfg.Signal = s
+	set := flagsSet(fs)
+	switch {
+	case u.Count < 0:
+		return nil, fmt.Errorf("--upgrades %d: want 0 or more", u.Count)
+	case u.Count == 0:
+		for _, f := range []string{"upgrade-signal", "upgrade-interval", "upgrade-timeout", "pidfile"} {
+			if set[f] {
+				return nil, fmt.Errorf("--%s needs --upgrades", f)
+			}
+		}
+		u.Interval, u.Timeout = 0, 0
+	default:
+		if u.Signal, err = probe.ParseSignal(*upSig); err != nil {
+			return nil, fmt.Errorf("--upgrade-signal: %w", err)
+		}
+		if u.Signal == s {
+			return nil, fmt.Errorf("--upgrade-signal and --signal are both %s: one upgrades the server, the other stops it", probe.SignalName(s))
+		}
+		if o.cfg.SignalGroup {
+			return nil, errors.New("--signal-group with --upgrades: the old processes, still draining, are in the group too")
+		}
+		if !set["conns"] {
+			l.Conns = 4
+		}
+	}
 	// A negative duration is a mistake, never a request for the default.
 	for _, d := range []struct {
 		flag string
@@ -266,12 +316,13 @@ flags:
 	}{
 		{"warmup", o.cfg.Warmup}, {"grace", o.cfg.KillAfter}, {"request-timeout", l.RequestTimeout},
 		{"start-timeout", *startTimeout}, {"duration", o.cfg.Duration}, {"max-exit-lag", o.cfg.MaxExitLag},
+		{"upgrade-interval", u.Interval}, {"upgrade-timeout", u.Timeout},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("--%s %v: want a positive duration", d.flag, d.v)
 		}
 	}
-	if set := flagsSet(fs); l.GRPC {
+	if l.GRPC {
 		// A gRPC server serves neither HTTP/1 nor the HTTP paths.
 		for _, f := range []struct {
 			name string
@@ -296,8 +347,8 @@ flags:
 	if o.cfg.PID != 0 && o.cfg.Target == "" {
 		return nil, errors.New("--pid needs --target")
 	}
-	if o.cfg.Duration != 0 && (o.cfg.Target == "" || o.cfg.PID != 0) {
-		return nil, errors.New("--duration needs --target and no --pid: it is for stopping the service yourself")
+	if o.cfg.Duration != 0 && (o.cfg.Target == "" || o.cfg.PID != 0 || u.Count > 0) {
+		return nil, errors.New("--duration needs --target and no --pid (nor --upgrades): it is for stopping the service yourself")
 	}
 	if o.html != "" {
 		// Fail now, not after a run of many seconds.
@@ -314,6 +365,8 @@ flags:
 	switch {
 	case o.cfg.Target != "" && len(command) > 0:
 		return nil, errors.New("give either --target or a command, not both")
+	case u.Count > 0 && u.PIDFile == "" && (o.cfg.Target != "" || len(command) > 0):
+		return nil, errors.New("--upgrades needs --pidfile, the file where the server keeps the PID of the process that serves: it is how drainprobe finds the new process, and learns that it took over (PIDFILE is set to it in the server's environment)")
 	case o.cfg.Target != "":
 		o.cfg.Server = probe.Command{ReadyPath: *ready, ListenTimeout: *startTimeout}
 	case len(command) > 0:
@@ -326,7 +379,6 @@ flags:
 			return nil, fmt.Errorf("finding the demo server: %w", err)
 		}
 		// The demo server has streams: show them too, unless told not to.
-		set := flagsSet(fs)
 		if !set["ws"] {
 			l.WebSockets = 2
 		}
@@ -339,6 +391,13 @@ flags:
 		}
 		o.cfg.Server = probe.Command{Args: args, Env: []string{seedEnv + "=1"}, ReadyPath: *ready, ListenTimeout: *startTimeout}
 		o.label = "drain's demo server (examples/seed)"
+		if u.Count > 0 && u.PIDFile == "" {
+			// The demo keeps its PID in $PIDFILE, which the probe sets.
+			if o.tmpDir, err = os.MkdirTemp("", "drainprobe-"); err != nil {
+				return nil, fmt.Errorf("a directory for the demo's PID file: %w", err)
+			}
+			u.PIDFile = filepath.Join(o.tmpDir, "seed.pid")
+		}
 	}
 	return o, nil
 }
@@ -356,7 +415,7 @@ func checkLoad(l *probe.Load) error {
 	counts := []struct {
 		flag string
 		n    int
-	}{{"busy", l.Busy}, {"slow", l.Slow}, {"idle", l.Idle}, {"silent", l.Silent}, {"ws", l.WebSockets}, {"sse", l.SSE}, {"watches", l.Watches}}
+	}{{"busy", l.Busy}, {"conns", l.Conns}, {"slow", l.Slow}, {"idle", l.Idle}, {"silent", l.Silent}, {"ws", l.WebSockets}, {"sse", l.SSE}, {"watches", l.Watches}}
 	total := 0
 	for _, c := range counts {
 		if c.n < 0 {

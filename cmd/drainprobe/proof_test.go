@@ -31,7 +31,7 @@ func server(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = mkdirTemp()
-		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter", "halfclose", "daemon", "perconn", "linger"} {
+		for _, s := range []string{"naive", "stdlib", "hang", "exitone", "good", "quitter", "halfclose", "daemon", "perconn", "linger", "flipper"} {
 			if buildErr != nil {
 				return
 			}

@@ -59,6 +59,13 @@ func writeText(w io.Writer, v *view) {
 	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.BusyRate)), msOf(v.LagP99), msOf(v.LagMax), kept)
 	tw.Flush()
 
+	if lines := upgradeLines(v); len(lines) > 0 {
+		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", probe.SignalName(v.UpgradeSignal), probe.FormatDuration(v.UpgradeInterval), v.PIDFile)
+		for _, line := range lines {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+
 	writeNotable(w, v)
 
 	fmt.Fprintln(w)
@@ -66,7 +73,7 @@ func writeText(w io.Writer, v *view) {
 		fmt.Fprintln(w, "PASS")
 	} else {
 		fmt.Fprintln(w, "FAIL")
-		for _, r := range v.Verdict.Reasons {
+		for _, r := range onceAdvised(v.Verdict.Reasons) {
 			fmt.Fprintf(w, "  - %s\n", r.Text)
 			writeWrapped(w, "    ", r.Advice)
 		}
@@ -83,6 +90,19 @@ func writeText(w io.Writer, v *view) {
 			fmt.Fprintf(w, "  | %s\n", line)
 		}
 	}
+}
+
+// upgradeLines describes each upgrade of an upgrade run in a line.
+func upgradeLines(v *view) []string {
+	var lines []string
+	for i, u := range v.Upgrades {
+		at := "?"
+		if t := v.at(u.SignalAt); t != nil {
+			at = ms(*t)
+		}
+		lines = append(lines, fmt.Sprintf("%d at %s: %s", i+1, at, u.Describe(v.UpgradeSignal, v.UpgradeTimeout)))
+	}
+	return lines
 }
 
 // writeWrapped writes text in lines of at most about 80 columns, each
@@ -148,6 +168,10 @@ func heldWords(v *view) (at, until string) {
 	switch {
 	case !v.signalled():
 		return "at the start", "during the run"
+	case len(v.Upgrades) > 0 && v.at(v.Exit.At) == nil:
+		return "at the start", "during the run"
+	case len(v.Upgrades) > 0:
+		return "at the start", "before the last process exited"
 	case v.at(v.Exit.At) == nil:
 		return "at the signal", "during the run"
 	}
@@ -180,6 +204,7 @@ func loadLine(v *view) string {
 	default:
 		add(l.Busy, fmt.Sprintf("busy keep-alive clients (%s %s)", l.BusyMethod, l.BusyPath))
 	}
+	add(l.Conns, "clients opening a connection per request")
 	add(l.Slow, fmt.Sprintf("slow requests (%s %s)", l.SlowMethod, l.SlowPath))
 	add(l.Idle, "idle keep-alive connections")
 	add(l.Silent, "silent sockets")
@@ -190,7 +215,16 @@ func loadLine(v *view) string {
 	if l.TLS {
 		line += " (HTTP/2 over TLS)"
 	}
-	if name := v.signalName(); name != "" {
+	switch name := v.signalName(); {
+	case v.UpgradeSignal != nil:
+		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", probe.SignalName(v.UpgradeSignal), probe.FormatDuration(v.Warmup), probe.FormatDuration(v.UpgradeInterval), len(v.Upgrades))
+		if name != "" {
+			line += fmt.Sprintf(", then %s", name)
+		}
+		if l.Slow > 0 {
+			line += fmt.Sprintf("; %d slow requests in flight at each signal", l.Slow)
+		}
+	case name != "":
 		to := ""
 		if v.SignalGroup {
 			to = " to the process group"

@@ -44,7 +44,8 @@ type Config struct {
 	// only. The probe watches it exit through a pidfd (Linux); not being
 	// its parent, it cannot learn its exit code ([Exit.Unknown]). It
 	// sends SIGKILL KillAfter after the signal, as to its own child, but
-	// leaves it alone if ctx ends.
+	// leaves it alone if ctx ends. An upgrade run needs none: the PID
+	// file names the process ([Upgrades.PIDFile]).
 	PID int
 
 	// Duration is how long the load runs in target mode without a PID,
@@ -54,6 +55,11 @@ type Config struct {
 
 	// Load is the load to put on the server.
 	Load Load
+
+	// Upgrades, with a Count, makes the run an upgrade run: the server
+	// upgrades itself that many times under the load before the shutdown
+	// signal. See [Upgrades].
+	Upgrades Upgrades
 
 	// Warmup is how long the busy clients and the slow requests run
 	// before the signal. Idle connections, silent sockets and streams are
@@ -113,7 +119,10 @@ type resolved struct {
 }
 
 // signalled reports whether the run sends a signal.
-func (c *resolved) signalled() bool { return c.Target == "" || c.PID != 0 }
+func (c *resolved) signalled() bool { return c.Target == "" || c.PID != 0 || c.upgrading() }
+
+// upgrading reports whether the run is an upgrade run.
+func (c *resolved) upgrading() bool { return c.Upgrades.Count > 0 }
 
 // resolve checks the config and fills in its defaults.
 func (c Config) resolve() (*resolved, error) {
@@ -125,6 +134,7 @@ func (c Config) resolve() (*resolved, error) {
 	}{
 		{"Warmup", c.Warmup}, {"KillAfter", c.KillAfter}, {"Duration", c.Duration}, {"MaxExitLag", c.MaxExitLag},
 		{"Load.RequestTimeout", c.Load.RequestTimeout}, {"Server.ListenTimeout", c.Server.ListenTimeout},
+		{"Upgrades.Interval", c.Upgrades.Interval}, {"Upgrades.Timeout", c.Upgrades.Timeout},
 	} {
 		if d.v < 0 {
 			negative = append(negative, fmt.Errorf("negative %s %v", d.name, d.v))
@@ -155,6 +165,23 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if u := c.Upgrades; u.Count != 0 {
+		r.Upgrades = u.withDefaults()
+		switch {
+		case !upgradesSupported:
+			bad("Upgrades need Linux (pidfds, and a child subreaper)")
+		case u.Count < 0:
+			bad("negative Upgrades.Count %d", u.Count)
+		case u.PIDFile == "":
+			bad("Upgrades without a PIDFile: the probe learns from it which process serves")
+		case r.Upgrades.Signal == r.Signal:
+			bad("the upgrade signal and the shutdown signal are both %s", SignalName(r.Signal))
+		case c.SignalGroup:
+			bad("SignalGroup with Upgrades: the old processes, draining, are in the group too")
+		case c.Duration != 0:
+			bad("Duration with Upgrades: the run ends when the last process exits")
+		}
+	}
 	if c.Target == "" {
 		switch {
 		case len(c.Server.Args) == 0:
@@ -182,7 +209,7 @@ func (c Config) resolve() (*resolved, error) {
 			bad("PID %d is the probe's own", c.PID)
 		case c.PID != 0 && c.Duration != 0:
 			bad("Duration is for target mode without PID: with one, the run ends when the process exits")
-		case c.PID == 0 && c.Duration <= 0:
+		case c.PID == 0 && c.Duration <= 0 && !r.upgrading():
 			bad("target mode without PID needs a positive Duration: no signal is sent, the load runs that long")
 		}
 	}

@@ -59,6 +59,21 @@
 // sends no signal: the load runs for [Config.Duration], while someone
 // else stops the server, and times are relative to the load's start.
 //
+// # Upgrade runs
+//
+// With [Config.Upgrades] the probe checks a zero-downtime upgrade on one
+// machine (a server that replaces itself by a new process on SIGHUP, as
+// nginx, HAProxy, tableflip and drain's Upgrader do): the load runs
+// through that many upgrade signals, sent to whichever process the PID
+// file names, Interval apart; each must change the PID within Timeout,
+// and each old process must exit 0; then the last process's shutdown is
+// probed as in any run, since a server that upgrades well must also stop
+// well, and the same load and verdict judge both. Nothing may be refused
+// or lost at an upgrade, and the slow requests in flight at each signal
+// must be answered. The verdict names the upgrade of each problem
+// ([CodeUpgradePID], [CodeUpgradeExit], [CodeRefused], [CodeLost] "at
+// upgrade 2"), and [Report.Upgrades] lists what each did.
+//
 // # What becomes of a request
 //
 // Every request ends in one [Outcome]:

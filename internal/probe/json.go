@@ -60,6 +60,16 @@ import (
 //   - "timeline" buckets are "bucket_ms" wide, the first beginning at
 //     "start_ms" (the load's start), up to the end of the load.
 //   - "notable" lists the records of note in the order they ended.
+//   - In an upgrade run only ([Config.Upgrades]): "load"."conns" (also
+//     when set in another run), "by_kind"."conn" likewise; "upgrade" has
+//     the run's "signal", "interval_ms", "timeout_ms" and "pidfile";
+//     "upgrades" lists each upgrade: "n", "signal_ms", "signal_lag_ms",
+//     "old_pid", "new_pid" (0 if none took over), "new_ms" and
+//     "pid_change_ms" (when the PID file named it; null if never),
+//     "old_exit" and "old_exit_ms" (null if it had not exited),
+//     "new_exit" and "new_exit_ms" (the new process died while serving;
+//     null if not), "error", and from its signal to the next "refused",
+//     "lost", "lost_reused", "slow_sent" and "slow_completed".
 func (r *Report) MarshalJSON() ([]byte, error) {
 	origin, originName := r.SignalAt, "signal"
 	if origin.IsZero() {
@@ -75,6 +85,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Busy          int     `json:"busy"`
 		BusyPath      string  `json:"busy_path"`
 		BusyMethod    string  `json:"busy_method"`
+		Conns         int     `json:"conns,omitempty"`
 		Slow          int     `json:"slow"`
 		SlowPath      string  `json:"slow_path"`
 		SlowMethod    string  `json:"slow_method"`
@@ -120,6 +131,35 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Refused int `json:"refused"`
 		Lost    int `json:"lost"`
 	}
+	type upgrade struct {
+		N             int      `json:"n"`
+		SignalMs      *float64 `json:"signal_ms"`
+		SignalLagMs   float64  `json:"signal_lag_ms"`
+		OldPID        int      `json:"old_pid"`
+		NewPID        int      `json:"new_pid"`
+		NewMs         *float64 `json:"new_ms"`
+		PIDChangeMs   *float64 `json:"pid_change_ms"`
+		OldExit       *exit    `json:"old_exit"`
+		OldExitMs     *float64 `json:"old_exit_ms"`
+		NewExit       *exit    `json:"new_exit"`
+		NewExitMs     *float64 `json:"new_exit_ms"`
+		Error         string   `json:"error"`
+		Refused       int      `json:"refused"`
+		Lost          int      `json:"lost"`
+		LostReused    int      `json:"lost_reused"`
+		SlowSent      int      `json:"slow_sent"`
+		SlowCompleted int      `json:"slow_completed"`
+	}
+	exitOf := func(e Exit) *exit {
+		if e.At.IsZero() {
+			return nil
+		}
+		x := &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.shellCode(), Text: e.String()}
+		if e.Signal != nil {
+			x.Signal = SignalName(e.Signal)
+		}
+		return x
+	}
 	type record struct {
 		Kind    string   `json:"kind"`
 		Client  int      `json:"client"`
@@ -153,13 +193,14 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Counts    jsonCounts  `json:"counts"`
 		SentAfter *jsonCounts `json:"counts_sent_after_signal"`
 		ByKind    struct {
-			Busy      kind `json:"busy"`
-			Slow      kind `json:"slow"`
-			Idle      kind `json:"idle"`
-			Silent    kind `json:"silent"`
-			WebSocket kind `json:"websocket"`
-			SSE       kind `json:"sse"`
-			Watch     kind `json:"watch"`
+			Busy      kind  `json:"busy"`
+			Conn      *kind `json:"conn,omitempty"`
+			Slow      kind  `json:"slow"`
+			Idle      kind  `json:"idle"`
+			Silent    kind  `json:"silent"`
+			WebSocket kind  `json:"websocket"`
+			SSE       kind  `json:"sse"`
+			Watch     kind  `json:"watch"`
 		} `json:"by_kind"`
 		Slow struct {
 			Sent      int `json:"sent"`
@@ -192,8 +233,15 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		} `json:"timeline"`
 		Notable        []record `json:"notable"`
 		NotableDropped int      `json:"notable_dropped"`
-		Verdict        Verdict  `json:"verdict"`
-		OutputTail     string   `json:"output_tail"`
+		Upgrade        *struct {
+			Signal     string  `json:"signal"`
+			IntervalMs float64 `json:"interval_ms"`
+			TimeoutMs  float64 `json:"timeout_ms"`
+			PIDFile    string  `json:"pidfile"`
+		} `json:"upgrade,omitempty"`
+		Upgrades   []upgrade `json:"upgrades,omitempty"`
+		Verdict    Verdict   `json:"verdict"`
+		OutputTail string    `json:"output_tail"`
 	}
 
 	l := r.Load
@@ -213,6 +261,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		SSE: l.SSE, SSEPath: l.SSEPath,
 		WarmupMs: round(ms(r.Warmup)),
 	}
+	j.Load.Conns = l.Conns
 	if l.HTTP2 {
 		j.Load.HTTP2, j.Load.Streams, j.Load.TLS = true, l.Streams, l.TLS
 	}
@@ -228,12 +277,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	if d, ok := r.LastResponseToExit(); ok { // never negative
 		j.Durations.LastResponseToExit = msPtr(d)
 	}
-	if e := r.Exit; !e.At.IsZero() {
-		j.Exit = &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.shellCode(), Text: e.String()}
-		if e.Signal != nil {
-			j.Exit.Signal = SignalName(e.Signal)
-		}
-	}
+	j.Exit = exitOf(r.Exit)
 
 	j.Counts = counts(r.Total())
 	if !r.SignalAt.IsZero() {
@@ -243,6 +287,10 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	k := &j.ByKind
 	k.Busy, k.Slow, k.Idle, k.Silent = byKind(r.Busy), byKind(r.Slow), byKind(r.Idle), byKind(r.Silent)
 	k.WebSocket, k.SSE, k.Watch = byKind(r.WebSocket), byKind(r.SSE), byKind(r.Watch)
+	if l.Conns > 0 {
+		conn := byKind(r.Conn)
+		k.Conn = &conn
+	}
 	j.Slow.Sent, j.Slow.Completed = r.Slow.Total(), r.SlowCompleted()
 	h := &j.Held
 	h.IdleOpen, h.IdleClosedBeforeExit = r.IdleOpen, r.IdleClosedBeforeExit
@@ -281,6 +329,27 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		}
 	}
 	j.NotableDropped = r.Dropped
+	if r.UpgradeSignal != nil {
+		j.Upgrade = &struct {
+			Signal     string  `json:"signal"`
+			IntervalMs float64 `json:"interval_ms"`
+			TimeoutMs  float64 `json:"timeout_ms"`
+			PIDFile    string  `json:"pidfile"`
+		}{SignalName(r.UpgradeSignal), round(ms(r.UpgradeInterval)), round(ms(r.UpgradeTimeout)), r.PIDFile}
+		j.Upgrades = make([]upgrade, len(r.Upgrades))
+		for i, u := range r.Upgrades {
+			ju := upgrade{
+				N: i + 1, SignalMs: at(u.SignalAt), SignalLagMs: round(ms(u.SignalLag)),
+				OldPID: u.OldPID, NewPID: u.NewPID, NewMs: at(u.NewAt),
+				OldExit: exitOf(u.OldExit), OldExitMs: at(u.OldExit.At), NewExit: exitOf(u.NewExit), NewExitMs: at(u.NewExit.At),
+				Error: u.Err, Refused: u.Refused, Lost: u.Lost, LostReused: u.LostReused, SlowSent: u.Slow, SlowCompleted: u.SlowCompleted,
+			}
+			if !u.NewAt.IsZero() {
+				ju.PIDChangeMs = msPtr(u.NewAt.Sub(u.SignalAt))
+			}
+			j.Upgrades[i] = ju
+		}
+	}
 
 	j.Verdict, j.OutputTail = r.Verdict, r.Output
 	if j.Verdict.Reasons == nil {

@@ -41,6 +41,13 @@ type Load struct {
 	// its Content-Length. Defaults to [DefaultMethod], GET.
 	BusyMethod string
 
+	// Conns is the number of clients that send BusyMethod BusyPath back
+	// to back, each on a new connection, which they close once answered:
+	// they find a listener that stops accepting, or an accept queue swept
+	// at a shutdown or an upgrade. A client whose connection is refused
+	// stops, as a busy client does.
+	Conns int
+
 	// Slow is the number of SlowMethod SlowPath requests sent when the
 	// load starts, each on its own connection, meant to be in flight at
 	// the signal: SlowPath should take longer to answer than Warmup.
@@ -178,7 +185,7 @@ func (l Load) validate() error {
 		name string
 		n    int
 	}{
-		{"Busy", l.Busy}, {"Slow", l.Slow}, {"Idle", l.Idle}, {"Silent", l.Silent},
+		{"Busy", l.Busy}, {"Conns", l.Conns}, {"Slow", l.Slow}, {"Idle", l.Idle}, {"Silent", l.Silent},
 		{"WebSockets", l.WebSockets}, {"SSE", l.SSE}, {"Watches", l.Watches},
 	} {
 		if f.n < 0 {
@@ -246,6 +253,11 @@ type driver struct {
 	// exited is set once the process has exited: the streams still open
 	// then are lost, not aborted.
 	exited atomic.Bool
+	// upgrading is set while an upgrade run's upgrades go on: a busy or
+	// conn client whose connection is refused tries again (the refusal
+	// is a failure of the upgrade, and the load must go on), rather than
+	// stopping as it does once the server shuts down.
+	upgrading atomic.Bool
 }
 
 func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver {
@@ -415,6 +427,16 @@ func (d *driver) busy(ctx context.Context, i int) {
 	d.send(ctx, Busy, i, req, d.load.Streams, true)
 }
 
+// conn is the loop of conn client i: requests back to back, each on a
+// new connection.
+func (d *driver) conn(ctx context.Context, i int) {
+	req := request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
+	if d.load.GRPC {
+		req = grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
+	}
+	d.send(ctx, Conn, i, req, 1, true)
+}
+
 // slow sends slow request i on a connection of its own.
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
@@ -498,9 +520,10 @@ func (d *driver) dial(ctx context.Context) (session, exchange) {
 
 // send is client i of kind k: on one session it keeps streams requests in
 // flight (HTTP/1: one), with repeat a new one as each ends, and without
-// it only the first. Once its session takes no more and its requests have
-// ended, it connects again; it stops when a new connection is refused or
-// ctx ends.
+// it only the first; a Conn client sends one request on each session.
+// Once its session takes no more and its requests have ended, it connects
+// again; it stops when a new connection is refused (but while an upgrade
+// run's upgrades go on) or ctx ends.
 func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams int, repeat bool) {
 	t := d.rec.tally(k)
 	defer t.merge()
@@ -508,14 +531,20 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 	for sent := false; ctx.Err() == nil && (repeat || !sent); {
 		c, x := d.dial(ctx)
 		if c == nil {
-			if rec := t.add(i, x, ctx.Err() != nil); rec.Outcome == Refused || !repeat {
+			rec := t.add(i, x, ctx.Err() != nil)
+			switch {
+			case !repeat:
 				return
+			case rec.Outcome == Refused && !d.upgrading.Load():
+				return
+			case rec.Outcome == Refused:
+				pause(ctx, refusedPause)
 			}
 			continue
 		}
 		seq, inFlight := 0, 0
 		fill := func() {
-			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) {
+			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) && (k != Conn || seq == 0) {
 				if !c.send(req, seq+1, out) {
 					return
 				}
@@ -530,7 +559,11 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 			// refused, and it would be again.
 			c.close()
 			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
-			return
+			if !d.upgrading.Load() {
+				return
+			}
+			pause(ctx, refusedPause)
+			continue
 		}
 		for inFlight > 0 {
 			r := <-out
@@ -545,6 +578,20 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 			fill()
 		}
 		c.close()
+	}
+}
+
+// refusedPause is how long a client whose connection was refused waits
+// before it tries again, during an upgrade run's upgrades.
+const refusedPause = 10 * time.Millisecond
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -69,6 +69,15 @@ type Command struct {
 	// a TCP connection on its port, or to answer GET ReadyPath with a 2xx
 	// status. Defaults to [DefaultListenTimeout].
 	ListenTimeout time.Duration
+
+	// sharedOutput gives the server a pipe of the probe's own for its
+	// output, which the processes it starts share and the probe reads
+	// until they have all closed it: in an upgrade run the first process
+	// exits while its successors, which inherited its output, still
+	// write. (os/exec closes its pipes WaitDelay after the process it
+	// started exits, and a Go server writing to a closed pipe dies of
+	// SIGPIPE.)
+	sharedOutput bool
 }
 
 func (c Command) readiness(addr string) readiness {
@@ -96,6 +105,11 @@ type serverProcess struct {
 	end       ending      // done once the process has exited and been reaped
 	stopWatch func() bool // stops killing the process when ctx ends
 	swept     sync.Once   // its family killed, by Close
+
+	// With Command.sharedOutput: the output's pipe, and a channel closed
+	// once it has been read to its end.
+	outPipe *os.File
+	outDone chan struct{}
 }
 
 // Start starts the server described by c on a free loopback port and
@@ -136,8 +150,22 @@ func startServer(ctx context.Context, c Command) (*serverProcess, error) {
 	// The output is copied by goroutines that end when every holder of the
 	// pipe has closed it; a grandchild that keeps it must not hold Wait.
 	cmd.WaitDelay = time.Second
+	var outR, outW *os.File
+	if c.sharedOutput {
+		if outR, outW, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("probe: start server: %w", err)
+		}
+		cmd.Stdout, cmd.Stderr = outW, outW
+	}
 	inGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if outW != nil {
+		outW.Close() // the server's now
+	}
+	if err != nil {
+		if outR != nil {
+			outR.Close()
+		}
 		return nil, fmt.Errorf("probe: start server: %w", err)
 	}
 	// Wait returns once the output pipes are closed too; the exit itself
@@ -151,6 +179,13 @@ func startServer(ctx context.Context, c Command) (*serverProcess, error) {
 		out:    out,
 		fam:    newFamily(cmd.Process.Pid, mark),
 		end:    newEnding(),
+	}
+	if outR != nil {
+		p.outPipe, p.outDone = outR, make(chan struct{})
+		go func() { // owned: Close waits for outDone
+			io.Copy(out, outR)
+			close(p.outDone)
+		}()
 	}
 	go p.wait() // owned: Close waits for done
 	p.stopWatch = context.AfterFunc(ctx, func() { p.kill() })
@@ -304,6 +339,21 @@ func (p *serverProcess) exit() Exit { return p.end.exit() }
 // and stderr.
 func (p *serverProcess) output() string { return p.out.String() }
 
+// flushOutput waits up to d for the output to be read to its end, when
+// the server has a shared pipe (Command.sharedOutput): until every
+// process that holds it has exited.
+func (p *serverProcess) flushOutput(d time.Duration) {
+	if p.outDone == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.outDone:
+	case <-t.C:
+	}
+}
+
 func (p *serverProcess) outputSuffix() string {
 	if s := strings.TrimSpace(p.output()); s != "" {
 		return "; its output ends with:\n" + s
@@ -340,6 +390,13 @@ func (p *serverProcess) close() error {
 		// probe, if a subreaper, which must reap them.
 		p.waitExit()
 		p.fam.sweep(known)
+		if p.outDone != nil {
+			// Every holder of the pipe is dead, but one that escaped.
+			p.flushOutput(time.Second)
+			p.outPipe.SetReadDeadline(longAgo)
+			<-p.outDone
+			p.outPipe.Close()
+		}
 	})
 	<-p.done()
 	return nil

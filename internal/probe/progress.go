@@ -19,6 +19,9 @@ const (
 	PhaseStarting Phase = "starting"
 	// PhaseWarmup: the load runs; the signal is yet to come.
 	PhaseWarmup Phase = "warm-up"
+	// PhaseUpgrading: in an upgrade run, the first upgrade signal was
+	// sent; the shutdown signal is yet to come.
+	PhaseUpgrading Phase = "upgrading"
 	// PhaseRunning: the load runs for Config.Duration; the probe sends
 	// no signal.
 	PhaseRunning Phase = "running"

@@ -22,6 +22,8 @@ const (
 	// Silent sockets connect and send nothing; their only "request" is
 	// the connect.
 	Silent
+	// Conn clients open a connection for each request.
+	Conn
 	// WebSocket streams are opened before the load starts and stay open
 	// until the server closes them.
 	WebSocket
@@ -51,6 +53,8 @@ func (k Kind) String() string {
 		return "idle"
 	case Silent:
 		return "silent"
+	case Conn:
+		return "conn"
 	case WebSocket:
 		return "websocket"
 	case SSE:
@@ -181,6 +185,7 @@ const DefaultMaxRecords = 10000
 type recorder struct {
 	max      int
 	signal   atomic.Pointer[time.Time] // set once, when the signal is sent
+	upgrade  atomic.Pointer[time.Time] // set once, when the first upgrade signal is sent
 	timeline timeline
 
 	mu        sync.Mutex
@@ -194,8 +199,9 @@ type recorder struct {
 	// they were sent in, for the rate the probe achieved.
 	busyBefore   int
 	busyOKBefore int // of them, answered 2xx
-	// connRefusedBefore counts the requests sent before the signal whose
-	// connection was refused: a server not taking its load.
+	// connRefusedBefore counts the requests sent before the signal (the
+	// first upgrade signal, in an upgrade run) whose connection was
+	// refused: a server not taking its load.
 	connRefusedBefore int
 	lostBy            map[Reason]int // lost requests (not streams) by reason
 	closeCodes        map[int]int    // close codes of the WebSocket streams ended cleanly
@@ -212,6 +218,10 @@ func newRecorder(max int) *recorder {
 
 // signalled records when the signal was sent.
 func (r *recorder) signalled(t time.Time) { r.signal.Store(&t) }
+
+// upgraded records when an upgrade signal was sent; the first one only
+// is kept.
+func (r *recorder) upgraded(t time.Time) { r.upgrade.CompareAndSwap(nil, &t) }
 
 // A tally is one goroutine's share of the counts, merged when it finishes.
 type tally struct {
@@ -260,7 +270,7 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 		}
 	}
 	if t.kind.request() {
-		if o == Refused && x.st == stepConnect && sentBefore {
+		if first := t.r.upgrade.Load(); o == Refused && x.st == stepConnect && sentBefore && (first == nil || x.sent.Before(*first)) {
 			t.connRefused++
 		}
 		t.r.timeline.add(x.done, o, x.status)
@@ -279,7 +289,7 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 		Outcome: o, Reason: why, Status: x.status, CloseCode: x.code, Close: x.close,
 		Sent: x.sent, Done: x.done, Err: x.err,
 	}
-	if o != Answered || x.status/100 != 2 || t.kind != Busy && t.kind != Idle || !before {
+	if o != Answered || x.status/100 != 2 || t.kind != Busy && t.kind != Conn && t.kind != Idle || !before {
 		t.r.keep(rec)
 	}
 	return rec

@@ -49,9 +49,9 @@ type Report struct {
 	// End is when the load stopped.
 	End time.Time
 
-	// Busy, Slow, Idle and Silent count the outcomes of each kind of
-	// request. A silent socket counts only if its connect failed.
-	Busy, Slow, Idle, Silent Counts
+	// Busy, Conn, Slow, Idle and Silent count the outcomes of each kind
+	// of request. A silent socket counts only if its connect failed.
+	Busy, Conn, Slow, Idle, Silent Counts
 	// WebSocket, SSE and Watch count the outcomes of the streams, which
 	// are not requests: they are not in [Report.Total] nor in the
 	// Timeline.
@@ -114,6 +114,18 @@ type Report struct {
 	Records []Record
 	Dropped int
 
+	// Upgrades lists the upgrades of an upgrade run ([Config.Upgrades]),
+	// those whose signal was sent, in order; UpgradeSignal is the signal
+	// each was asked for with, UpgradeInterval the time between them,
+	// and PIDFile where the server kept its PID. Empty, nil and zero in
+	// other runs.
+	// UpgradeTimeout bounds each wait for a new PID and an old exit.
+	Upgrades        []Upgrade
+	UpgradeSignal   os.Signal
+	UpgradeInterval time.Duration
+	UpgradeTimeout  time.Duration
+	PIDFile         string
+
 	// Verdict judges the shutdown (see [Report.judge]).
 	Verdict Verdict
 
@@ -136,7 +148,7 @@ const exitMargin = 2 * time.Millisecond
 func (r *Report) fill(rec *recorder, d *driver) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	r.Busy, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
+	r.Busy, r.Conn, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Conn], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
 	r.WebSocket, r.SSE, r.Watch = rec.counts[WebSocket], rec.counts[SSE], rec.counts[Watch]
 	r.SentAfterSignal = rec.sentAfter
 	r.LostBy = maps.Clone(rec.lostBy)
@@ -160,6 +172,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	}
 	r.BusyOKBefore = rec.busyOKBefore
 	r.ConnRefusedBefore = rec.connRefusedBefore
+	r.countUpgrades()
 }
 
 // closedBefore counts the times more than exitMargin before exit, or all
@@ -186,7 +199,7 @@ func countBefore(ts []time.Time, t time.Time) int {
 // are not requests.
 func (r *Report) Total() Counts {
 	var c Counts
-	for _, k := range []Counts{r.Busy, r.Slow, r.Idle, r.Silent} {
+	for _, k := range []Counts{r.Busy, r.Conn, r.Slow, r.Idle, r.Silent} {
 		c.add(k)
 	}
 	return c
@@ -195,6 +208,10 @@ func (r *Report) Total() Counts {
 // SlowCompleted returns the number of slow requests answered with a 2xx
 // status.
 func (r *Report) SlowCompleted() int { return r.Slow.Status[2] }
+
+// SlowSent returns the number of slow requests the run meant to send:
+// [Load.Slow], and as many again at each upgrade of an upgrade run.
+func (r *Report) SlowSent() int { return r.Load.Slow * (1 + len(r.Upgrades)) }
 
 // SignalToExit returns the time from the signal to the process's exit, or
 // 0 if the signal was not sent.
@@ -255,10 +272,13 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "no signal sent: %v of load on %s; busy clients: %.0f req/s\n",
 			r.End.Sub(r.Start).Round(time.Millisecond), r.Addr, r.BusyRate)
 	}
+	for i, u := range r.Upgrades {
+		fmt.Fprintf(&b, "upgrade %d: %s\n", i+1, u.Describe(r.UpgradeSignal, r.UpgradeTimeout))
+	}
 	fmt.Fprintf(&b, "requests: %d answered %s, %d refused, %d lost (%d on reused connections), %d aborted\n",
 		total.Answered(), statusClasses(total), total.Refused, total.Lost, total.LostReused, total.Aborted)
 	if r.Load.Slow > 0 {
-		fmt.Fprintf(&b, "slow requests completed: %d of %d\n", r.SlowCompleted(), r.Load.Slow)
+		fmt.Fprintf(&b, "slow requests completed: %d of %d\n", r.SlowCompleted(), r.SlowSent())
 	}
 	if r.Load.Idle > 0 || r.Load.Silent > 0 {
 		fmt.Fprintf(&b, "held open at the start: %d of %d idle, %d of %d silent; closed by the server before the exit: %d idle, %d silent\n",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -70,6 +71,14 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		rep.Warmup, rep.Signal, rep.SignalGroup = c.Warmup, c.Signal, c.SignalGroup
 		rep.HoldQuiet = c.HoldQuiet
 	}
+	if u := c.Upgrades; c.upgrading() {
+		rep.UpgradeSignal, rep.UpgradeInterval, rep.UpgradeTimeout, rep.PIDFile = u.Signal, u.Interval, u.Timeout, u.PIDFile
+		if c.Target == "" && !isSubreaper() {
+			// Each new process is the old one's child: only a subreaper
+			// inherits it, and can learn how it ended.
+			return nil, errors.New("probe: an upgrade run needs the probe to be a child subreaper: call BecomeSubreaper first")
+		}
+	}
 
 	// The process, or the target.
 	p, addr, host, err := r.start(ctx, rep)
@@ -79,6 +88,22 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	if p != nil {
 		defer p.close()
 	}
+	// cur is the process that serves: p, but in an upgrade run, whichever
+	// the PID file names.
+	cur := p
+	var lin *lineage
+	if c.upgrading() {
+		lin = newLineage(c.Upgrades.Timeout)
+		defer lin.close()
+		if cur, err = r.firstServing(ctx, lin, p); err != nil {
+			abandon(p, rep)
+			if sp, ok := p.(*serverProcess); ok {
+				err = fmt.Errorf("%w%s", err, sp.outputSuffix())
+			}
+			return nil, err
+		}
+		rep.PID = cur.processID()
+	}
 
 	w, err := newWatcher()
 	if err != nil {
@@ -86,6 +111,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	defer w.stop()
 	d := newDriver(addr, host, c.Load, r.rec, w)
+	d.upgrading.Store(c.upgrading())
 	r.prog.d.Store(d)
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup // the busy clients, the slow requests and the stream readers
@@ -106,12 +132,40 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			rep.LagP99, rep.LagMax = mon.end()
 		}
 		w.stop()
+		if lin != nil {
+			if ctx.Err() != nil {
+				lin.close() // cut short: no waiting for the old processes
+			}
+			for i, e := range lin.wait() {
+				rep.Upgrades[i].OldExit = e
+			}
+		}
 		rep.fill(r.rec, d)
 		if sp, ok := p.(*serverProcess); ok {
+			if c.upgrading() {
+				sp.flushOutput(500 * time.Millisecond)
+			}
 			rep.Output = sp.output()
 		}
 		rep.Verdict = rep.judge(c.MaxExitLag)
 		return rep
+	}
+	// settleLoad waits until the load has ended by itself, as it does once
+	// nothing serves on the port, for at most settle.
+	settleLoad := func() {
+		loadDone := make(chan struct{})
+		go func() { // owned: waited for below
+			wg.Wait()
+			close(loadDone)
+		}()
+		t := time.NewTimer(settle)
+		defer t.Stop()
+		select {
+		case <-loadDone:
+		case <-t.C:
+			stopLoad()
+			<-loadDone
+		}
 	}
 
 	d.openIdle(lctx)
@@ -122,9 +176,10 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		return finish(), err
 	}
 	rep.Start = time.Now()
-	planned := rep.Start.Add(c.Warmup) // when the signal is due
+	// When the signal is due: after the warm-up, and the upgrades.
+	planned := rep.Start.Add(c.Warmup + time.Duration(c.Upgrades.Count)*c.Upgrades.Interval)
 	if c.signalled() {
-		r.rec.timeline.begin(rep.Start, planned, c.Warmup+c.KillAfter+2*settle+time.Second)
+		r.rec.timeline.begin(rep.Start, planned, planned.Sub(rep.Start)+c.KillAfter+2*settle+time.Second)
 	} else {
 		r.rec.timeline.begin(rep.Start, time.Time{}, c.Duration+time.Second)
 	}
@@ -139,10 +194,13 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	for i := range c.Load.Busy {
 		wg.Go(func() { d.busy(lctx, i) })
 	}
+	for i := range c.Load.Conns {
+		wg.Go(func() { d.conn(lctx, i) })
+	}
 
 	timer := time.NewTimer(c.Warmup)
 	defer timer.Stop()
-	if p == nil {
+	if cur == nil {
 		// Target mode without a process: the load runs for Duration.
 		r.prog.set(PhaseRunning)
 		timer.Reset(c.Duration)
@@ -154,23 +212,43 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		return finish(), nil
 	}
 
-	// The warm-up.
+	// The warm-up, and the upgrades.
 	r.prog.set(PhaseWarmup)
-	select {
-	case <-timer.C:
-	case <-p.done():
-		rep.Exit = p.exit()
-		r.prog.set(PhaseExited)
-		return finish(), exitedEarly(p)
-	case <-ctx.Done():
-		abandon(p, rep)
-		return finish(), fmt.Errorf("probe: before the signal: %w", ctx.Err())
+	if c.upgrading() {
+		spawn := func(f func(context.Context)) { wg.Go(func() { f(lctx) }) }
+		next, due, err := r.upgrade(ctx, lin, cur, rep, d, spawn)
+		if next == nil || err != nil {
+			// No process serves any more, or the run was cut short.
+			d.upgrading.Store(false)
+			if err != nil {
+				abandon(p, rep)
+				return finish(), err
+			}
+			d.exited.Store(true)
+			r.prog.set(PhaseExited)
+			settleLoad()
+			return finish(), nil
+		}
+		cur, planned = next, due
+	} else {
+		select {
+		case <-timer.C:
+		case <-cur.done():
+			rep.Exit = cur.exit()
+			r.prog.set(PhaseExited)
+			return finish(), exitedEarly(cur)
+		case <-ctx.Done():
+			abandon(p, rep)
+			return finish(), fmt.Errorf("probe: before the signal: %w", ctx.Err())
+		}
 	}
 
+	d.upgrading.Store(false)
+	rep.PID = cur.processID()
 	rep.SignalAt = time.Now()
 	rep.SignalLag = rep.SignalAt.Sub(planned)
 	r.rec.signalled(rep.SignalAt)
-	send := p.signal
+	send := cur.signal
 	if c.SignalGroup {
 		send = p.(*serverProcess).signalGroup // resolve allows it only for a started process
 	}
@@ -191,11 +269,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	for exited := false; !exited; {
 		select {
-		case <-p.done():
+		case <-cur.done():
 			exited = true
 		case <-quiet.C:
 			select {
-			case <-p.done(): // exited meanwhile: nothing to find out
+			case <-cur.done(): // exited meanwhile: nothing to find out
 				exited = true
 				continue
 			default:
@@ -208,17 +286,17 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				quiet.Reset(next)
 			}
 		case <-timer.C:
-			if err := p.kill(); err != nil {
+			if err := cur.kill(); err != nil {
 				return finish(), fmt.Errorf("probe: after the grace period: %w", err)
 			}
 			// A child dies at once; a process the probe did not start
 			// might not, if the signal did not reach it.
 			timer.Reset(settle)
 			select {
-			case <-p.done():
+			case <-cur.done():
 				exited = true
 			case <-timer.C:
-				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", p.processID(), settle)
+				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", cur.processID(), settle)
 			case <-ctx.Done():
 				return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
 			}
@@ -227,24 +305,13 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 		}
 	}
-	rep.Exit = p.exit()
+	rep.Exit = cur.exit()
 	d.exited.Store(true)
 	r.prog.set(PhaseExited)
 
 	// Once the process is gone every connection to it fails at once, and
 	// the load ends by itself; bound it anyway.
-	loadDone := make(chan struct{})
-	go func() { // owned: waited for below
-		wg.Wait()
-		close(loadDone)
-	}()
-	timer.Reset(settle)
-	select {
-	case <-loadDone:
-	case <-timer.C:
-		stopLoad()
-		<-loadDone
-	}
+	settleLoad()
 	return finish(), nil
 }
 
@@ -255,7 +322,17 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, error) {
 	c := r.cfg
 	if c.Target == "" {
-		p, err := startServer(ctx, c.Server)
+		srv := c.Server
+		if c.upgrading() {
+			// A PID file left by an earlier run names a process long gone,
+			// or another one.
+			if err := os.Remove(c.Upgrades.PIDFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, "", "", fmt.Errorf("probe: remove the PID file of an earlier run: %w", err)
+			}
+			srv.Env = append(slices.Clone(srv.Env), "PIDFILE="+c.Upgrades.PIDFile)
+			srv.sharedOutput = true
+		}
+		p, err := startServer(ctx, srv)
 		if err != nil {
 			return nil, "", "", err
 		}

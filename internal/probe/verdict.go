@@ -23,6 +23,9 @@ const (
 	CodeHeldSockets    = "held-sockets"      // the server waited for quiet connections
 	CodeStreamsCut     = "streams-cut"       // streams cut without a clean end
 	CodeServedAfter    = "served-after-exit" // answers kept coming after the exit: a wrapper?
+	CodeRefused        = "refused"           // connections refused during an upgrade
+	CodeUpgradePID     = "upgrade-pid"       // no new process took over at an upgrade
+	CodeUpgradeExit    = "upgrade-exit"      // an old process did not exit 0, or the new one died
 	// Warnings.
 	CodeProbeLag   = "probe-lag"   // the probe did not keep up
 	CodeNoSignal   = "no-signal"   // target mode without a PID: no signal sent
@@ -69,6 +72,12 @@ var advice = map[string]string{
 		"End them cleanly at the drain: a WebSocket close frame (1001, going away), the end of the event stream, a gRPC status (UNAVAILABLE, which clients retry elsewhere).",
 	CodeServedAfter: "The process the probe started exited, but another one kept serving the port: the signal reached a wrapper (sh -c, npm, a script) that did not pass it on. " +
 		"Use exec in scripts so that the server is the process signalled, or --signal-group.",
+	CodeRefused: "Connections refused during an upgrade are clients turned away while a process serves: the listening socket was closed and opened again, or the new process listened on a socket of its own while the old one closed its. " +
+		"Pass the listening socket to the new process (inherited, as a file descriptor), and let the old one stop accepting without closing it while the new one takes it.",
+	CodeUpgradePID: "The upgrade did not happen: no new process took over (the PID file kept naming the old one), so the release did not go out, or the service went down. " +
+		"Check the new process's output: it may fail at start, or never become ready; the old one must serve on until a new one is ready.",
+	CodeUpgradeExit: "Supervisors count a non-zero exit, or death by a signal, as a crash; an old process that never exits holds memory and old code. " +
+		"Once the new process serves, the old one should drain as in any shutdown and exit 0.",
 	CodeProbeLag: "The probe's own timings may be late by as much: run it on a quieter machine, or with fewer clients.",
 	CodeNoSignal: "Give --pid to have the probe signal the server and judge its exit.",
 	CodeUntested: "Check the paths and methods (--busy-path, --slow-path, --ws-path, --sse-path) against what the server serves, and that it has workers to spare for the load.",
@@ -156,14 +165,17 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 	}
 
 	total := r.Total()
-	if total.Lost > 0 {
+	switch {
+	case len(r.Upgrades) > 0:
+		r.judgeUpgrades(failAdvised, fail)
+	case total.Lost > 0:
 		text := fmt.Sprintf("%s %s lost on established connections", FormatCount(total.Lost), plural(total.Lost, "request"))
 		if why := r.lostReasons(); why != "" {
 			text += " (" + why + ")"
 		}
-		failAdvised(CodeLost, r.lostAdvice(), "%s", text)
+		failAdvised(CodeLost, r.lostAdvice(func(Record) bool { return true }, total.Lost, total.LostReused), "%s", text)
 	}
-	if n := r.Load.Slow; n > 0 && r.SlowCompleted() < n {
+	if n := r.Load.Slow; n > 0 && len(r.Upgrades) == 0 && r.SlowCompleted() < n {
 		fail(CodeSlowIncomplete, "%d of %d slow requests not answered 2xx (%d lost, %d answered otherwise, %d refused, %d aborted)",
 			n-r.SlowCompleted(), n, r.Slow.Lost, r.Slow.Answered()-r.SlowCompleted(), r.Slow.Refused, r.Slow.Aborted)
 	}
@@ -351,14 +363,15 @@ func (r *Report) lostReasons() string {
 // counts as lost with it.
 const deathMargin = 50 * time.Millisecond
 
-// lostAdvice says what the lost requests mean and what usually fixes it,
-// from where they were lost.
-func (r *Report) lostAdvice() string {
+// lostAdvice says what lost requests mean and what usually fixes it, from
+// where they were lost: lost requests, reused of them on reused keep-alive
+// connections, their records those that in selects.
+func (r *Report) lostAdvice(in func(Record) bool, lost, reused int) string {
 	// Losses at the death of the process are its doing; those before it
 	// are the server's.
 	var atDeath, before int
 	for _, rec := range r.Records {
-		if rec.Kind.request() && rec.Outcome == Lost {
+		if rec.Kind.request() && rec.Outcome == Lost && in(rec) {
 			if e := r.Exit; (e.Killed || e.Signal != nil) && !rec.Done.Before(e.At.Add(-deathMargin)) {
 				atDeath++
 			} else {
@@ -378,13 +391,12 @@ func (r *Report) lostAdvice() string {
 	if before == 0 && atDeath > 0 {
 		return strings.Join(parts, " ")
 	}
-	total := r.Total()
-	if total.LostReused > 0 {
+	if reused > 0 {
 		parts = append(parts, "Requests lost on reused keep-alive connections mean the server closed a connection it had kept alive without first answering \"Connection: close\" on it: "+
 			"clients that retry idempotent requests hide it, but POSTs fail. Mark the last response on each busy connection with \"Connection: close\", and close only quiet connections; "+
 			"in a proxy or a framework, look for its graceful-shutdown and keep-alive settings.")
 	}
-	if total.Lost > total.LostReused {
+	if lost > reused {
 		parts = append(parts, "Requests lost on new connections mean the server accepted a connection (or left it in its accept queue) and closed it without answering: "+
 			"the listener was closed with connections still queued, or the process exited with requests in flight. "+
 			"Stop accepting without resetting the queue (answer what was queued), and exit only once the requests in flight are answered.")

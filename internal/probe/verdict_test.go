@@ -182,7 +182,7 @@ func TestLostAdvice(t *testing.T) {
 	} {
 		r := &Report{SignalAt: t0, Exit: killed, Busy: Counts{Lost: 1, LostReused: 1},
 			Records: []Record{{Kind: Busy, Outcome: Lost, Seq: 2, Sent: tc.done, Done: tc.done}}}
-		if got := r.lostAdvice(); !strings.Contains(got, tc.want) {
+		if got := r.lostAdvice(func(Record) bool { return true }, 1, 1); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: advice %q, want it to say %q", tc.name, got, tc.want)
 		}
 	}

@@ -1,0 +1,617 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults for the fields of [Upgrades].
+const (
+	DefaultUpgradeInterval = 2 * time.Second
+	DefaultUpgradeTimeout  = 30 * time.Second
+)
+
+// Upgrades describes the zero-downtime upgrades an upgrade run puts the
+// server through, under load, before its shutdown: the server replaces
+// itself by a new process on a signal (as nginx, HAProxy, tableflip and
+// drain's Upgrader do), and no request may be refused or lost meanwhile.
+//
+// Warmup after the load starts, the probe sends Signal to the process
+// that serves, and waits (up to Timeout) for PIDFile to name another
+// process: the new one, which then serves. It waits, in the background
+// and up to Timeout too, for the old process to exit, and records how it
+// ended. Interval after each upgrade signal comes the next; Interval after
+// the last one, the shutdown signal ([Config.Signal]), and the run goes on
+// as any other: the last process's shutdown is probed as a process's
+// shutdown always is. A batch of [Load.Slow] slow requests is in flight at
+// each signal: the first sent when the load starts, the others Interval/2
+// before theirs (SlowPath should take longer than Warmup and Interval/2).
+//
+// The new processes are not the probe's children: each is started by the
+// old one. Once the old one has exited, its child is reparented to the
+// probe if the probe is a child subreaper ([BecomeSubreaper]), which then
+// reaps it and learns how it ended; [Run] refuses an upgrade run of a
+// server it starts unless the probe is one. In target mode the exit codes
+// are unknown, as for [Config.PID].
+type Upgrades struct {
+	// Count is the number of upgrades. 0 (the default) makes the run a
+	// plain shutdown probe.
+	Count int
+
+	// Signal asks the process that serves to upgrade itself. Defaults to
+	// SIGHUP. It must differ from [Config.Signal].
+	Signal os.Signal
+
+	// Interval is the time between two upgrade signals, and from the last
+	// one to the shutdown signal. Defaults to [DefaultUpgradeInterval].
+	Interval time.Duration
+
+	// PIDFile is the file in which the server keeps the PID of the
+	// process that serves, replacing it at each upgrade. Required: it is
+	// how the probe finds the new process, and learns that it took over,
+	// as supervisors do (nginx's pid directive, systemd's PIDFile=).
+	// Following the old process's children instead cannot tell the new
+	// server from a helper or a worker it starts, nor say when it serves.
+	// A server the probe starts gets PIDFILE=PIDFile in its environment,
+	// and the file is removed before it starts.
+	PIDFile string
+
+	// Timeout bounds each wait: for the PID file to name the first
+	// process, and after each signal for it to name a new one, and for
+	// the old one to exit. Defaults to [DefaultUpgradeTimeout].
+	Timeout time.Duration
+}
+
+func (u Upgrades) withDefaults() Upgrades {
+	if u.Signal == nil {
+		u.Signal = syscall.SIGHUP
+	}
+	if u.Interval <= 0 {
+		u.Interval = DefaultUpgradeInterval
+	}
+	if u.Timeout <= 0 {
+		u.Timeout = DefaultUpgradeTimeout
+	}
+	return u
+}
+
+// An Upgrade is one upgrade of an upgrade run ([Upgrades]) and what
+// followed it.
+type Upgrade struct {
+	// SignalAt is when the probe sent the upgrade signal to OldPID, and
+	// SignalLag how much later than planned.
+	SignalAt  time.Time
+	SignalLag time.Duration
+	// OldPID is the process that served when the signal was sent.
+	OldPID int
+	// NewPID is the process the PID file named next, and NewAt when the
+	// probe read it there; 0 and zero if it named none within
+	// [Upgrades.Timeout].
+	NewPID int
+	NewAt  time.Time
+	// OldExit is how the old process ended, and when; At is zero if it
+	// had not exited within [Upgrades.Timeout] after the signal (it was
+	// killed at the end of the run), or the PID did not change.
+	OldExit Exit
+	// NewExit is how the new process ended, if it exited while it was
+	// the one serving, before the next signal: the run ended there.
+	NewExit Exit
+	// Err says what kept the probe from following the upgrade, if
+	// something did: the signal could not be sent, or the PID file named
+	// a process that does not exist.
+	Err string
+
+	// Refused, Lost and LostReused count the requests refused and lost
+	// that ended from this signal to the next one (or the shutdown
+	// signal), from [Report.Records].
+	Refused, Lost, LostReused int
+	// Slow is the number of slow requests sent to be in flight at the
+	// signal, and SlowCompleted those answered 2xx.
+	Slow, SlowCompleted int
+}
+
+// pidPoll is how often the probe reads the PID file while it waits for
+// it to name a new process: a file's content changing has no event that
+// every filesystem delivers, and the wait is bounded.
+const pidPoll = 5 * time.Millisecond
+
+// readPIDFile returns the PID the file names; 0 if it names none (yet: it
+// is missing, empty or being written).
+func readPIDFile(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
+
+// errNoPID reports that the PID file named no (new) process in time.
+var errNoPID = errors.New("probe: no PID in the PID file")
+
+// waitPID waits until the PID file names a process other than old, and
+// returns it. It gives up with errNoPID after timeout, or a second after
+// gone is closed (the old process exited: a new one would have written
+// the file by then). It returns ctx's error if ctx ends first.
+func waitPID(ctx context.Context, path string, old int, timeout time.Duration, gone <-chan struct{}) (int, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(pidPoll)
+	defer tick.Stop()
+	for {
+		if pid := readPIDFile(path); pid != 0 && pid != old {
+			return pid, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-deadline.C:
+			return 0, errNoPID
+		case <-gone:
+			gone = nil
+			deadline.Reset(min(time.Second, timeout))
+		case <-tick.C:
+		}
+	}
+}
+
+// A successor is a process that an upgrade started: not the probe's
+// child, but its child once its parent has exited if the probe is a child
+// subreaper. Its exit is seen through a pidfd; how it ended is learnt by
+// reaping it once it is the probe's child (see reapExit), and is unknown
+// if it never becomes one.
+type successor struct {
+	pid   int
+	limit time.Duration // how long to wait to become its parent, once it exits
+	w     *watched
+	end   ending        // done once how it ended is known, or given up
+	stop  chan struct{} // closed by close
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// newSuccessor starts watching process pid. Once it has exited, it waits
+// up to limit to become its parent (until its own parent, draining,
+// exits too) and reap it. Its close method must be called.
+func newSuccessor(pid int, limit time.Duration) (*successor, error) {
+	w, err := watchPID(pid)
+	if err != nil {
+		return nil, err
+	}
+	s := &successor{pid: pid, limit: limit, w: w, end: newEnding(), stop: make(chan struct{})}
+	s.wg.Go(s.wait) // owned: close waits
+	return s, nil
+}
+
+func (s *successor) wait() {
+	select {
+	case <-s.w.done():
+	case <-s.stop:
+		s.end.exited(Exit{Code: -1, Unknown: true})
+		return
+	}
+	e := reapExit(s.pid, s.limit, s.stop)
+	e.At = s.w.exit().At
+	s.end.exited(e)
+}
+
+func (s *successor) processID() int             { return s.pid }
+func (s *successor) signal(sig os.Signal) error { return s.w.signal(sig) }
+
+// kill sends SIGKILL, noting it in the exit.
+func (s *successor) kill() error {
+	return s.end.kill(func() error { return s.w.kill() })
+}
+
+// done is closed once the process has exited.
+func (s *successor) done() <-chan struct{} { return s.w.done() }
+
+// exit says how the process ended, once done is closed: it waits until
+// the probe has reaped it, or given up (see newSuccessor).
+func (s *successor) exit() Exit { return s.end.exit() }
+
+// close stops watching the process; it does not kill it. It may be called
+// more than once.
+func (s *successor) close() error {
+	s.once.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		s.w.close()
+	})
+	return nil
+}
+
+// A lineage is the processes of an upgrade run: the successors the probe
+// watches, and the goroutines that wait for the old processes' exits.
+type lineage struct {
+	timeout time.Duration
+	stop    chan struct{} // closed by close
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	procs []*successor
+	exits map[int]Exit // by upgrade (0-based): how its old process ended
+}
+
+func newLineage(timeout time.Duration) *lineage {
+	return &lineage{timeout: timeout, stop: make(chan struct{}), exits: map[int]Exit{}}
+}
+
+// follow returns the process pid: first if that is its PID, else a new
+// successor.
+func (l *lineage) follow(pid int, first proc) (proc, error) {
+	if first != nil && first.processID() == pid {
+		return first, nil
+	}
+	s, err := newSuccessor(pid, l.timeout)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.procs = append(l.procs, s)
+	l.mu.Unlock()
+	return s, nil
+}
+
+// awaitOld waits, in the background, up to timeout for the old process
+// of upgrade i to exit, and records how it ended.
+func (l *lineage) awaitOld(i int, old proc) {
+	l.wg.Go(func() {
+		t := time.NewTimer(l.timeout)
+		defer t.Stop()
+		select {
+		case <-old.done():
+		case <-t.C:
+			return
+		case <-l.stop:
+			return
+		}
+		e := old.exit()
+		l.mu.Lock()
+		l.exits[i] = e
+		l.mu.Unlock()
+	})
+}
+
+// wait waits for the old processes' exits (each bounded), and returns how
+// each ended, by upgrade.
+func (l *lineage) wait() map[int]Exit {
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.exits
+}
+
+// close stops the waits and the watching. It may be called more than
+// once.
+func (l *lineage) close() {
+	l.mu.Lock()
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	procs := l.procs
+	l.mu.Unlock()
+	l.wg.Wait()
+	for _, s := range procs {
+		s.close()
+	}
+}
+
+// firstServing waits until the PID file names the process that serves,
+// up to the upgrade timeout, and returns it: started, the probe's child,
+// if the file names it; else one it watches. gone is closed if started
+// exits meanwhile.
+func (r *run) firstServing(ctx context.Context, l *lineage, started proc) (proc, error) {
+	u := r.cfg.Upgrades
+	var gone <-chan struct{}
+	if started != nil {
+		gone = started.done()
+	}
+	pid, err := waitPID(ctx, u.PIDFile, 0, u.Timeout, gone)
+	switch {
+	case errors.Is(err, errNoPID):
+		return nil, fmt.Errorf("%w: %s named no process within %v of the server's start: does the server write the PID of the process that serves there?", errNoPID, u.PIDFile, u.Timeout)
+	case err != nil:
+		return nil, fmt.Errorf("probe: waiting for the PID file: %w", err)
+	}
+	if started != nil && r.cfg.Target != "" && pid != started.processID() {
+		return nil, fmt.Errorf("probe: the PID file %s names process %d, not %d (Config.PID): give the PID file alone", u.PIDFile, pid, started.processID())
+	}
+	p, err := l.follow(pid, started)
+	if err != nil {
+		return nil, fmt.Errorf("probe: the PID file %s names process %d: %w", u.PIDFile, pid, err)
+	}
+	return p, nil
+}
+
+// upgrade runs the upgrades of an upgrade run, from the first upgrade
+// signal until the shutdown signal is due, and returns the process that
+// serves then, and when the signal was due (later than planned if an
+// upgrade took longer than the interval); nil if no process serves any
+// more (an upgrade took the service down, or the new process exited while
+// serving), which ends the run, the upgrades in the report saying why.
+// spawn starts a goroutine of the load with the load's context.
+func (r *run) upgrade(ctx context.Context, l *lineage, cur proc, rep *Report, d *driver, spawn func(func(context.Context))) (proc, time.Time, error) {
+	c, u := r.cfg, r.cfg.Upgrades
+	rep.Upgrades = make([]Upgrade, 0, u.Count)
+	slowBatch := func(b int) {
+		if c.Load.Slow == 0 || c.Load.GRPC {
+			return
+		}
+		d.slowPending.Add(int64(c.Load.Slow))
+		for j := range c.Load.Slow {
+			spawn(func(ctx context.Context) { d.slow(ctx, b*c.Load.Slow+j) })
+		}
+	}
+	// wait waits until t; it returns false if the process that serves
+	// exited first (recorded on the upgrade that started it).
+	wait := func(t time.Time) (bool, error) {
+		timer := time.NewTimer(time.Until(t))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return true, nil
+		case <-cur.done():
+			n := len(rep.Upgrades)
+			switch {
+			case n == 0: // before any upgrade: as in any run
+				rep.Exit = cur.exit()
+				return false, exitedEarly(cur)
+			case rep.Upgrades[n-1].NewPID == cur.processID():
+				rep.Upgrades[n-1].NewExit = cur.exit()
+			default: // the PID did not change, and the old one died later
+				rep.Upgrades[n-1].OldExit = cur.exit()
+			}
+			return false, nil
+		case <-ctx.Done():
+			return false, fmt.Errorf("probe: during the upgrades: %w", ctx.Err())
+		}
+	}
+	due := rep.Start.Add(c.Warmup)
+	for i := range u.Count {
+		if i > 0 {
+			if ok, err := wait(due.Add(-u.Interval / 2)); !ok {
+				return nil, time.Time{}, err
+			}
+			slowBatch(i)
+		}
+		if ok, err := wait(due); !ok {
+			return nil, time.Time{}, err
+		}
+		up := Upgrade{OldPID: cur.processID(), SignalAt: time.Now()}
+		up.SignalLag = up.SignalAt.Sub(due)
+		r.rec.upgraded(up.SignalAt)
+		r.prog.set(PhaseUpgrading)
+		if err := cur.signal(u.Signal); err != nil {
+			up.Err = fmt.Sprintf("%s to process %d: %v", SignalName(u.Signal), cur.processID(), strings.TrimPrefix(err.Error(), "probe: "))
+			rep.Upgrades = append(rep.Upgrades, up)
+			return nil, time.Time{}, nil
+		}
+		pid, err := waitPID(ctx, u.PIDFile, up.OldPID, u.Timeout, cur.done())
+		switch {
+		case errors.Is(err, errNoPID):
+			rep.Upgrades = append(rep.Upgrades, up)
+			select {
+			case <-cur.done(): // gone, and nobody took over
+				rep.Upgrades[i].OldExit = cur.exit()
+				return nil, time.Time{}, nil
+			default: // it serves on
+			}
+		case err != nil:
+			rep.Upgrades = append(rep.Upgrades, up)
+			return nil, time.Time{}, fmt.Errorf("probe: during upgrade %d: %w", i+1, err)
+		default:
+			up.NewPID, up.NewAt = pid, time.Now()
+			next, err := l.follow(pid, nil)
+			if err != nil {
+				up.Err = fmt.Sprintf("the PID file names process %d: %v", pid, strings.TrimPrefix(err.Error(), "probe: "))
+				rep.Upgrades = append(rep.Upgrades, up)
+				return nil, time.Time{}, nil
+			}
+			rep.Upgrades = append(rep.Upgrades, up)
+			l.awaitOld(i, cur)
+			cur = next
+		}
+		// An upgrade that took longer than the interval delays the next
+		// signal, so that its slow requests go out Interval/2 before it.
+		due = due.Add(u.Interval)
+		if earliest := time.Now().Add(u.Interval / 2); due.Before(earliest) {
+			due = earliest
+		}
+	}
+	if ok, err := wait(due.Add(-u.Interval / 2)); !ok {
+		return nil, time.Time{}, err
+	}
+	slowBatch(u.Count)
+	if ok, err := wait(due); !ok {
+		return nil, time.Time{}, err
+	}
+	return cur, due, nil
+}
+
+// window returns the part of an upgrade run that t falls in: 0 before the
+// first upgrade signal, i from the i-th upgrade signal to the next,
+// len(Upgrades)+1 from the shutdown signal.
+func (r *Report) window(t time.Time) int {
+	w := 0
+	for i, u := range r.Upgrades {
+		if !t.Before(u.SignalAt) {
+			w = i + 1
+		}
+	}
+	if !r.SignalAt.IsZero() && !t.Before(r.SignalAt) {
+		w = len(r.Upgrades) + 1
+	}
+	return w
+}
+
+// countUpgrades counts, for each upgrade, the requests refused and lost
+// from its signal to the next, and the slow requests meant to be in
+// flight at it, from the records. Records past [Config.MaxRecords] are
+// not counted.
+func (r *Report) countUpgrades() {
+	if len(r.Upgrades) == 0 {
+		return
+	}
+	for i := range r.Upgrades {
+		u := &r.Upgrades[i]
+		u.Refused, u.Lost, u.LostReused, u.Slow, u.SlowCompleted = 0, 0, 0, r.Load.Slow, 0
+	}
+	for _, rec := range r.Records {
+		if !rec.Kind.request() {
+			continue
+		}
+		if rec.Kind == Slow && r.Load.Slow > 0 {
+			// Batch b is sent to be in flight at signal b+1 (the last
+			// one at the shutdown signal).
+			if b := rec.Client / r.Load.Slow; b < len(r.Upgrades) && rec.Outcome == Answered && rec.Status/100 == 2 {
+				r.Upgrades[b].SlowCompleted++
+			}
+		}
+		w := r.window(rec.Done)
+		if w < 1 || w > len(r.Upgrades) {
+			continue
+		}
+		u := &r.Upgrades[w-1]
+		switch rec.Outcome {
+		case Refused:
+			u.Refused++
+		case Lost:
+			u.Lost++
+			if rec.Seq > 1 {
+				u.LostReused++
+			}
+		}
+	}
+}
+
+// Describe describes the upgrade in one line: the PIDs, how long the new
+// process took to take over, how the old one ended, and what became of
+// the requests meanwhile. sig is the upgrade signal, timeout
+// [Upgrades.Timeout].
+func (u Upgrade) Describe(sig os.Signal, timeout time.Duration) string {
+	var b strings.Builder
+	name := SignalName(sig)
+	switch {
+	case u.Err != "":
+		fmt.Fprintf(&b, "%s to %d: %s", name, u.OldPID, u.Err)
+	case u.NewPID == 0 && !u.OldExit.At.IsZero():
+		fmt.Fprintf(&b, "%s to %d: it exited %v %s later, and no new process took over", name, u.OldPID, u.OldExit, FormatDuration(u.OldExit.At.Sub(u.SignalAt)))
+	case u.NewPID == 0:
+		fmt.Fprintf(&b, "%s to %d: the PID file named no new process within %v; %d served on", name, u.OldPID, timeout, u.OldPID)
+	default:
+		fmt.Fprintf(&b, "%s, %d -> %d in %s", name, u.OldPID, u.NewPID, FormatDuration(u.NewAt.Sub(u.SignalAt)))
+		if e := u.OldExit; e.At.IsZero() {
+			fmt.Fprintf(&b, "; the old one had not exited %v later", timeout)
+		} else if e.Unknown {
+			fmt.Fprintf(&b, "; the old one %v %s after the signal", e, FormatDuration(e.At.Sub(u.SignalAt)))
+		} else {
+			fmt.Fprintf(&b, "; the old one: exit %v, %s after the signal", e, FormatDuration(e.At.Sub(u.SignalAt)))
+		}
+		if e := u.NewExit; !e.At.IsZero() {
+			fmt.Fprintf(&b, "; the new one exited %v %s after it took over", e, FormatDuration(e.At.Sub(u.NewAt)))
+		}
+	}
+	fmt.Fprintf(&b, "; %s refused, %s lost", FormatCount(u.Refused), FormatCount(u.Lost))
+	if u.Slow > 0 {
+		fmt.Fprintf(&b, ", slow %d of %d answered", u.SlowCompleted, u.Slow)
+	}
+	return b.String()
+}
+
+// judgeUpgrades adds the reasons to fail an upgrade run for: at each
+// upgrade, no new process, an old process that did not exit 0, a new one
+// that died, connections refused, requests lost and slow requests not
+// answered from its signal to the next; and the requests lost and slow
+// ones not answered before the first upgrade and from the shutdown
+// signal on, as any run judges them.
+func (r *Report) judgeUpgrades(failAdvised func(code, advice, format string, args ...any), fail func(code, format string, args ...any)) {
+	sig := SignalName(r.UpgradeSignal)
+	lostText := func(lost, reused int) string {
+		s := fmt.Sprintf("%s %s lost", FormatCount(lost), plural(lost, "request"))
+		switch {
+		case reused == lost:
+			return s + " on reused keep-alive connections"
+		case reused > 0:
+			return s + fmt.Sprintf(" (%s on reused keep-alive connections)", FormatCount(reused))
+		}
+		return s + " on new connections"
+	}
+	for i, u := range r.Upgrades {
+		n := i + 1
+		switch e := u.OldExit; {
+		case u.Err != "":
+			fail(CodeUpgradePID, "upgrade %d: %s", n, u.Err)
+		case u.NewPID == 0 && !e.At.IsZero():
+			fail(CodeUpgradePID, "upgrade %d: process %d exited %v %s after %s, and no new process took over: the service went down",
+				n, u.OldPID, e, FormatDuration(e.At.Sub(u.SignalAt)), sig)
+		case u.NewPID == 0:
+			fail(CodeUpgradePID, "upgrade %d: the PID did not change within %v: the PID file %s still named %d", n, r.UpgradeTimeout, r.PIDFile, u.OldPID)
+		case e.At.IsZero():
+			fail(CodeUpgradeExit, "upgrade %d: old process %d had not exited %v after %s", n, u.OldPID, r.UpgradeTimeout, sig)
+		case e.Unknown:
+		case e.Signal != nil:
+			fail(CodeUpgradeExit, "upgrade %d: old process %d was ended by %s (exit %d), %s after %s", n, u.OldPID, SignalName(e.Signal), e.shellCode(), FormatDuration(e.At.Sub(u.SignalAt)), sig)
+		case e.Code != 0:
+			fail(CodeUpgradeExit, "upgrade %d: old process %d exited %d, %s after %s", n, u.OldPID, e.Code, FormatDuration(e.At.Sub(u.SignalAt)), sig)
+		}
+		if e := u.NewExit; !e.At.IsZero() {
+			fail(CodeUpgradeExit, "upgrade %d: the new process %d exited %v %s after it took over, leaving nothing serving", n, u.NewPID, e, FormatDuration(e.At.Sub(u.NewAt)))
+		}
+		if u.Refused > 0 {
+			fail(CodeRefused, "%s %s refused at upgrade %d", FormatCount(u.Refused), plural(u.Refused, "connection"), n)
+		}
+		if u.Lost > 0 {
+			in := func(rec Record) bool { return r.window(rec.Done) == n }
+			failAdvised(CodeLost, r.lostAdvice(in, u.Lost, u.LostReused), "%s at upgrade %d", lostText(u.Lost, u.LostReused), n)
+		}
+		if u.Slow > 0 && u.SlowCompleted < u.Slow {
+			fail(CodeSlowIncomplete, "upgrade %d: %d of %d slow requests in flight at it not answered 2xx", n, u.Slow-u.SlowCompleted, u.Slow)
+		}
+	}
+
+	// Before the first upgrade, and from the shutdown signal on.
+	last := len(r.Upgrades) + 1
+	var lost, reused [2]int
+	slow := 0
+	for _, rec := range r.Records {
+		if !rec.Kind.request() {
+			continue
+		}
+		if rec.Kind == Slow && r.Load.Slow > 0 && rec.Client/r.Load.Slow == len(r.Upgrades) && rec.Outcome == Answered && rec.Status/100 == 2 {
+			slow++
+		}
+		w := r.window(rec.Done)
+		if rec.Outcome != Lost || w != 0 && w != last {
+			continue
+		}
+		k := min(w, 1)
+		lost[k]++
+		if rec.Seq > 1 {
+			reused[k]++
+		}
+	}
+	for k, when := range []string{"before the first upgrade", "from the shutdown signal on"} {
+		if lost[k] == 0 {
+			continue
+		}
+		w := k * last
+		in := func(rec Record) bool { return r.window(rec.Done) == w }
+		failAdvised(CodeLost, r.lostAdvice(in, lost[k], reused[k]), "%s %s", lostText(lost[k], reused[k]), when)
+	}
+	if n := r.Load.Slow; n > 0 && !r.SignalAt.IsZero() && slow < n {
+		fail(CodeSlowIncomplete, "%d of %d slow requests in flight at the shutdown signal not answered 2xx", n-slow, n)
+	}
+}
