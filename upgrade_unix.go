@@ -211,7 +211,7 @@ func (u *Upgrader) command() (*exec.Cmd, error) {
 			return nil, err
 		}
 		if cmd == nil {
-			return nil, errors.New("Command returned no command")
+			return nil, errors.New("the Upgrader's Command returned no command")
 		}
 		if len(cmd.ExtraFiles) > 0 {
 			return nil, errors.New("the command has ExtraFiles: the Upgrader passes the sockets there")
