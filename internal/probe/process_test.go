@@ -139,7 +139,7 @@ func TestStartReadyPath(t *testing.T) {
 
 	c = childCommand("graceful")
 	c.ReadyPath = "/missing"
-	c.ListenTimeout = 300 * time.Millisecond
+	c.ListenTimeout = 3 * time.Second // long enough for the child to start on a busy machine
 	if p, err := startServer(context.Background(), c); !errors.Is(err, errNotReady) || !strings.Contains(err.Error(), "status 404") {
 		if p != nil {
 			p.close()
