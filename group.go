@@ -643,6 +643,12 @@ serving:
 	default:
 		r.log.Info("drain: shutdown complete", attrs...)
 	}
+	if svc.standDone != nil {
+		// See Upgrader.Foreground: Run returns when the service ends.
+		served := <-svc.standDone
+		r.log.Info("drain: the service has ended: every process after this one has exited", "err", served)
+		err = errors.Join(err, served)
+	}
 	return err
 }
 
@@ -918,6 +924,8 @@ func protect(fn func() error) (err error) {
 // ignores second signals.
 func (r *run) onSignal(sig os.Signal) {
 	switch {
+	case r.svc.handedOff && r.svc.standDone != nil:
+		r.log.Info("drain: signal passed on to the process serving now; this one drains what it had", "signal", sig.String())
 	case r.svc.handedOff:
 		// Another process serves now. Under systemd, stopping the service
 		// signals every process of its control group: this one only

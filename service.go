@@ -51,7 +51,8 @@ type service struct {
 	watchdogStop chan struct{}
 	watchdogDone chan struct{}
 
-	handedOff bool // the sockets were left to another process
+	handedOff bool       // the sockets were left to another process
+	standDone chan error // the stand-in's result (see Upgrader.Foreground)
 }
 
 type upgradeRequest struct{ reply chan error }
@@ -82,11 +83,20 @@ func (g *Group) checkUpgrader(errs []error) []error {
 		errs = append(errs, fmt.Errorf("Upgrader: Signal %v is also a shutdown signal", sig))
 	}
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	u.initLocked()
 	if u.initErr != nil {
 		errs = append(errs, u.initErr)
 	}
-	u.mu.Unlock()
+	if u.Foreground && u.parent == nil && u.stand == nil {
+		// Started by the supervisor: this process will stand in for the
+		// generations after it.
+		st, err := newStandIn()
+		if err != nil {
+			return append(errs, fmt.Errorf("Upgrader: %w", err))
+		}
+		u.stand = st
+	}
 	return errs
 }
 
@@ -199,6 +209,16 @@ func (s *service) announceReady() {
 			s.log.Error("drain: could not write the PID file", "path", s.u.PIDFile, "err", err)
 		}
 	}
+	if s.u != nil {
+		s.u.mu.Lock()
+		standIn := s.u.standIn
+		s.u.mu.Unlock()
+		if standIn != nil {
+			if _, err := standIn.Write([]byte("serving " + strconv.Itoa(os.Getpid()))); err != nil {
+				s.log.Warn("drain: could not tell the process standing in for the service that this one serves", "err", err)
+			}
+		}
+	}
 	if s.parent != nil {
 		if err := s.parent.ready(); err != nil {
 			s.log.Warn("drain: could not tell the previous process that this one is ready", "err", err)
@@ -283,6 +303,17 @@ func (s *service) upgradeEnded(res upgradeResult) bool {
 	}
 	s.log.Info("drain: upgraded: the new process is ready; leaving it the sockets", "new_pid", res.pid)
 	s.notify("MAINPID="+strconv.Itoa(res.pid), "READY=1", "STATUS=upgraded to process "+strconv.Itoa(res.pid))
+	s.u.mu.Lock()
+	st := s.u.stand
+	s.u.mu.Unlock()
+	if st != nil {
+		sigs := slices.Concat(s.g.Signals, []os.Signal{s.u.signal()})
+		if s.g.Signals == nil {
+			sigs = append(sigs, defaultSignals...)
+		}
+		s.standDone = make(chan error, 1)
+		go func() { s.standDone <- st.run(res.pid, sigs, s.log) }() // owned: Run waits for standDone
+	}
 	return true
 }
 

@@ -99,12 +99,30 @@ type Upgrader struct {
 	// then leaves the sockets to the next process, as an upgrade does.
 	FDStore bool
 
+	// Foreground keeps the process that the supervisor started for as
+	// long as the service runs, for supervisors that watch that process
+	// and take its exit for the end of the service (runit, s6,
+	// daemontools, supervisord, a container's init): after an upgrade it
+	// drains as usual, then stands in for the generations that follow,
+	// passing them the Group's shutdown signals and the upgrade signal it
+	// receives, and its Run returns once the last of them has exited,
+	// with the serving one's exit status. Linux only: the process adopts
+	// the generations as a child subreaper. Under systemd it is not
+	// needed.
+	Foreground bool
+
 	mu       sync.Mutex
 	inited   bool
 	initErr  error
 	warnings []string  // found while reading the environment, logged by Run
 	sockets  []*socket // inherited (claimed or not), then opened by Listen
 	parent   *parentLink
+	// standIn reaches the process that stands in for the service (see
+	// Foreground): each generation says there that it serves. Inherited
+	// by a process started by an upgrade; nil in the process that stands
+	// in, and without Foreground.
+	standIn *os.File
+	stand   *standIn // this process stands in, once it has upgraded
 	// handedOff is set when the shutdown begins after an upgrade (or, in
 	// a new process, when the old one called the upgrade off): every
 	// socket is left to the other process.
@@ -235,6 +253,7 @@ const (
 	envUpgrade  = "DRAIN_UPGRADE"
 	envFDNames  = "DRAIN_FDNAMES"
 	envFDShared = "DRAIN_FDSHARED" // the names of those systemd holds too
+	envStandIn  = "DRAIN_STANDIN"  // set if the descriptor after the control connection reaches the stand-in
 )
 
 // initLocked reads, once, the sockets the process inherited.
@@ -273,9 +292,11 @@ func (u *Upgrader) inheritFromParent() error {
 	}
 	names := os.Getenv(envFDNames)
 	shared := strings.Split(os.Getenv(envFDShared), ":")
+	_, standIn := os.LookupEnv(envStandIn)
 	os.Unsetenv(envUpgrade)
 	os.Unsetenv(envFDNames)
 	os.Unsetenv(envFDShared)
+	os.Unsetenv(envStandIn)
 	ppid, first, ok := strings.Cut(v, ",")
 	pid, err1 := strconv.Atoi(ppid)
 	fd, err2 := strconv.Atoi(first)
@@ -306,7 +327,23 @@ func (u *Upgrader) inheritFromParent() error {
 		return err
 	}
 	u.parent = link
+	if standIn {
+		if u.standIn = inheritFile(fd+len(list)+1, "drain-standin"); u.standIn == nil {
+			return errors.New("the connection to the process that stands in for the service is not open")
+		}
+	}
 	return nil
+}
+
+// standInFile returns what a new process inherits to reach the process
+// that stands in for the service, if any (see Foreground).
+func (u *Upgrader) standInFile() *os.File {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stand != nil {
+		return u.stand.peer
+	}
+	return u.standIn
 }
 
 // files returns a copy of every listening socket, for a new process, or,

@@ -41,7 +41,7 @@ func runUpgradeServer(dir string) int {
 		log.Error("a broken binary: exiting at start")
 		return 3
 	}
-	up := &Upgrader{PIDFile: filepath.Join(dir, "pid"), ReadyTimeout: 2 * time.Second}
+	up := &Upgrader{PIDFile: filepath.Join(dir, "pid"), ReadyTimeout: 2 * time.Second, Foreground: os.Getenv("DRAIN_TEST_FOREGROUND") != ""}
 	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Error("listen", "err", err)
@@ -754,5 +754,59 @@ func TestSystemdNotify(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if count("WATCHDOG") != pings {
 		t.Error("watchdog pings after Run returned")
+	}
+}
+
+// TestForeground runs the server as runit or supervisord would: they watch
+// the process they started, and signal it. With Foreground it stays after
+// its upgrade, passes on the signals it gets (an upgrade, then the stop),
+// and exits 0 when the last generation has.
+func TestForeground(t *testing.T) {
+	s := newUpgradeServer(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), upgradeDirEnv+"="+s.dir, "DRAIN_TEST_FOREGROUND=1")
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := cmd.Process.Pid
+	exited := make(chan int, 1)
+	go func() { cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
+	pids := []int{s.waitPID(0)}
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	addrB, _ := os.ReadFile(filepath.Join(s.dir, "addr"))
+	load := startUpgradeLoad(string(addrB), 8, 2)
+	for range 2 {
+		time.Sleep(time.Second)
+		s.hup(first) // always the process the supervisor started
+		pids = append(pids, s.waitPID(pids[len(pids)-1]))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if failures := load.end(); len(failures) > 0 {
+		t.Errorf("%d requests refused or lost:\n%s", len(failures), strings.Join(failures[:min(len(failures), 10)], "\n"))
+	}
+	select {
+	case code := <-exited:
+		t.Fatalf("the first process exited %d after the upgrades\n%s", code, s.logs())
+	default:
+	}
+	syscall.Kill(first, syscall.SIGTERM) // the supervisor stops the service
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("the first process exited %d\n%s", code, s.logs())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first process did not exit\n%s", s.logs())
+	}
+	if err := syscall.Kill(pids[len(pids)-1], 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the last generation %d is still running: %v", pids[len(pids)-1], err)
+	}
+	if !strings.Contains(s.logs(), "passing a signal to the process serving") {
+		t.Errorf("no signal passed on\n%s", s.logs())
 	}
 }

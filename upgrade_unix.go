@@ -173,6 +173,10 @@ func (u *Upgrader) start() (*newProc, error) {
 		envUpgrade+"="+strconv.Itoa(os.Getpid())+",3",
 		envFDNames+"="+strings.Join(names, ":"),
 		envFDShared+"="+strings.Join(shared, ":"))
+	if standIn := u.standInFile(); standIn != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, standIn)
+		cmd.Env = append(cmd.Env, envStandIn+"=1")
+	}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		return nil, err
@@ -196,7 +200,7 @@ func upgradeEnv(env []string) []string {
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case envUpgrade, envFDNames, envFDShared, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID":
+		case envUpgrade, envFDNames, envFDShared, envStandIn, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID":
 			continue
 		}
 		out = append(out, kv)

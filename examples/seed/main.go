@@ -11,7 +11,8 @@
 // failing, 0), -retry-after (answer new requests 503 with Retry-After
 // while draining), -h2c (serve HTTP/2 without TLS too), -pidfile (keep the
 // serving process's PID there, default $PIDFILE), -fdstore (keep the
-// socket in systemd's file descriptor store). Routes: GET / after -delay,
+// socket in systemd's file descriptor store), -foreground (stay after an
+// upgrade, for runit and supervisord). Routes: GET / after -delay,
 // GET /fast at once, GET /slow?ms=N after N milliseconds, /events and /ws
 // streams, /livez, /readyz and /metrics. It logs each step of the
 // shutdown with an event attribute: shutdown-initiated, delay-elapsed,

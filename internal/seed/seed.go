@@ -59,6 +59,7 @@ type Options struct {
 	H2C           bool          // -h2c: serve HTTP/2 without TLS too (prior knowledge)
 	PIDFile       string        // -pidfile: keep the serving process's PID there, across upgrades; $PIDFILE
 	FDStore       bool          // -fdstore: keep the listening socket in systemd's file descriptor store
+	Foreground    bool          // -foreground: stay, after an upgrade, until the last generation exits (runit, supervisord)
 }
 
 // ParseArgs parses the seed server's command line. Errors and -help go to
@@ -75,6 +76,7 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.BoolVar(&o.H2C, "h2c", false, "serve HTTP/2 without TLS too, to clients with prior knowledge (drainprobe --http2)")
 	fs.StringVar(&o.PIDFile, "pidfile", os.Getenv("PIDFILE"), "keep the PID of the serving process in this file, across upgrades (SIGHUP)")
 	fs.BoolVar(&o.FDStore, "fdstore", false, "under systemd, keep the listening socket in its file descriptor store, so that a restart refuses nothing")
+	fs.BoolVar(&o.Foreground, "foreground", false, "under a supervisor that watches this process (runit, supervisord), stay after an upgrade, passing on signals, until the last generation exits")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
@@ -119,7 +121,7 @@ func Run(args []string, stderr io.Writer) int {
 	// SIGHUP replaces the process by the binary installed at its path,
 	// with the listening socket inherited; systemd's socket, if it passed
 	// one named "http", is used rather than a new one.
-	up := &drain.Upgrader{PIDFile: o.PIDFile, FDStore: o.FDStore}
+	up := &drain.Upgrader{PIDFile: o.PIDFile, FDStore: o.FDStore, Foreground: o.Foreground}
 	ln, err := up.Listen("http", "tcp", o.Addr)
 	if err != nil {
 		log.Error("seed: cannot listen", "err", err)

@@ -1,0 +1,115 @@
+package drain
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// A standIn is the process a supervisor started, standing in for the
+// generations that follow it once it has upgraded (see
+// [Upgrader.Foreground]): it adopts them as a child subreaper, passes
+// them the signals it gets, and ends when the last of them has exited.
+type standIn struct {
+	conn *net.UnixConn // each generation says "serving PID" here once ready
+	peer *os.File      // the other end, passed to each new process
+}
+
+const prSetChildSubreaper = 36
+
+func newStandIn() (*standIn, error) {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return nil, fmt.Errorf("becoming a child subreaper: %w", errno)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "drain-standin")
+	defer ours.Close()
+	c, err := net.FileConn(ours)
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, err
+	}
+	return &standIn{conn: c.(*net.UnixConn), peer: os.NewFile(uintptr(fds[1]), "drain-standin")}, nil
+}
+
+// run stands in for the service, whose serving process is pid, until
+// every process below this one has exited. It passes signals (sigs) to the
+// process serving, and returns nil if that process exited 0.
+func (st *standIn) run(pid int, sigs []os.Signal, log *slog.Logger) error {
+	defer st.conn.Close()
+	defer st.peer.Close()
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, append(sigs, syscall.SIGCHLD)...)
+	defer signal.Stop(sigc)
+	serving := make(chan int)
+	done := make(chan struct{})
+	go func() { // owned: run closes conn and waits for done
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			n, err := st.conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if p, err := strconv.Atoi(strings.TrimPrefix(string(buf[:n]), "serving ")); err == nil {
+				serving <- p
+			}
+		}
+	}()
+	defer func() { st.conn.Close(); <-done }()
+
+	log.Info("drain: standing in for the service: passing signals to the process serving until every one has exited", "serving_pid", pid)
+	var status syscall.WaitStatus
+	seen := false
+	for {
+		for {
+			var ws syscall.WaitStatus
+			got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if errors.Is(err, syscall.ECHILD) {
+				return exitResult(pid, status, seen)
+			}
+			if err != nil && !errors.Is(err, syscall.EINTR) {
+				return fmt.Errorf("drain: standing in: %w", err)
+			}
+			if got <= 0 {
+				break
+			}
+			if got == pid {
+				status, seen = ws, true
+			}
+		}
+		select {
+		case sig := <-sigc:
+			if sig == syscall.SIGCHLD {
+				continue
+			}
+			log.Info("drain: passing a signal to the process serving", "signal", sig.String(), "serving_pid", pid)
+			syscall.Kill(pid, sig.(syscall.Signal))
+		case p := <-serving:
+			pid = p
+		}
+	}
+}
+
+// exitResult is what the stand-in's Run returns: nil if the process that
+// served last exited 0.
+func exitResult(pid int, ws syscall.WaitStatus, seen bool) error {
+	switch {
+	case !seen:
+		return fmt.Errorf("drain: the process serving (%d) ended unseen", pid)
+	case ws.Signaled():
+		return fmt.Errorf("drain: the process serving (%d) was killed by %v", pid, ws.Signal())
+	case ws.ExitStatus() != 0:
+		return fmt.Errorf("drain: the process serving (%d) exited %d", pid, ws.ExitStatus())
+	}
+	return nil
+}
