@@ -42,8 +42,13 @@ func TestHTTP2(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("report:\n%s", rep)
-		if rep.BusyOKBefore == 0 || rep.Total().Lost != 0 || rep.SlowCompleted() != 1 {
-			t.Errorf("busy 2xx before the signal %d, lost %d, slow completed %d; want some, 0, 1", rep.BusyOKBefore, rep.Total().Lost, rep.SlowCompleted())
+		// net/http's Shutdown closes an HTTP/2 connection as soon as it is
+		// idle, and a TLS connection just made is idle until its first
+		// stream arrives: a busy client that reconnected at that moment can
+		// lose that stream (seen once in CI on a loaded machine). None is
+		// lost on a connection that had carried streams.
+		if total := rep.Total(); rep.BusyOKBefore == 0 || total.LostReused != 0 || total.Lost > 1 || rep.SlowCompleted() != 1 {
+			t.Errorf("busy 2xx before the signal %d, lost %d (%d on reused connections), slow completed %d; want some, at most 1 (0), 1", rep.BusyOKBefore, total.Lost, total.LostReused, rep.SlowCompleted())
 		}
 	})
 	t.Run("abrupt", func(t *testing.T) {
