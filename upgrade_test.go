@@ -156,8 +156,9 @@ type notifyReceiver struct {
 }
 
 type notifyMsg struct {
-	pid  int
-	vars map[string]string
+	pid   int
+	vars  map[string]string
+	files []*os.File // descriptors passed with it (FDSTORE=1)
 }
 
 func (m notifyMsg) String() string { return fmt.Sprintf("pid %d: %v", m.pid, m.vars) }
@@ -184,6 +185,11 @@ func newNotifyReceiver(t *testing.T, path string) *notifyReceiver {
 					if cred, err := syscall.ParseUnixCredentials(&scm); err == nil {
 						m.pid = int(cred.Pid)
 					}
+					if fds, err := syscall.ParseUnixRights(&scm); err == nil {
+						for _, fd := range fds {
+							m.files = append(m.files, os.NewFile(uintptr(fd), "stored"))
+						}
+					}
 				}
 			}
 			for _, line := range strings.Split(string(buf[:n]), "\n") {
@@ -196,7 +202,13 @@ func newNotifyReceiver(t *testing.T, path string) *notifyReceiver {
 			r.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { conn.Close(); <-r.done })
+	t.Cleanup(func() {
+		conn.Close()
+		<-r.done
+		for _, m := range r.msgs {
+			closeAll(m.files)
+		}
+	})
 	return r
 }
 
@@ -808,5 +820,62 @@ func TestForeground(t *testing.T) {
 	}
 	if !strings.Contains(s.logs(), "passing a signal to the process serving") {
 		t.Errorf("no signal passed on\n%s", s.logs())
+	}
+}
+
+// TestFDStore plays systemd's file descriptor store: the group stores its
+// socket once ready, and its shutdown leaves it as it found it, so that
+// connections made before the next process starts wait in its queue
+// rather than being refused.
+func TestFDStore(t *testing.T) {
+	leakcheck(t)
+	path := filepath.Join(t.TempDir(), "notify")
+	notify := newNotifyReceiver(t, path)
+	t.Setenv("NOTIFY_SOCKET", path)
+	up := &Upgrader{FDStore: true}
+	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	log, _ := testLogger(t)
+	g := &Group{Logger: log, Signals: []os.Signal{}, Upgrader: up}
+	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(ctx) }()
+	var stored *os.File
+	waitFor(t, "FDSTORE=1", func() bool {
+		for _, m := range notify.messages() {
+			if m.vars["FDSTORE"] == "1" && m.vars["FDNAME"] == "web" && len(m.files) == 1 {
+				stored = m.files[0]
+				return true
+			}
+		}
+		return false
+	})
+	sa, err := syscall.Getsockname(int(stored.Fd()))
+	if got, ok := sa.(*syscall.SockaddrInet4); !ok || strconv.Itoa(got.Port) != addr[strings.LastIndex(addr, ":")+1:] {
+		t.Fatalf("stored descriptor is bound to %#v, want %s (%v)", sa, addr, err)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	// The store holds the socket: a client connects, and waits for the
+	// next process.
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("after the shutdown, with the socket in the store: %v", err)
+	}
+	c.Close()
+	n := 0
+	for _, m := range notify.messages() {
+		if m.vars["FDSTORE"] == "1" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the socket was stored %d times, want once", n)
 	}
 }
