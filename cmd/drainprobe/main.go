@@ -115,20 +115,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	verdict := rep.Verdict
 	// Text, JSON and the page render the same report.
-	v := &view{Report: rep, Label: opts.label}
-	raw, err := json.Marshal(rep)
-	if err != nil {
-		fmt.Fprintf(stderr, "drainprobe: %v\n", err)
-		return exitUsage
-	}
 	if opts.json {
+		raw, err := json.Marshal(rep)
+		if err != nil {
+			fmt.Fprintf(stderr, "drainprobe: %v\n", err)
+			return exitUsage
+		}
 		stdout.Write(raw)
 		fmt.Fprintln(stdout)
 	} else {
-		writeText(stdout, v)
+		rep.WriteText(stdout, opts.label)
 	}
 	if opts.html != "" {
-		if err := writeHTMLFile(opts.html, v, raw); err != nil {
+		if err := writeHTMLFile(opts.html, rep, opts.label); err != nil {
 			fmt.Fprintf(stderr, "drainprobe: %v\n", err)
 			return exitUsage
 		}
@@ -159,12 +158,12 @@ func warned(v probe.Verdict, code string) bool {
 	return slices.ContainsFunc(v.Warnings, func(w probe.Finding) bool { return w.Code == code })
 }
 
-func writeHTMLFile(name string, v *view, raw []byte) error {
+func writeHTMLFile(name string, rep *probe.Report, label string) error {
 	f, err := os.Create(name)
 	if err != nil {
 		return err
 	}
-	if err := writeHTML(f, v, raw); err != nil {
+	if err := rep.WriteHTML(f, label); err != nil {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", name, err)
 	}

@@ -71,16 +71,8 @@ import (
 //     null if not), "error", and from its signal to the next "refused",
 //     "lost", "lost_reused", "slow_sent" and "slow_completed".
 func (r *Report) MarshalJSON() ([]byte, error) {
-	origin, originName := r.SignalAt, "signal"
-	if origin.IsZero() {
-		origin, originName = r.Start, "start"
-	}
-	at := func(t time.Time) *float64 {
-		if t.IsZero() || origin.IsZero() {
-			return nil
-		}
-		return msPtr(t.Sub(origin))
-	}
+	origin, originName := r.origin()
+	at := r.at
 	type load struct {
 		Busy          int     `json:"busy"`
 		BusyPath      string  `json:"busy_path"`
@@ -387,6 +379,29 @@ type jsonCounts struct {
 
 func counts(c Counts) jsonCounts {
 	return jsonCounts{Answered: classes(c), Refused: c.Refused, Lost: c.Lost, LostReused: c.LostReused, Aborted: c.Aborted}
+}
+
+// origin is when times are counted from: the signal, or the load's start
+// if no signal was sent.
+func (r *Report) origin() (time.Time, string) {
+	if !r.signalled() {
+		return r.Start, "start"
+	}
+	return r.SignalAt, "signal"
+}
+
+// signalled reports whether the signal was sent: times are then from it,
+// else from the load's start.
+func (r *Report) signalled() bool { return !r.SignalAt.IsZero() }
+
+// at returns t in ms from the origin, rounded to the microsecond, or nil
+// if t is unknown.
+func (r *Report) at(t time.Time) *float64 {
+	origin, _ := r.origin()
+	if t.IsZero() || origin.IsZero() {
+		return nil
+	}
+	return msPtr(t.Sub(origin))
 }
 
 // sinceOrigin returns ts in ms from origin, never nil.

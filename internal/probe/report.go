@@ -1,11 +1,9 @@
 package probe
 
 import (
-	"fmt"
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -254,90 +252,4 @@ func (r *Report) Lost() []Record {
 		}
 	}
 	return lost
-}
-
-// String summarises the report in a few lines.
-func (r *Report) String() string {
-	var b strings.Builder
-	total := r.Total()
-	switch {
-	case !r.SignalAt.IsZero():
-		to := ""
-		if r.SignalGroup {
-			to = " to the process group"
-		}
-		fmt.Fprintf(&b, "signal %s%s after %v of load (%.2fms late); busy clients: %.0f req/s before it\n",
-			SignalName(r.Signal), to, r.Warmup, ms(r.SignalLag), r.BusyRate)
-	case r.Signal == nil && !r.Start.IsZero():
-		fmt.Fprintf(&b, "no signal sent: %v of load on %s; busy clients: %.0f req/s\n",
-			r.End.Sub(r.Start).Round(time.Millisecond), r.Addr, r.BusyRate)
-	}
-	for i, u := range r.Upgrades {
-		fmt.Fprintf(&b, "upgrade %d: %s\n", i+1, u.Describe(r.UpgradeSignal, r.UpgradeTimeout))
-	}
-	fmt.Fprintf(&b, "requests: %d answered %s, %d refused, %d lost (%d on reused connections), %d aborted\n",
-		total.Answered(), statusClasses(total), total.Refused, total.Lost, total.LostReused, total.Aborted)
-	if r.Load.Slow > 0 {
-		fmt.Fprintf(&b, "slow requests completed: %d of %d\n", r.SlowCompleted(), r.SlowSent())
-	}
-	if r.Load.Idle > 0 || r.Load.Silent > 0 {
-		fmt.Fprintf(&b, "held open at the start: %d of %d idle, %d of %d silent; closed by the server before the exit: %d idle, %d silent\n",
-			r.IdleOpen, r.Load.Idle, r.SilentOpen, r.Load.Silent, r.IdleClosedBeforeExit, r.SilentClosedBeforeExit)
-	}
-	for _, s := range []struct {
-		name      string
-		want      int
-		open      int
-		c         Counts
-		closeCode bool
-	}{{"WebSocket", r.Load.WebSockets, r.WebSocketsOpen, r.WebSocket, true}, {"SSE", r.Load.SSE, r.SSEOpen, r.SSE, false}, {"gRPC Watch", r.Load.Watches, r.WatchesOpen, r.Watch, false}} {
-		if s.want == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "%s streams: %d of %d opened; %d closed cleanly", s.name, s.open, s.want, s.c.Answered())
-		if s.closeCode && len(r.CloseCodes) > 0 {
-			fmt.Fprintf(&b, " (close codes %v)", r.CloseCodes)
-		}
-		fmt.Fprintf(&b, ", %d cut, %d aborted\n", s.c.Lost, s.c.Aborted)
-	}
-	if !r.KeptUp() {
-		fmt.Fprintf(&b, "the probe did not keep up: scheduling lag p99 %.1fms, max %.1fms, signal %.1fms late; its timings may be late by as much\n",
-			ms(r.LagP99), ms(r.LagMax), ms(r.SignalLag))
-	}
-	if r.Exit.At.IsZero() {
-		return b.String()
-	}
-	if r.Exit.Unknown {
-		b.WriteString(r.Exit.String()) // "exited", with no code
-	} else {
-		fmt.Fprintf(&b, "exit %v", r.Exit)
-	}
-	if d, ok := r.LastResponseToExit(); ok {
-		fmt.Fprintf(&b, ", %.1fms after the last response", ms(d))
-	}
-	if !r.SignalAt.IsZero() {
-		fmt.Fprintf(&b, ", %.1fms after the signal", ms(r.SignalToExit()))
-	}
-	b.WriteString("\n")
-	return b.String()
-}
-
-// statusClasses describes the answered counts by status class, as
-// "(2xx 1200, 5xx 3)".
-func statusClasses(c Counts) string {
-	var parts []string
-	for class, n := range c.Status {
-		if n == 0 {
-			continue
-		}
-		if class == 0 {
-			parts = append(parts, fmt.Sprintf("other %d", n))
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%dxx %d", class, n))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
 }

@@ -1,37 +1,16 @@
-package main
+package probe
 
 import (
-	"math"
 	"time"
-
-	"github.com/drain-go/drain/internal/probe"
 )
 
 // A view is the probe's report as the text and HTML renderers read it:
 // the same report --json prints, its times in ms from its origin as the
 // JSON has them.
 type view struct {
-	*probe.Report
+	*Report
 	// Label names the server for people, when its command line does not.
 	Label string
-}
-
-// signalled reports whether the signal was sent: times are then from it,
-// else from the load's start.
-func (v *view) signalled() bool { return !v.SignalAt.IsZero() }
-
-// at returns t in ms from the origin, rounded to the microsecond as in
-// the JSON, or nil if t is unknown.
-func (v *view) at(t time.Time) *float64 {
-	origin := v.SignalAt
-	if origin.IsZero() {
-		origin = v.Start
-	}
-	if t.IsZero() || origin.IsZero() {
-		return nil
-	}
-	ms := math.Round(float64(t.Sub(origin))/float64(time.Microsecond)) / 1000
-	return &ms
 }
 
 // signalName names the signal sent, "" if none was.
@@ -39,14 +18,14 @@ func (v *view) signalName() string {
 	if !v.signalled() || v.Signal == nil {
 		return ""
 	}
-	return probe.SignalName(v.Signal)
+	return SignalName(v.Signal)
 }
 
 // classes are the timeline's outcome classes, in the order they stack.
-var classes = []string{"2xx", "1xx", "3xx", "4xx", "5xx", "other", "refused", "lost"}
+var timelineClasses = []string{"2xx", "1xx", "3xx", "4xx", "5xx", "other", "refused", "lost"}
 
 // count returns the requests of one class in c.
-func count(c probe.Counts, class string) int {
+func count(c Counts, class string) int {
 	switch class {
 	case "1xx":
 		return c.Status[1]
@@ -69,9 +48,9 @@ func count(c probe.Counts, class string) int {
 }
 
 // byClass counts c's requests by the timeline's classes.
-func byClass(c probe.Counts) map[string]int {
+func byClass(c Counts) map[string]int {
 	m := map[string]int{}
-	for _, k := range classes {
+	for _, k := range timelineClasses {
 		m[k] = count(c, k)
 	}
 	return m
@@ -105,7 +84,7 @@ func (v *view) split() (before, after map[string]int) {
 		if v.timelineStart()+float64(i)*v.bucketMs() < 0 {
 			m = before
 		}
-		for _, c := range classes {
+		for _, c := range timelineClasses {
 			m[c] += count(b, c)
 		}
 	}
@@ -114,20 +93,20 @@ func (v *view) split() (before, after map[string]int) {
 
 // A streamRow is the streams of one kind the load held open.
 type streamRow struct {
-	Kind             probe.Kind
+	Kind             Kind
 	Name             string
 	Open, Clean, Cut int
 }
 
 // streamRows are the streams of each kind, opened or not.
 func (v *view) streamRows() []streamRow {
-	row := func(k probe.Kind, name string, open int, c probe.Counts) streamRow {
+	row := func(k Kind, name string, open int, c Counts) streamRow {
 		return streamRow{k, name, open, c.Answered(), c.Lost}
 	}
 	return []streamRow{
-		row(probe.WebSocket, "WebSocket", v.WebSocketsOpen, v.WebSocket),
-		row(probe.SSE, "event", v.SSEOpen, v.SSE),
-		row(probe.Watch, "gRPC Watch", v.WatchesOpen, v.Watch),
+		row(WebSocket, "WebSocket", v.WebSocketsOpen, v.WebSocket),
+		row(SSE, "event", v.SSEOpen, v.SSE),
+		row(Watch, "gRPC Watch", v.WatchesOpen, v.Watch),
 	}
 }
 

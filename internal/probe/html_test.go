@@ -1,9 +1,8 @@
-package main
+package probe
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image/png"
 	"os"
 	"os/exec"
@@ -12,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/drain-go/drain/internal/probe"
 )
 
 // samplePage writes the page of a failed run made up for the tests: lost
@@ -24,47 +21,43 @@ func samplePage(t *testing.T) (string, *view) {
 	t.Helper()
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-	reset, closed := probe.Reason("reset before response"), probe.Reason("closed before response")
-	r := &probe.Report{
+	reset, closed := Reason("reset before response"), Reason("closed before response")
+	r := &Report{
 		Addr: "127.0.0.1:8080", Command: []string{"./server"}, Signal: syscall.SIGTERM,
-		Load:   probe.Load{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2},
+		Load:   Load{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2},
 		Warmup: 500 * time.Millisecond,
 		Start:  at(-500), SignalAt: t0, LastResponse: at(1.5), QuietClosedAt: at(3),
-		Exit:            probe.Exit{At: at(4.2), Code: 1},
-		Busy:            probe.Counts{Status: [6]int{2: 60000}, Refused: 3, Lost: 2},
-		Slow:            probe.Counts{Lost: 1},
-		SentAfterSignal: probe.Counts{Refused: 3, Lost: 3},
-		WebSocket:       probe.Counts{Status: [6]int{2: 1}, Lost: 1},
+		Exit:            Exit{At: at(4.2), Code: 1},
+		Busy:            Counts{Status: [6]int{2: 60000}, Refused: 3, Lost: 2},
+		Slow:            Counts{Lost: 1},
+		SentAfterSignal: Counts{Refused: 3, Lost: 3},
+		WebSocket:       Counts{Status: [6]int{2: 1}, Lost: 1},
 		IdleOpen:        2, IdleClosedBeforeExit: 2, SilentOpen: 3, WebSocketsOpen: 2,
 		LagP99:   21 * time.Millisecond, // did not keep up
-		Timeline: probe.Timeline{Start: at(-500), Bucket: 10 * time.Millisecond},
-		Records: []probe.Record{
-			{Kind: probe.Busy, Client: 1, Seq: 40, Outcome: probe.Lost, Reason: reset, Sent: at(0.5), Done: at(0.9)},
-			{Kind: probe.Busy, Client: 2, Seq: 41, Outcome: probe.Lost, Reason: reset, Sent: at(0.6), Done: at(1)},
-			{Kind: probe.WebSocket, Client: 0, Outcome: probe.Answered, Sent: at(-499), Done: at(2)},
-			{Kind: probe.Slow, Client: 0, Seq: 1, Outcome: probe.Lost, Reason: closed, Sent: at(-300), Done: at(4.1)},
-			{Kind: probe.WebSocket, Client: 1, Outcome: probe.Lost, Reason: closed, Sent: at(-499), Done: at(4.2)},
+		Timeline: Timeline{Start: at(-500), Bucket: 10 * time.Millisecond},
+		Records: []Record{
+			{Kind: Busy, Client: 1, Seq: 40, Outcome: Lost, Reason: reset, Sent: at(0.5), Done: at(0.9)},
+			{Kind: Busy, Client: 2, Seq: 41, Outcome: Lost, Reason: reset, Sent: at(0.6), Done: at(1)},
+			{Kind: WebSocket, Client: 0, Outcome: Answered, Sent: at(-499), Done: at(2)},
+			{Kind: Slow, Client: 0, Seq: 1, Outcome: Lost, Reason: closed, Sent: at(-300), Done: at(4.1)},
+			{Kind: WebSocket, Client: 1, Outcome: Lost, Reason: closed, Sent: at(-499), Done: at(4.2)},
 		},
-		Verdict: probe.Verdict{Reasons: []probe.Finding{
-			{Code: probe.CodeExitCode, Text: "exit code 1", Advice: "Exit 0 once the shutdown is complete."},
+		Verdict: Verdict{Reasons: []Finding{
+			{Code: CodeExitCode, Text: "exit code 1", Advice: "Exit 0 once the shutdown is complete."},
 			{Code: "lost", Text: "3 requests lost", Advice: "Close only quiet connections."},
 		}},
 		Output: "listening on :8080\nshutting down <now>\n",
 	}
 	for i := range 51 {
-		b := probe.Counts{Status: [6]int{2: 1200}}
+		b := Counts{Status: [6]int{2: 1200}}
 		if i == 50 {
-			b = probe.Counts{Refused: 3, Lost: 3}
+			b = Counts{Refused: 3, Lost: 3}
 		}
 		r.Timeline.Buckets = append(r.Timeline.Buckets, b)
 	}
-	raw, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v := &view{Report: r}
 	var page bytes.Buffer
-	if err := writeHTML(&page, v, raw); err != nil {
+	if err := r.WriteHTML(&page, ""); err != nil {
 		t.Fatal(err)
 	}
 	name := filepath.Join(t.TempDir(), "report.html")

@@ -1,7 +1,8 @@
-package main
+package probe
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -10,35 +11,38 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/drain-go/drain/internal/probe"
 )
 
 //go:embed report.html
 var reportHTML string
 
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ms":        ms,
+	"ms":        msText,
 	"signedMS":  signedMS,
-	"thousands": probe.FormatCount,
+	"thousands": FormatCount,
 	"int":       func(f float64) int { return int(f) },
 	"add":       func(a, b int) int { return a + b },
 	"mul":       func(a, b int) int { return a * b },
 	"sub":       func(a, b float64) float64 { return a - b },
-	"msOf":      msOf,
+	"msOf":      ms,
 }).Parse(reportHTML))
 
-// writeHTML writes a self-contained page: the timeline of the requests,
-// coloured by outcome, with the signal and the exit marked, and the
-// numbers and the verdict beside it. raw is the JSON report, embedded in
-// the page for machines.
-func writeHTML(w io.Writer, v *view, raw []byte) error {
+// WriteHTML writes the report as a self-contained page: the timeline of
+// the requests, coloured by outcome, with the signal and the exit marked,
+// and the numbers and the verdict beside it, and the JSON report embedded
+// for machines. name names the server; "" names it by its command.
+func (r *Report) WriteHTML(w io.Writer, name string) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	v := &view{r, name}
 	before, after := v.split()
 	rows := countRows(before, after)
 	at, until := heldWords(v)
 	var notable []notableRow // not the answered ones
 	for _, n := range v.Records {
-		if n.Outcome == probe.Answered {
+		if n.Outcome == Answered {
 			continue
 		}
 		row := notableRow{n.Kind.String(), n.Client, n.Seq, signedMS(v.at(n.Sent)), signedMS(v.at(n.Done)), n.Outcome.String(), "", string(n.Reason), errText(n.Err)}
@@ -57,7 +61,7 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 		Rows      []countRow
 		Streams   []streamRow
 		Upgrades  []string
-		Reasons   []probe.Finding
+		Reasons   []Finding
 		Notable   []notableRow
 		HeldAt    string
 		Until     string
@@ -82,9 +86,9 @@ func writeHTML(w io.Writer, v *view, raw []byte) error {
 
 // onceAdvised returns the findings with each advice given once: an
 // upgrade run may fail for the same cause at several upgrades.
-func onceAdvised(fs []probe.Finding) []probe.Finding {
+func onceAdvised(fs []Finding) []Finding {
 	said := map[string]bool{}
-	out := make([]probe.Finding, len(fs))
+	out := make([]Finding, len(fs))
 	for i, f := range fs {
 		if said[f.Advice] {
 			f.Advice = ""
@@ -206,12 +210,12 @@ func newChart(v *view) chart {
 		if bars[i/per] == nil {
 			bars[i/per] = map[string]int{}
 		}
-		for _, k := range classes {
+		for _, k := range timelineClasses {
 			bars[i/per][k] += count(b, k)
 		}
 	}
 	span := v.bucketMs() * float64(per)
-	c.Per = ms(span)
+	c.Per = msText(span)
 	for _, b := range bars {
 		sum := func(ks []string) int {
 			t := 0
@@ -240,7 +244,7 @@ func newChart(v *view) chart {
 	}
 	var moments []moment
 	for i, u := range v.Upgrades {
-		moments = append(moments, moment{v.at(u.SignalAt), fmt.Sprintf("upgrade %d: %s to %d", i+1, probe.SignalName(v.UpgradeSignal), u.OldPID), "upgrade"})
+		moments = append(moments, moment{v.at(u.SignalAt), fmt.Sprintf("upgrade %d: %s to %d", i+1, SignalName(v.UpgradeSignal), u.OldPID), "upgrade"})
 	}
 	if v.signalled() {
 		moments = append(moments, moment{v.at(v.SignalAt), v.signalName(), "signal"})
@@ -289,7 +293,7 @@ func newChart(v *view) chart {
 				y -= h
 				c.Bars = append(c.Bars, rect{
 					X: x(at), Y: y, W: math.Max(w-0.5, 0.8), H: h, Class: k,
-					Title: fmt.Sprintf("%s to %s: %s %s", signedMS(&at), ms(at+span), probe.FormatCount(b[k]), k),
+					Title: fmt.Sprintf("%s to %s: %s %s", signedMS(&at), msText(at+span), FormatCount(b[k]), k),
 				})
 			}
 		}
@@ -318,7 +322,7 @@ func newChart(v *view) chart {
 	if v.SilentOpen > 0 {
 		add(heldLane(v, "silent", v.SilentOpen, v.SilentClosedBeforeExit, v.SilentClosed, x, t0, t1))
 	}
-	laneNames := map[probe.Kind]string{probe.WebSocket: "WebSocket", probe.SSE: "events", probe.Watch: "Watch"}
+	laneNames := map[Kind]string{WebSocket: "WebSocket", SSE: "events", Watch: "Watch"}
 	for _, s := range v.streamRows() {
 		if s.Open > 0 {
 			add(streamLane(v, laneNames[s.Kind], s, x))
@@ -338,7 +342,7 @@ func newChart(v *view) chart {
 // counts do not overlap.
 func (c *chart) lostMarks(v *view, x func(float64) float64) {
 	type lostAt struct {
-		r    probe.Record
+		r    Record
 		done float64
 	}
 	var lost []lostAt
@@ -357,7 +361,7 @@ func (c *chart) lostMarks(v *view, x func(float64) float64) {
 		}
 		g := lost[i:j]
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s lost, ended at %s", probe.FormatCount(len(g)), signedMS(&g[0].done))
+		fmt.Fprintf(&b, "%s lost, ended at %s", FormatCount(len(g)), signedMS(&g[0].done))
 		if len(g) > 1 {
 			fmt.Fprintf(&b, " to %s", signedMS(&g[len(g)-1].done))
 		}
@@ -383,9 +387,9 @@ const lostNear = 8
 
 // isRequest reports whether records of kind count as requests, not
 // streams: only those are in the timeline's counts.
-func isRequest(kind probe.Kind) bool {
+func isRequest(kind Kind) bool {
 	switch kind {
-	case probe.WebSocket, probe.SSE, probe.Watch:
+	case WebSocket, SSE, Watch:
 		return false
 	}
 	return true
@@ -475,7 +479,7 @@ func streamLane(v *view, name string, s streamRow, x func(float64) float64) lane
 			continue
 		}
 		class, how := "clean", "ended cleanly"
-		if r.Outcome != probe.Answered {
+		if r.Outcome != Answered {
 			class, how = "cut", "cut: "+string(r.Reason)
 		}
 		title := fmt.Sprintf("%s stream %d, opened at %s", name, r.Client, signedMS(sent))

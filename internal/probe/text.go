@@ -1,4 +1,4 @@
-package main
+package probe
 
 import (
 	"cmp"
@@ -9,13 +9,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/drain-go/drain/internal/probe"
 )
 
-// writeText writes the report for people: what was sent, what became of
+// WriteText writes the report for people: what was sent, what became of
 // it before and after the signal, how the process ended, and the verdict.
-func writeText(w io.Writer, v *view) {
+// name names the server; "" names it by its command.
+func (r *Report) WriteText(w io.Writer, name string) {
+	v := &view{r, name}
 	fmt.Fprintf(w, "drainprobe: %s on %s\n", commandLine(v), v.Addr)
 	fmt.Fprintf(w, "load: %s\n\n", loadLine(v))
 
@@ -23,12 +23,12 @@ func writeText(w io.Writer, v *view) {
 	if v.signalled() {
 		fmt.Fprintf(w, "%-14s %18s %10s\n", "requests sent", "before the signal", "after it")
 		for _, row := range countRows(before, after) {
-			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), probe.FormatCount(row.Before), probe.FormatCount(row.After))
+			fmt.Fprintf(w, "%-14s %18s %10s\n", row.Label(), FormatCount(row.Before), FormatCount(row.After))
 		}
 	} else { // no signal: one column
 		fmt.Fprintf(w, "%-14s %18s\n", "requests", "during the run")
 		for _, row := range countRows(before, after) {
-			fmt.Fprintf(w, "%-14s %18s\n", row.Label(), probe.FormatCount(row.Before+row.After))
+			fmt.Fprintf(w, "%-14s %18s\n", row.Label(), FormatCount(row.Before+row.After))
 		}
 	}
 	fmt.Fprintln(w)
@@ -56,11 +56,11 @@ func writeText(w io.Writer, v *view) {
 	if !v.KeptUp() {
 		kept = "did NOT keep up: the figures may flatter the server"
 	}
-	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", probe.FormatCount(int(v.BusyRate)), msOf(v.LagP99), msOf(v.LagMax), kept)
+	fmt.Fprintf(tw, "probe\t%s req/s of busy load; lag p99 %.1f ms, max %.1f ms (%s)\n", FormatCount(int(v.BusyRate)), ms(v.LagP99), ms(v.LagMax), kept)
 	tw.Flush()
 
 	if lines := upgradeLines(v); len(lines) > 0 {
-		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", probe.SignalName(v.UpgradeSignal), probe.FormatDuration(v.UpgradeInterval), v.PIDFile)
+		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", SignalName(v.UpgradeSignal), FormatDuration(v.UpgradeInterval), v.PIDFile)
 		for _, line := range lines {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
@@ -92,13 +92,20 @@ func writeText(w io.Writer, v *view) {
 	}
 }
 
+// String returns the report as [Report.WriteText] writes it.
+func (r *Report) String() string {
+	var b strings.Builder
+	r.WriteText(&b, "")
+	return b.String()
+}
+
 // upgradeLines describes each upgrade of an upgrade run in a line.
 func upgradeLines(v *view) []string {
 	var lines []string
 	for i, u := range v.Upgrades {
 		at := "?"
 		if t := v.at(u.SignalAt); t != nil {
-			at = ms(*t)
+			at = msText(*t)
 		}
 		lines = append(lines, fmt.Sprintf("%d at %s: %s", i+1, at, u.Describe(v.UpgradeSignal, v.UpgradeTimeout)))
 	}
@@ -130,7 +137,7 @@ func writeWrapped(w io.Writer, indent, text string) {
 // elsewhere), before it not.
 func writeNotable(w io.Writer, v *view) {
 	lost := v.Lost()
-	slices.SortStableFunc(lost, func(a, b probe.Record) int { return cmp.Compare(msOr(v.at(a.Sent)), msOr(v.at(b.Sent))) })
+	slices.SortStableFunc(lost, func(a, b Record) int { return cmp.Compare(msOr(v.at(a.Sent)), msOr(v.at(b.Sent))) })
 	if len(lost) > 0 {
 		const show = 10
 		fmt.Fprintf(w, "\nlost requests, in the order they were sent (%d):\n", len(lost))
@@ -147,10 +154,10 @@ func writeNotable(w io.Writer, v *view) {
 	after := v.SentAfterSignal.Refused
 	before := v.Total().Refused - after
 	if before > 0 {
-		fmt.Fprintf(w, "\nrefused before the signal: %s requests: the server was not taking all it was sent\n", probe.FormatCount(before))
+		fmt.Fprintf(w, "\nrefused before the signal: %s requests: the server was not taking all it was sent\n", FormatCount(before))
 	}
 	if after > 0 {
-		fmt.Fprintf(w, "\nrefused after the signal: %s requests, expected once the server stops taking them (its listener closed, or an HTTP/2 GOAWAY): it processed none of them, and a client can safely send them again\n", probe.FormatCount(after))
+		fmt.Fprintf(w, "\nrefused after the signal: %s requests, expected once the server stops taking them (its listener closed, or an HTTP/2 GOAWAY): it processed none of them, and a client can safely send them again\n", FormatCount(after))
 	}
 }
 
@@ -217,7 +224,7 @@ func loadLine(v *view) string {
 	}
 	switch name := v.signalName(); {
 	case v.UpgradeSignal != nil:
-		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", probe.SignalName(v.UpgradeSignal), probe.FormatDuration(v.Warmup), probe.FormatDuration(v.UpgradeInterval), len(v.Upgrades))
+		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", SignalName(v.UpgradeSignal), FormatDuration(v.Warmup), FormatDuration(v.UpgradeInterval), len(v.Upgrades))
 		if name != "" {
 			line += fmt.Sprintf(", then %s", name)
 		}
@@ -229,7 +236,7 @@ func loadLine(v *view) string {
 		if v.SignalGroup {
 			to = " to the process group"
 		}
-		line += fmt.Sprintf("; %s%s after %s", name, to, probe.FormatDuration(v.Warmup))
+		line += fmt.Sprintf("; %s%s after %s", name, to, FormatDuration(v.Warmup))
 	}
 	return line
 }
@@ -241,10 +248,10 @@ func exitLine(v *view) string {
 	var b strings.Builder
 	b.WriteString(v.Exit.String())
 	if v.signalled() {
-		fmt.Fprintf(&b, ", %s after the signal", probe.FormatDuration(v.SignalToExit()))
+		fmt.Fprintf(&b, ", %s after the signal", FormatDuration(v.SignalToExit()))
 	}
 	if d, ok := v.LastResponseToExit(); ok {
-		fmt.Fprintf(&b, ", %s after the last response", probe.FormatDuration(d))
+		fmt.Fprintf(&b, ", %s after the last response", FormatDuration(d))
 	}
 	return b.String()
 }
@@ -253,7 +260,7 @@ func exitLine(v *view) string {
 // occurred, and always 2xx, refused and lost.
 func countRows(before, after map[string]int) []countRow {
 	var rows []countRow
-	for _, c := range classes {
+	for _, c := range timelineClasses {
 		if before[c] == 0 && after[c] == 0 && c != "2xx" && c != "refused" && c != "lost" {
 			continue
 		}
@@ -282,8 +289,5 @@ func signedMS(t *float64) string {
 	return fmt.Sprintf("%+.1f ms", *t)
 }
 
-// ms formats a number of milliseconds for people, as the verdicts do.
-func ms(v float64) string { return probe.FormatDuration(time.Duration(v * float64(time.Millisecond))) }
-
-// msOf returns d in milliseconds.
-func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+// msText formats a number of milliseconds for people, as the verdicts do.
+func msText(v float64) string { return FormatDuration(time.Duration(v * float64(time.Millisecond))) }
