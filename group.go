@@ -538,12 +538,21 @@ serving:
 		case <-svc.ready:
 			svc.ready = nil
 			svc.announceReady()
+		case <-svc.committed:
+			svc.committed = nil
+			svc.takeOver()
 		case <-svc.upSig:
 			svc.beginUpgrade(nil)
 		case req := <-svc.requests:
 			svc.beginUpgrade(req.reply)
+		case err := <-svc.decided:
+			if pid, took := svc.decide(err); took {
+				why = []any{"reason", "upgraded", "new_pid", pid}
+				handOff = true
+				break serving
+			}
 		case res := <-svc.upDone:
-			if svc.upgradeEnded(res) {
+			if svc.upgradeEnded(res) { // its decision came with it
 				why = []any{"reason", "upgraded", "new_pid", res.pid}
 				handOff = true
 				break serving
@@ -556,6 +565,12 @@ serving:
 			handOff = true
 			break serving
 		}
+	}
+	if pid, took := svc.callOff(); took {
+		// The new process had been told to take over as the shutdown
+		// began: it serves, and this one hands over.
+		why = append(why, "new_pid", pid)
+		handOff = true
 	}
 	svc.shutdownBegins(fmt.Sprint(why[1]), handOff)
 	for _, m := range r.members {

@@ -37,14 +37,16 @@ type service struct {
 	parent   *parentLink         // to the process that started this one, until Run returns
 	abort    <-chan struct{}     // closed if that process calls the upgrade off
 
-	ready     chan struct{} // closed when the readiness checks have passed
-	stopReady chan struct{} // ends the wait for them
-	readyDone chan struct{} // closed when that wait has ended
+	ready     chan struct{}   // closed when the readiness checks have passed
+	committed <-chan struct{} // closed when the previous process lets this one take over
+	stopReady chan struct{}   // ends the wait for them
+	readyDone chan struct{}   // closed when that wait has ended
 	isReady   bool
 
 	upgrading bool
 	replies   []chan error       // of the Upgrade calls waiting for the upgrade in progress
-	upDone    chan upgradeResult // the upgrade in progress's result
+	decided   chan error         // whether the new process takes over (nil) or not, as soon as known
+	upDone    chan upgradeResult // the upgrade in progress's result, once its goroutine is done
 	upStop    chan struct{}      // closed when the shutdown begins: the upgrade is called off
 	upKill    chan struct{}      // closed when Run is about to return: a new process still running is killed
 
@@ -136,7 +138,7 @@ func newService(g *Group, log *slog.Logger) *service {
 		s.u.mu.Unlock()
 		s.upStop, s.upKill = make(chan struct{}), make(chan struct{})
 		if s.parent != nil {
-			s.parent.listen()
+			s.parent.start()
 			s.abort = s.parent.abort
 		}
 	}
@@ -197,33 +199,27 @@ func (g *Group) readyNow() bool {
 	return true
 }
 
-// announceReady tells whoever waits that the group is ready: the process
-// that started this one, systemd, the PID file.
+// announceReady is called when the group is ready. A process started by
+// an upgrade asks the previous one to leave it the sockets, and takes over
+// once it has its answer (committed); any other takes over at once.
 func (s *service) announceReady() {
-	s.isReady = true
-	s.log.Info("drain: ready", "pid", os.Getpid())
-	if s.u != nil && s.u.PIDFile != "" {
-		// Before the previous process hears of it: it removes the file
-		// when it exits if the file still names it.
-		if err := writePIDFile(s.u.PIDFile, os.Getpid()); err != nil {
-			s.log.Error("drain: could not write the PID file", "path", s.u.PIDFile, "err", err)
-		}
-	}
-	if s.u != nil {
-		s.u.mu.Lock()
-		standIn := s.u.standIn
-		s.u.mu.Unlock()
-		if standIn != nil {
-			if _, err := standIn.Write([]byte("serving " + strconv.Itoa(os.Getpid()))); err != nil {
-				s.log.Warn("drain: could not tell the process standing in for the service that this one serves", "err", err)
-			}
-		}
-	}
 	if s.parent != nil {
+		s.log.Info("drain: ready; waiting for the previous process to leave this one the sockets", "pid", os.Getpid())
 		if err := s.parent.ready(); err != nil {
 			s.log.Warn("drain: could not tell the previous process that this one is ready", "err", err)
 		}
+		s.committed = s.parent.goc
+		return
 	}
+	s.takeOver()
+}
+
+// takeOver tells whoever waits that this process serves: systemd, the PID
+// file, the process standing in for the service; and stores the sockets
+// in systemd's store.
+func (s *service) takeOver() {
+	s.isReady = true
+	s.log.Info("drain: ready", "pid", os.Getpid())
 	msg := []string{"READY=1", "STATUS=serving"}
 	if s.parent != nil {
 		// The previous process says so too; this is for units whose
@@ -231,7 +227,23 @@ func (s *service) announceReady() {
 		msg = append(msg, "MAINPID="+strconv.Itoa(os.Getpid()))
 	}
 	s.notify(msg...)
-	if s.u != nil && s.u.FDStore && s.sd != nil {
+	if s.u == nil {
+		return
+	}
+	if s.u.PIDFile != "" {
+		if err := writePIDFile(s.u.PIDFile, os.Getpid()); err != nil {
+			s.log.Error("drain: could not write the PID file", "path", s.u.PIDFile, "err", err)
+		}
+	}
+	s.u.mu.Lock()
+	standIn := s.u.standIn
+	s.u.mu.Unlock()
+	if standIn != nil {
+		if _, err := standIn.Write([]byte("serving " + strconv.Itoa(os.Getpid()))); err != nil {
+			s.log.Warn("drain: could not tell the process standing in for the service that this one serves", "err", err)
+		}
+	}
+	if s.u.FDStore && s.sd != nil {
 		files, names, _, err := s.u.files(true)
 		if err != nil {
 			s.log.Error("drain: could not store the sockets in systemd's store", "err", err)
@@ -277,21 +289,36 @@ func (s *service) beginUpgrade(reply chan error) {
 	// A new process told to stop drains what it accepted, within its own
 	// bound, presumably the same as this one's.
 	stopWait := s.g.bound()
-	s.upDone = make(chan upgradeResult, 1)
-	go func() { // owned: stop waits for upDone
-		pid, err := s.u.upgrade(timeout, stopWait, s.upStop, s.upKill)
+	s.decided, s.upDone = make(chan error, 1), make(chan upgradeResult, 1)
+	decided, done := s.decided, s.upDone
+	go func() { // owned: stop waits for done
+		pid, err := s.u.upgrade(timeout, stopWait, s.upStop, s.upKill, decided)
 		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrUpgrade, err)
 		}
-		s.upDone <- upgradeResult{pid: pid, err: err}
+		done <- upgradeResult{pid: pid, err: err}
 	}()
+}
+
+// decide handles the decision of the upgrade in progress: nil if the new
+// process takes over; it reports whether it does. Its PID comes with
+// upDone, at once then.
+func (s *service) decide(err error) (pid int, took bool) {
+	s.decided = nil
+	if err != nil {
+		return 0, false // upDone will say how the new process ended
+	}
+	res := <-s.upDone
+	s.upDone = nil
+	s.upgradeEnded(res)
+	return res.pid, true
 }
 
 // upgradeEnded handles the result of the upgrade in progress, and reports
 // whether the new process has taken over.
 func (s *service) upgradeEnded(res upgradeResult) bool {
 	s.upgrading = false
-	s.upDone = nil
+	s.upDone, s.decided = nil, nil
 	for _, reply := range s.replies {
 		reply <- res.err
 	}
@@ -317,6 +344,20 @@ func (s *service) upgradeEnded(res upgradeResult) bool {
 	return true
 }
 
+// callOff calls the upgrade in progress off, as the shutdown begins. It
+// reports whether the new process had taken over nonetheless: it was told
+// to before the shutdown began, and serves; this process then hands over.
+func (s *service) callOff() (pid int, took bool) {
+	if !s.upgrading {
+		return 0, false
+	}
+	close(s.upStop)
+	if s.decided == nil {
+		return 0, false // decided already: it is being stopped
+	}
+	return s.decide(<-s.decided)
+}
+
 // shutdownBegins is called when the group's shutdown begins. handOff
 // tells whether the process leaves its sockets to another one: after an
 // upgrade, or in a new process whose upgrade was called off.
@@ -324,9 +365,6 @@ func (s *service) shutdownBegins(why string, handOff bool) {
 	close(s.serving)
 	if s.stopReady != nil {
 		close(s.stopReady)
-	}
-	if s.upgrading {
-		close(s.upStop) // calls the upgrade off
 	}
 	s.handedOff = handOff
 	if s.u != nil && handOff {
@@ -426,7 +464,7 @@ func (s *service) stop() {
 	s.u.requests, s.u.serving = nil, nil
 	s.u.mu.Unlock()
 	s.u.release()
-	if s.u.PIDFile != "" {
+	if s.u.PIDFile != "" && !s.handedOff {
 		if err := removePIDFile(s.u.PIDFile, os.Getpid()); err != nil {
 			s.log.Warn("drain: could not remove the PID file", "path", s.u.PIDFile, "err", err)
 		}

@@ -20,14 +20,15 @@ func inheritFile(int, string) *os.File { return nil }
 
 func dupFile(syscall.Conn, string) (*os.File, error) { return nil, errNoUpgrades }
 
-type parentLink struct{ abort chan struct{} }
+type parentLink struct{ goc, abort chan struct{} }
 
 func newParentLink(*os.File, int) (*parentLink, error) { return nil, errNoUpgrades }
 
-func (p *parentLink) listen()      {}
+func (p *parentLink) start()       {}
 func (p *parentLink) ready() error { return errNoUpgrades }
 func (p *parentLink) close()       {}
 
-func (u *Upgrader) upgrade(time.Duration, time.Duration, <-chan struct{}, <-chan struct{}) (int, error) {
+func (u *Upgrader) upgrade(_, _ time.Duration, _, _ <-chan struct{}, decided chan<- error) (int, error) {
+	decided <- errNoUpgrades
 	return 0, errNoUpgrades
 }

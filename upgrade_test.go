@@ -318,7 +318,7 @@ func (s *upgradeServer) waitLogCount(what string, n int) {
 func (s *upgradeServer) hup(pid int) {
 	s.t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		s.t.Fatal(err)
+		s.t.Fatalf("SIGHUP to %d: %v\n%s", pid, err, s.logs())
 	}
 }
 

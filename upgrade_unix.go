@@ -62,16 +62,20 @@ func dupFile(sc syscall.Conn, name string) (*os.File, error) {
 }
 
 // A parentLink is a new process's connection to the process that started
-// it at an upgrade: it says "ready" on it, and hears "abort" if the old
-// process calls the upgrade off. The old process holds its end until the
-// new one is ready; the new one holds its end until it exits, so that the
-// old one sees its exit as the end of the connection.
+// it at an upgrade. Once ready it says "ready"; the old process answers
+// "go" (it leaves the new one the sockets) or "abort" (it called the
+// upgrade off: the new one must stop), so that exactly one of them decides
+// who serves. The end of the connection before an answer means the old
+// process is gone: the new one takes over. The new process holds its end
+// until it exits, so that the old one sees its exit as the end of the
+// connection.
 type parentLink struct {
-	conn  net.Conn
-	pid   int
-	abort chan struct{} // closed when the parent calls the upgrade off
-	done  chan struct{} // closed when the reading goroutine ends
-	once  sync.Once
+	conn   net.Conn
+	pid    int
+	goc    chan struct{} // closed when the parent says go, or is gone
+	abort  chan struct{} // closed when the parent calls the upgrade off
+	done   chan struct{} // closed when the reading goroutine ends
+	listen sync.Once
 }
 
 func newParentLink(f *os.File, pid int) (*parentLink, error) {
@@ -83,26 +87,32 @@ func newParentLink(f *os.File, pid int) (*parentLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the connection to the previous process: %w", err)
 	}
-	return &parentLink{conn: c, pid: pid, abort: make(chan struct{}), done: make(chan struct{})}, nil
+	return &parentLink{conn: c, pid: pid, goc: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
-// listen reads what the parent says until the connection ends.
-func (p *parentLink) listen() {
-	p.once.Do(func() {
-		go func() {
+// start reads what the parent says until the connection ends.
+func (p *parentLink) start() {
+	p.listen.Do(func() {
+		go func() { // owned: close waits for done
 			defer close(p.done)
 			sc := bufio.NewScanner(p.conn)
 			for sc.Scan() {
-				if sc.Text() == "abort" {
+				switch sc.Text() {
+				case "go":
+					close(p.goc)
+					return
+				case "abort":
 					close(p.abort)
-					break
+					return
 				}
 			}
+			close(p.goc) // the parent is gone
 		}()
 	})
 }
 
-// ready tells the parent that this process is ready.
+// ready tells the parent that this process is ready; its answer comes on
+// goc or abort.
 func (p *parentLink) ready() error {
 	p.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := p.conn.Write([]byte("ready " + strconv.Itoa(os.Getpid()) + "\n"))
@@ -112,19 +122,31 @@ func (p *parentLink) ready() error {
 // close ends the connection and waits for the reading goroutine.
 func (p *parentLink) close() {
 	p.conn.Close()
-	p.once.Do(func() { close(p.done) }) // never listened
+	p.listen.Do(func() { close(p.done) }) // never started
 	<-p.done
 }
 
 // upgrade starts the new process and waits for it to be ready (see
-// child.wait). It returns its PID, if it started.
-func (u *Upgrader) upgrade(timeout, stopWait time.Duration, stop, kill <-chan struct{}) (pid int, err error) {
+// newProc.wait). It sends on decided, as soon as it is known, whether the
+// new process takes over (nil) or not; if not, it stops it and returns why
+// and how it ended. It returns the new process's PID, if it started.
+func (u *Upgrader) upgrade(timeout, stopWait time.Duration, stop, kill <-chan struct{}, decided chan<- error) (pid int, err error) {
 	c, err := u.start()
 	if err != nil {
+		decided <- err
 		return 0, err
 	}
-	pid = c.cmd.Process.Pid // Release, once it is ready, forgets it
-	return pid, c.wait(timeout, stopWait, stop, kill)
+	pid = c.cmd.Process.Pid // Release, once it takes over, forgets it
+	why, exited := c.wait(timeout, stop)
+	decided <- why
+	if why == nil {
+		return pid, nil
+	}
+	ended := c.stopChild(stopWait, kill)
+	if exited {
+		return pid, fmt.Errorf("%w (%s)", why, ended)
+	}
+	return pid, fmt.Errorf("%w; asked to stop, %s", why, ended)
 }
 
 // A newProc is a new process started by an upgrade, until it is ready.
@@ -231,30 +253,37 @@ func (u *Upgrader) command() (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// wait waits for the new process to be ready. If it exits, is not ready
-// within timeout, or stop is closed first (the old process shuts down), it
-// asks it to stop, waits stopWait for it to exit (or until kill is
-// closed), kills it, and returns why and how it ended.
-func (c *newProc) wait(timeout, stopWait time.Duration, stop, kill <-chan struct{}) error {
+// wait waits for the new process to be ready, and tells it to take over
+// ("go"), unless stop is closed first (the old process shuts down). It
+// returns why it does not take over, if it does not: it exited (exited is
+// then true), it was not ready within timeout, or the shutdown began.
+func (c *newProc) wait(timeout time.Duration, stop <-chan struct{}) (why error, exited bool) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var why string
 	select {
 	case line := <-c.said:
-		if strings.HasPrefix(line, "ready ") {
-			c.conn.Close()
-			c.cmd.Process.Release() // it lives on, and outlives this process
-			return nil
+		c.said <- "" // for stopChild, should it come to that
+		if !strings.HasPrefix(line, "ready ") {
+			// The connection ended: the process exited, or closed it.
+			return errors.New("the new process exited before it was ready"), true
 		}
-		// The connection ended: the process exited, or closed it.
-		c.said <- "" // for stopChild
-		return fmt.Errorf("the new process exited before it was ready (%s)", c.stopChild(stopWait, kill))
+		select {
+		case <-stop:
+			return errors.New("the shutdown began as the new process became ready"), false
+		default:
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.conn.Write([]byte("go\n")); err != nil {
+			return fmt.Errorf("the new process could not be told to take over: %w", err), false
+		}
+		c.conn.Close()
+		c.cmd.Process.Release() // it lives on, and outlives this process
+		return nil, false
 	case <-timer.C:
-		why = fmt.Sprintf("the new process was not ready within %v", timeout)
+		return fmt.Errorf("the new process was not ready within %v", timeout), false
 	case <-stop:
-		why = "the shutdown began before the new process was ready"
+		return errors.New("the shutdown began before the new process was ready"), false
 	}
-	return fmt.Errorf("%s; asked to stop, %s", why, c.stopChild(stopWait, kill))
 }
 
 // stopChild asks the new process to stop, waits for its exit, killing it

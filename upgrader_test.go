@@ -139,3 +139,36 @@ func TestUpgradeRollsBack(t *testing.T) {
 		t.Errorf("no log of the failed upgrade:\n%s", logs())
 	}
 }
+
+// TestShutdownCallsUpgradeOff shuts the group down while a new process is
+// starting and not ready: the upgrade is called off, the new process
+// killed, and Run keeps its bound.
+func TestShutdownCallsUpgradeOff(t *testing.T) {
+	leakcheck(t)
+	up := &Upgrader{Command: func() (*exec.Cmd, error) { return exec.Command("sleep", "60"), nil }}
+	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logs := testLogger(t)
+	g := &Group{Upgrader: up, Logger: log, Timeout: 500 * time.Millisecond, CleanupReserve: 100 * time.Millisecond, Signals: []os.Signal{}}
+	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(ctx) }()
+	<-g.Happened(Serving)
+	upgraded := make(chan error, 1)
+	go func() { upgraded <- up.Upgrade(context.Background()) }()
+	waitFor(t, "the upgrade to begin", func() bool { return strings.Contains(logs(), "upgrading") })
+	began := time.Now()
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("Run returned %v after the shutdown began", took)
+	}
+	if err := <-upgraded; !errors.Is(err, ErrUpgrade) || !strings.Contains(err.Error(), "shutdown began before the new process was ready") {
+		t.Errorf("Upgrade: %v", err)
+	}
+}
