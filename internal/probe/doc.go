@@ -126,8 +126,9 @@
 // requests were lost, slow requests not completed, the exit code was not
 // 0, the process was killed at the grace period, it exited long after its
 // last response, it waited for quiet connections, or streams were cut.
-// The report is the one record of the run: [Report.String] summarises it
-// for people, [Report.MarshalJSON] describes it, verdict included, for
-// machines (drainprobe renders the same report as text and as a page),
-// and [Config.Progress] feeds a live progress line.
+// The report is the one record of the run, rendered three ways:
+// [Report.WriteText] for people (String is the same), [Report.MarshalJSON]
+// for machines, and [Report.WriteHTML] as a page with the timeline of the
+// requests; drainprobe prints them. [Config.Progress] feeds a live
+// progress line.
 package probe

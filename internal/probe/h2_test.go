@@ -19,11 +19,11 @@ func TestHTTP2(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("report:\n%s", rep)
-		if rep.Busy.Answered() == 0 || rep.BusyOKBefore == 0 {
-			t.Errorf("busy streams answered: %d (%d 2xx before the signal), want some", rep.Busy.Answered(), rep.BusyOKBefore)
+		if rep.Busy.Answered() == 0 || rep.busyOKBefore == 0 {
+			t.Errorf("busy streams answered: %d (%d 2xx before the signal), want some", rep.Busy.Answered(), rep.busyOKBefore)
 		}
 		if total := rep.Total(); total.Lost != 0 {
-			t.Errorf("%d streams lost (%v), want 0: every stream the server took is answered", total.Lost, rep.LostBy)
+			t.Errorf("%d streams lost (%v), want 0: every stream the server took is answered", total.Lost, rep.lostBy)
 		}
 		if rep.SlowCompleted() != 1 {
 			t.Errorf("slow stream completed: %d of 1", rep.SlowCompleted())
@@ -47,8 +47,8 @@ func TestHTTP2(t *testing.T) {
 		// stream arrives: a busy client that reconnected at that moment can
 		// lose that stream (seen once in CI on a loaded machine). None is
 		// lost on a connection that had carried streams.
-		if total := rep.Total(); rep.BusyOKBefore == 0 || total.LostReused != 0 || total.Lost > 1 || rep.SlowCompleted() != 1 {
-			t.Errorf("busy 2xx before the signal %d, lost %d (%d on reused connections), slow completed %d; want some, at most 1 (0), 1", rep.BusyOKBefore, total.Lost, total.LostReused, rep.SlowCompleted())
+		if total := rep.Total(); rep.busyOKBefore == 0 || total.LostReused != 0 || total.Lost > 1 || rep.SlowCompleted() != 1 {
+			t.Errorf("busy 2xx before the signal %d, lost %d (%d on reused connections), slow completed %d; want some, at most 1 (0), 1", rep.busyOKBefore, total.Lost, total.LostReused, rep.SlowCompleted())
 		}
 	})
 	t.Run("abrupt", func(t *testing.T) {
@@ -57,8 +57,8 @@ func TestHTTP2(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("report:\n%s", rep)
-		if rep.Slow.Lost != 1 || rep.LostBy[connLost] == 0 {
-			t.Errorf("slow lost %d of 1, lost by connection closed %d; want the slow stream and the busy ones in flight lost", rep.Slow.Lost, rep.LostBy[connLost])
+		if rep.Slow.Lost != 1 || rep.lostBy[connLost] == 0 {
+			t.Errorf("slow lost %d of 1, lost by connection closed %d; want the slow stream and the busy ones in flight lost", rep.Slow.Lost, rep.lostBy[connLost])
 		}
 	})
 }

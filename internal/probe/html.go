@@ -347,7 +347,7 @@ func (c *chart) lostMarks(v *view, x func(float64) float64) {
 	}
 	var lost []lostAt
 	for _, r := range v.Lost() {
-		if done := v.at(r.Done); done != nil && isRequest(r.Kind) {
+		if done := v.at(r.Done); done != nil && r.Kind.request() {
 			lost = append(lost, lostAt{r, *done})
 		}
 	}
@@ -384,16 +384,6 @@ func (c *chart) lostMarks(v *view, x func(float64) float64) {
 
 // lostNear is how near, in px, lost requests are marked together.
 const lostNear = 8
-
-// isRequest reports whether records of kind count as requests, not
-// streams: only those are in the timeline's counts.
-func isRequest(kind Kind) bool {
-	switch kind {
-	case WebSocket, SSE, Watch:
-		return false
-	}
-	return true
-}
 
 // heldLane draws the idle or silent connections: open from the start to
 // the signal, then until the probe closed them or the exit, with a tick

@@ -142,6 +142,12 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		SlowSent      int      `json:"slow_sent"`
 		SlowCompleted int      `json:"slow_completed"`
 	}
+	type upgradeRun struct {
+		Signal     string  `json:"signal"`
+		IntervalMs float64 `json:"interval_ms"`
+		TimeoutMs  float64 `json:"timeout_ms"`
+		PIDFile    string  `json:"pidfile"`
+	}
 	exitOf := func(e Exit) *exit {
 		if e.At.IsZero() {
 			return nil
@@ -223,17 +229,12 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 			StartMs  *float64 `json:"start_ms"`
 			Buckets  []bucket `json:"buckets"`
 		} `json:"timeline"`
-		Notable        []record `json:"notable"`
-		NotableDropped int      `json:"notable_dropped"`
-		Upgrade        *struct {
-			Signal     string  `json:"signal"`
-			IntervalMs float64 `json:"interval_ms"`
-			TimeoutMs  float64 `json:"timeout_ms"`
-			PIDFile    string  `json:"pidfile"`
-		} `json:"upgrade,omitempty"`
-		Upgrades   []upgrade `json:"upgrades,omitempty"`
-		Verdict    Verdict   `json:"verdict"`
-		OutputTail string    `json:"output_tail"`
+		Notable        []record    `json:"notable"`
+		NotableDropped int         `json:"notable_dropped"`
+		Upgrade        *upgradeRun `json:"upgrade,omitempty"`
+		Upgrades       []upgrade   `json:"upgrades,omitempty"`
+		Verdict        Verdict     `json:"verdict"`
+		OutputTail     string      `json:"output_tail"`
 	}
 
 	l := r.Load
@@ -314,20 +315,12 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		j.Notable[i] = record{
 			Kind: rec.Kind.String(), Client: rec.Client, Seq: rec.Seq,
 			Outcome: rec.Outcome.String(), Reason: string(rec.Reason), Status: rec.Status,
-			SentMs: at(rec.Sent), DoneMs: at(rec.Done),
-		}
-		if rec.Err != nil {
-			j.Notable[i].Error = rec.Err.Error()
+			SentMs: at(rec.Sent), DoneMs: at(rec.Done), Error: errText(rec.Err),
 		}
 	}
 	j.NotableDropped = r.Dropped
 	if r.UpgradeSignal != nil {
-		j.Upgrade = &struct {
-			Signal     string  `json:"signal"`
-			IntervalMs float64 `json:"interval_ms"`
-			TimeoutMs  float64 `json:"timeout_ms"`
-			PIDFile    string  `json:"pidfile"`
-		}{SignalName(r.UpgradeSignal), round(ms(r.UpgradeInterval)), round(ms(r.UpgradeTimeout)), r.PIDFile}
+		j.Upgrade = &upgradeRun{SignalName(r.UpgradeSignal), round(ms(r.UpgradeInterval)), round(ms(r.UpgradeTimeout)), r.PIDFile}
 		j.Upgrades = make([]upgrade, len(r.Upgrades))
 		for i, u := range r.Upgrades {
 			ju := upgrade{

@@ -420,21 +420,19 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
 func (d *driver) busy(ctx context.Context, i int) {
-	req := request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
-	if d.load.GRPC {
-		req = grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
-	}
-	d.send(ctx, Busy, i, req, d.load.Streams, true)
+	d.send(ctx, Busy, i, d.busyRequest(), d.load.Streams, true)
 }
 
 // conn is the loop of conn client i: requests back to back, each on a
 // new connection.
-func (d *driver) conn(ctx context.Context, i int) {
-	req := request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
+func (d *driver) conn(ctx context.Context, i int) { d.send(ctx, Conn, i, d.busyRequest(), 1, true) }
+
+// busyRequest is the request of the busy and conn clients.
+func (d *driver) busyRequest() request {
 	if d.load.GRPC {
-		req = grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
+		return grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
 	}
-	d.send(ctx, Conn, i, req, 1, true)
+	return request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
 }
 
 // slow sends slow request i on a connection of its own.

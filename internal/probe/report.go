@@ -54,8 +54,8 @@ type Report struct {
 	// are not requests: they are not in [Report.Total] nor in the
 	// Timeline.
 	WebSocket, SSE, Watch Counts
-	// LostBy counts the lost requests (not streams) by reason.
-	LostBy map[Reason]int
+	// lostBy counts the lost requests (not streams) by reason.
+	lostBy map[Reason]int
 
 	// IdleOpen and SilentOpen are the idle connections and silent sockets
 	// that were open when the load started.
@@ -81,22 +81,22 @@ type Report struct {
 	// the signal (during the whole load, without a signal): whether the
 	// probe kept the server busy.
 	BusyRate float64
-	// ConnRefusedBefore counts the requests sent before the signal whose
+	// connRefusedBefore counts the requests sent before the signal whose
 	// connection was refused: a server, or a machine, not taking the
 	// load. (An HTTP/2 stream refused by a GOAWAY, as servers rotate
 	// connections, is not one.)
-	ConnRefusedBefore int
-	// BusyOKBefore is the number of busy requests answered 2xx before the
+	connRefusedBefore int
+	// busyOKBefore is the number of busy requests answered 2xx before the
 	// signal (during the whole run, without one).
-	BusyOKBefore int
+	busyOKBefore int
 	// LagP99 and LagMax are the 99th percentile and the maximum of the
 	// probe's scheduling lag during the load, measured every 10 ms: how
 	// late its goroutines ran. See [Report.KeptUp].
 	LagP99, LagMax time.Duration
 
-	// HoldQuiet: the probe kept the quiet connections open to the end
+	// holdQuiet: the probe kept the quiet connections open to the end
 	// ([Config.HoldQuiet]).
-	HoldQuiet bool
+	holdQuiet bool
 	// QuietClosedAt is when the probe closed the idle connections and
 	// silent sockets the server still held open [Config.MaxExitLag]
 	// after it had nothing left to answer; zero if it did not have to.
@@ -149,7 +149,7 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	r.Busy, r.Conn, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Conn], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
 	r.WebSocket, r.SSE, r.Watch = rec.counts[WebSocket], rec.counts[SSE], rec.counts[Watch]
 	r.SentAfterSignal = rec.sentAfter
-	r.LostBy = maps.Clone(rec.lostBy)
+	r.lostBy = maps.Clone(rec.lostBy)
 	r.CloseCodes = maps.Clone(rec.closeCodes)
 	r.LastResponse = rec.last
 	r.Records = rec.records
@@ -168,8 +168,8 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	if span := end.Sub(r.Start); !r.Start.IsZero() && span > 0 {
 		r.BusyRate = float64(rec.busyBefore) / span.Seconds()
 	}
-	r.BusyOKBefore = rec.busyOKBefore
-	r.ConnRefusedBefore = rec.connRefusedBefore
+	r.busyOKBefore = rec.busyOKBefore
+	r.connRefusedBefore = rec.connRefusedBefore
 	r.countUpgrades()
 }
 
@@ -206,10 +206,6 @@ func (r *Report) Total() Counts {
 // SlowCompleted returns the number of slow requests answered with a 2xx
 // status.
 func (r *Report) SlowCompleted() int { return r.Slow.Status[2] }
-
-// SlowSent returns the number of slow requests the run meant to send:
-// [Load.Slow], and as many again at each upgrade of an upgrade run.
-func (r *Report) SlowSent() int { return r.Load.Slow * (1 + len(r.Upgrades)) }
 
 // SignalToExit returns the time from the signal to the process's exit, or
 // 0 if the signal was not sent.

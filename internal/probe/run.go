@@ -69,7 +69,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	rep := &Report{Load: c.Load, Target: c.Target}
 	if c.signalled() {
 		rep.Warmup, rep.Signal, rep.SignalGroup = c.Warmup, c.Signal, c.SignalGroup
-		rep.HoldQuiet = c.HoldQuiet
+		rep.holdQuiet = c.HoldQuiet
 	}
 	if u := c.Upgrades; c.upgrading() {
 		rep.UpgradeSignal, rep.UpgradeInterval, rep.UpgradeTimeout, rep.PIDFile = u.Signal, u.Interval, u.Timeout, u.PIDFile

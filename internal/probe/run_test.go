@@ -53,8 +53,8 @@ func TestRunGraceful(t *testing.T) {
 		inTimeline.add(b)
 	}
 	total := rep.Total()
-	if inTimeline.Answered() != total.Answered()-5 || rep.Timeline.Before.Answered() != 5 || inTimeline.Refused != total.Refused || inTimeline.Lost != total.Lost {
-		t.Errorf("timeline %+v (before the load %+v), total %+v", inTimeline, rep.Timeline.Before, total)
+	if inTimeline.Answered() != total.Answered()-5 || rep.Timeline.before.Answered() != 5 || inTimeline.Refused != total.Refused || inTimeline.Lost != total.Lost {
+		t.Errorf("timeline %+v (before the load %+v), total %+v", inTimeline, rep.Timeline.before, total)
 	}
 	// Aligned on the signal, from the start to past the exit.
 	tl := rep.Timeline

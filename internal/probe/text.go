@@ -60,7 +60,7 @@ func (r *Report) WriteText(w io.Writer, name string) {
 	tw.Flush()
 
 	if lines := upgradeLines(v); len(lines) > 0 {
-		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", SignalName(v.UpgradeSignal), FormatDuration(v.UpgradeInterval), v.PIDFile)
+		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", SignalName(v.UpgradeSignal), formatDuration(v.UpgradeInterval), v.PIDFile)
 		for _, line := range lines {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
@@ -107,7 +107,7 @@ func upgradeLines(v *view) []string {
 		if t := v.at(u.SignalAt); t != nil {
 			at = msText(*t)
 		}
-		lines = append(lines, fmt.Sprintf("%d at %s: %s", i+1, at, u.Describe(v.UpgradeSignal, v.UpgradeTimeout)))
+		lines = append(lines, fmt.Sprintf("%d at %s: %s", i+1, at, u.describe(v.UpgradeSignal, v.UpgradeTimeout)))
 	}
 	return lines
 }
@@ -224,7 +224,7 @@ func loadLine(v *view) string {
 	}
 	switch name := v.signalName(); {
 	case v.UpgradeSignal != nil:
-		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", SignalName(v.UpgradeSignal), FormatDuration(v.Warmup), FormatDuration(v.UpgradeInterval), len(v.Upgrades))
+		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", SignalName(v.UpgradeSignal), formatDuration(v.Warmup), formatDuration(v.UpgradeInterval), len(v.Upgrades))
 		if name != "" {
 			line += fmt.Sprintf(", then %s", name)
 		}
@@ -236,7 +236,7 @@ func loadLine(v *view) string {
 		if v.SignalGroup {
 			to = " to the process group"
 		}
-		line += fmt.Sprintf("; %s%s after %s", name, to, FormatDuration(v.Warmup))
+		line += fmt.Sprintf("; %s%s after %s", name, to, formatDuration(v.Warmup))
 	}
 	return line
 }
@@ -248,10 +248,10 @@ func exitLine(v *view) string {
 	var b strings.Builder
 	b.WriteString(v.Exit.String())
 	if v.signalled() {
-		fmt.Fprintf(&b, ", %s after the signal", FormatDuration(v.SignalToExit()))
+		fmt.Fprintf(&b, ", %s after the signal", formatDuration(v.SignalToExit()))
 	}
 	if d, ok := v.LastResponseToExit(); ok {
-		fmt.Fprintf(&b, ", %s after the last response", FormatDuration(d))
+		fmt.Fprintf(&b, ", %s after the last response", formatDuration(d))
 	}
 	return b.String()
 }
@@ -290,4 +290,4 @@ func signedMS(t *float64) string {
 }
 
 // msText formats a number of milliseconds for people, as the verdicts do.
-func msText(v float64) string { return FormatDuration(time.Duration(v * float64(time.Millisecond))) }
+func msText(v float64) string { return formatDuration(time.Duration(v * float64(time.Millisecond))) }

@@ -10,7 +10,7 @@ const timelineBucket = 10 * time.Millisecond
 
 // maxTimelineSpan bounds the time a timeline covers, and so its memory:
 // 360,000 buckets of 32 bytes. Requests that end later are counted in
-// [Timeline.After].
+// the Timeline's after.
 const maxTimelineSpan = time.Hour
 
 // A Timeline counts the requests by when they ended, in buckets of
@@ -35,11 +35,11 @@ type Timeline struct {
 	// Buckets are the counts, bucket i covering
 	// [Start+i*Bucket, Start+(i+1)*Bucket), up to the end of the load.
 	Buckets []Counts
-	// Before counts the requests that ended before Start: the idle
+	// before counts the requests that ended before Start: the idle
 	// connections' first requests, and the silent sockets that could not
-	// connect. After counts those that ended past the buckets (runs
+	// connect. after counts those that ended past the buckets (runs
 	// longer than an hour).
-	Before, After Counts
+	before, after Counts
 }
 
 // cell is a bucket being counted: indexes 0-5 as in Counts.Status, then
@@ -145,7 +145,7 @@ func (t *timeline) add(done time.Time, o Outcome, status int) {
 
 // snapshot returns the timeline's counts up to end.
 func (t *timeline) snapshot(end time.Time) Timeline {
-	tl := Timeline{Bucket: timelineBucket, Before: t.before.counts(), After: t.after.counts()}
+	tl := Timeline{Bucket: timelineBucket, before: t.before.counts(), after: t.after.counts()}
 	s := t.span.Load()
 	if s == nil {
 		return tl
@@ -235,5 +235,5 @@ func (tl *Timeline) from(t time.Time, f func(Counts)) {
 			f(c)
 		}
 	}
-	f(tl.After)
+	f(tl.after)
 }

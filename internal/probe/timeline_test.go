@@ -27,8 +27,8 @@ func TestTimelineNoSignal(t *testing.T) {
 		{Lost: 1},
 		{Status: [6]int{0: 1}},
 	})
-	if got.Before != (Counts{Status: [6]int{2: 1}, Refused: 1}) || got.After != (Counts{Status: [6]int{2: 1}}) {
-		t.Errorf("before %+v, after %+v", got.Before, got.After)
+	if got.before != (Counts{Status: [6]int{2: 1}, Refused: 1}) || got.after != (Counts{Status: [6]int{2: 1}}) {
+		t.Errorf("before %+v, after %+v", got.before, got.after)
 	}
 	if !got.Start.Equal(t0) || got.Bucket != timelineBucket {
 		t.Errorf("start %v, bucket %v", got.Start, got.Bucket)

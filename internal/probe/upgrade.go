@@ -497,31 +497,31 @@ func (r *Report) countUpgrades() {
 	}
 }
 
-// Describe describes the upgrade in one line: the PIDs, how long the new
+// describe describes the upgrade in one line: the PIDs, how long the new
 // process took to take over, how the old one ended, and what became of
 // the requests meanwhile. sig is the upgrade signal, timeout
 // [Upgrades.Timeout].
-func (u Upgrade) Describe(sig os.Signal, timeout time.Duration) string {
+func (u Upgrade) describe(sig os.Signal, timeout time.Duration) string {
 	var b strings.Builder
 	name := SignalName(sig)
 	switch {
 	case u.Err != "":
 		fmt.Fprintf(&b, "%s to %d: %s", name, u.OldPID, u.Err)
 	case u.NewPID == 0 && !u.OldExit.At.IsZero():
-		fmt.Fprintf(&b, "%s to %d: it exited %v %s later, and no new process took over", name, u.OldPID, u.OldExit, FormatDuration(u.OldExit.At.Sub(u.SignalAt)))
+		fmt.Fprintf(&b, "%s to %d: it exited %v %s later, and no new process took over", name, u.OldPID, u.OldExit, formatDuration(u.OldExit.At.Sub(u.SignalAt)))
 	case u.NewPID == 0:
 		fmt.Fprintf(&b, "%s to %d: the PID file named no new process within %v; %d served on", name, u.OldPID, timeout, u.OldPID)
 	default:
-		fmt.Fprintf(&b, "%s, %d -> %d in %s", name, u.OldPID, u.NewPID, FormatDuration(u.NewAt.Sub(u.SignalAt)))
+		fmt.Fprintf(&b, "%s, %d -> %d in %s", name, u.OldPID, u.NewPID, formatDuration(u.NewAt.Sub(u.SignalAt)))
 		if e := u.OldExit; e.At.IsZero() {
 			fmt.Fprintf(&b, "; the old one had not exited %v later", timeout)
 		} else if e.Unknown {
-			fmt.Fprintf(&b, "; the old one %v %s after the signal", e, FormatDuration(e.At.Sub(u.SignalAt)))
+			fmt.Fprintf(&b, "; the old one %v %s after the signal", e, formatDuration(e.At.Sub(u.SignalAt)))
 		} else {
-			fmt.Fprintf(&b, "; the old one: exit %v, %s after the signal", e, FormatDuration(e.At.Sub(u.SignalAt)))
+			fmt.Fprintf(&b, "; the old one: exit %v, %s after the signal", e, formatDuration(e.At.Sub(u.SignalAt)))
 		}
 		if e := u.NewExit; !e.At.IsZero() {
-			fmt.Fprintf(&b, "; the new one exited %v %s after it took over", e, FormatDuration(e.At.Sub(u.NewAt)))
+			fmt.Fprintf(&b, "; the new one exited %v %s after it took over", e, formatDuration(e.At.Sub(u.NewAt)))
 		}
 	}
 	fmt.Fprintf(&b, "; %s refused, %s lost", FormatCount(u.Refused), FormatCount(u.Lost))
@@ -556,19 +556,19 @@ func (r *Report) judgeUpgrades(failAdvised func(code, advice, format string, arg
 			fail(CodeUpgradePID, "upgrade %d: %s", n, u.Err)
 		case u.NewPID == 0 && !e.At.IsZero():
 			fail(CodeUpgradePID, "upgrade %d: process %d exited %v %s after %s, and no new process took over: the service went down",
-				n, u.OldPID, e, FormatDuration(e.At.Sub(u.SignalAt)), sig)
+				n, u.OldPID, e, formatDuration(e.At.Sub(u.SignalAt)), sig)
 		case u.NewPID == 0:
 			fail(CodeUpgradePID, "upgrade %d: the PID did not change within %v: the PID file %s still named %d", n, r.UpgradeTimeout, r.PIDFile, u.OldPID)
 		case e.At.IsZero():
 			fail(CodeUpgradeExit, "upgrade %d: old process %d had not exited %v after %s", n, u.OldPID, r.UpgradeTimeout, sig)
 		case e.Unknown:
 		case e.Signal != nil:
-			fail(CodeUpgradeExit, "upgrade %d: old process %d was ended by %s (exit %d), %s after %s", n, u.OldPID, SignalName(e.Signal), e.shellCode(), FormatDuration(e.At.Sub(u.SignalAt)), sig)
+			fail(CodeUpgradeExit, "upgrade %d: old process %d was ended by %s (exit %d), %s after %s", n, u.OldPID, SignalName(e.Signal), e.shellCode(), formatDuration(e.At.Sub(u.SignalAt)), sig)
 		case e.Code != 0:
-			fail(CodeUpgradeExit, "upgrade %d: old process %d exited %d, %s after %s", n, u.OldPID, e.Code, FormatDuration(e.At.Sub(u.SignalAt)), sig)
+			fail(CodeUpgradeExit, "upgrade %d: old process %d exited %d, %s after %s", n, u.OldPID, e.Code, formatDuration(e.At.Sub(u.SignalAt)), sig)
 		}
 		if e := u.NewExit; !e.At.IsZero() {
-			fail(CodeUpgradeExit, "upgrade %d: the new process %d exited %v %s after it took over, leaving nothing serving", n, u.NewPID, e, FormatDuration(e.At.Sub(u.NewAt)))
+			fail(CodeUpgradeExit, "upgrade %d: the new process %d exited %v %s after it took over, leaving nothing serving", n, u.NewPID, e, formatDuration(e.At.Sub(u.NewAt)))
 		}
 		if u.Refused > 0 {
 			fail(CodeRefused, "%s %s refused at upgrade %d", FormatCount(u.Refused), plural(u.Refused, "connection"), n)

@@ -50,7 +50,7 @@ func TestJudgeUpgrades(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Report{
 				Load: Load{Busy: 16, Slow: 1}, Signal: syscall.SIGTERM, SignalAt: at(4000), Start: at(0),
-				Exit: Exit{At: at(4010)}, LastResponse: at(4009), BusyRate: 1000, BusyOKBefore: 1000,
+				Exit: Exit{At: at(4010)}, LastResponse: at(4009), BusyRate: 1000, busyOKBefore: 1000,
 				Upgrades: []Upgrade{ok(1), ok(2), ok(3)}, UpgradeSignal: syscall.SIGHUP, UpgradeTimeout: 30 * time.Second, PIDFile: "/run/x.pid",
 			}
 			for b := range 4 { // a slow request in flight at each signal, answered

@@ -182,8 +182,8 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 	if e := r.Exit; !e.At.IsZero() {
 		switch {
 		case e.Killed:
-			text := fmt.Sprintf("killed with SIGKILL %v after the signal: it had not exited within the grace period", FormatDuration(r.SignalToExit()))
-			if idle, silent := r.quietOpen(e.At.Add(-exitMargin)); idle+silent > 0 && r.HoldQuiet {
+			text := fmt.Sprintf("killed with SIGKILL %v after the signal: it had not exited within the grace period", formatDuration(r.SignalToExit()))
+			if idle, silent := r.quietOpen(e.At.Add(-exitMargin)); idle+silent > 0 && r.holdQuiet {
 				n := idle + silent
 				were := fmt.Sprintf("%d quiet connections were", n)
 				if n == 1 {
@@ -221,9 +221,9 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 
 	switch {
 	case r.Load.Busy == 0:
-	case r.BusyOKBefore > 0 && r.BusyRate < float64(r.Load.Busy):
+	case r.busyOKBefore > 0 && r.BusyRate < float64(r.Load.Busy):
 		warn(CodeUntested, "the busy clients were answered at %.1f requests/s before the signal, less than one a second each: the server was busy with something else (the slow requests or the quiet connections may hold every worker of a server with one per connection), so the shutdown was tested under almost no load", r.BusyRate)
-	case r.BusyOKBefore > 0:
+	case r.busyOKBefore > 0:
 	case r.Load.GRPC:
 		warn(CodeUntested, "the busy clients' health Checks got no OK answer before the signal: is grpc.health.v1.Health registered, and the service %q SERVING?", r.Load.GRPCService)
 	default:
@@ -241,15 +241,15 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 	if n := r.Timeline.status5xxFrom(r.SignalAt); !r.SignalAt.IsZero() && n > 0 {
 		warn(CodeErrorsSent, "%s %s answered with a 5xx status after the signal", FormatCount(n), plural(n, "request"))
 	}
-	if n := r.ConnRefusedBefore; n > 0 && !r.SignalAt.IsZero() {
+	if n := r.connRefusedBefore; n > 0 && !r.SignalAt.IsZero() {
 		warn(CodeOverloaded, "%s %s refused before the signal: the server (or the machine) could not take the load, so the run judged the load, not the shutdown; use fewer clients", FormatCount(n), plural(n, "connection"))
 	}
 	if r.SignalLag > overloadSignalLag {
-		warn(CodeOverloaded, "the probe sent the signal %s late: it could not keep its schedule under this load, so the run proves nothing; use fewer clients", FormatDuration(r.SignalLag))
+		warn(CodeOverloaded, "the probe sent the signal %s late: it could not keep its schedule under this load, so the run proves nothing; use fewer clients", formatDuration(r.SignalLag))
 	}
 	if !r.KeptUp() {
 		warn(CodeProbeLag, "the probe did not keep up: its scheduling lag reached %s at the 99th percentile (max %s) and it sent the signal %s late (limits %v and %v); its timings may be late by as much",
-			FormatDuration(r.LagP99), FormatDuration(r.LagMax), FormatDuration(r.SignalLag), keepUpLagP99, keepUpSignalLag)
+			formatDuration(r.LagP99), formatDuration(r.LagMax), formatDuration(r.SignalLag), keepUpLagP99, keepUpSignalLag)
 	}
 	if r.Target != "" && r.PID == 0 {
 		warn(CodeNoSignal, "no signal sent (target mode without a PID): the load ran for %v; the exit is not judged", r.End.Sub(r.Start).Round(time.Millisecond))
@@ -276,7 +276,7 @@ func (r *Report) endedBySignal() string {
 			head, FormatCount(late), plural(late, "request"), e.shellCode())
 	}
 	return fmt.Sprintf("%s, %s after the signal, answering nothing after it: most likely it does not handle %s; handle it and exit 0 once drained",
-		head, FormatDuration(r.SignalToExit()), name)
+		head, formatDuration(r.SignalToExit()), name)
 }
 
 // exitLag adds the reasons about how long the process lived on: CodeExitLag
@@ -323,13 +323,13 @@ func (r *Report) exitLag(maxLag time.Duration, fail func(code, format string, ar
 		text := fmt.Sprintf("exited %s after %s (more than %v)", formatOver(lag, maxLag), since, maxLag)
 		if held != "" && after > quietExitWindow {
 			text += fmt.Sprintf("; the probe closed the %s it still held %s after %s, and it lived on %s more: it lingered for another reason",
-				held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
+				held, formatDuration(r.QuietClosedAt.Sub(quiet)), since, formatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 		}
 		fail(CodeExitLag, "%s", text)
 	}
 	if waited {
 		fail(CodeHeldSockets, "%s still open %s after %s; once the probe closed them, the process exited %s later: it waited for connections that send nothing",
-			held, FormatDuration(r.QuietClosedAt.Sub(quiet)), since, FormatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
+			held, formatDuration(r.QuietClosedAt.Sub(quiet)), since, formatDuration(r.Exit.At.Sub(r.QuietClosedAt)))
 	}
 }
 
@@ -339,14 +339,14 @@ func (r *Report) quietOpen(t time.Time) (idle, silent int) {
 	return r.IdleOpen - countBefore(r.IdleClosed, t), r.SilentOpen - countBefore(r.SilentClosed, t)
 }
 
-// lostReasons describes LostBy, the most frequent reason first.
+// lostReasons describes lostBy, the most frequent reason first.
 func (r *Report) lostReasons() string {
 	type count struct {
 		why Reason
 		n   int
 	}
 	var cs []count
-	for why, n := range r.LostBy {
+	for why, n := range r.lostBy {
 		cs = append(cs, count{why, n})
 	}
 	slices.SortFunc(cs, func(a, b count) int {
@@ -443,15 +443,15 @@ func joinAnd(parts ...string) string {
 // formatOver formats d, which is over limit, precisely enough that it
 // does not read as limit: 1,043 ms rather than 1.0 s over 1s.
 func formatOver(d, limit time.Duration) string {
-	if s := FormatDuration(d); s != FormatDuration(limit) {
+	if s := formatDuration(d); s != formatDuration(limit) {
 		return s
 	}
 	return FormatCount(int(d.Milliseconds())) + " ms"
 }
 
-// FormatDuration formats a duration as people read one in a report:
+// formatDuration formats a duration as people read one in a report:
 // "1.2 s", "340 ms", "1.7 ms".
-func FormatDuration(d time.Duration) string {
+func formatDuration(d time.Duration) string {
 	switch {
 	case d >= time.Second || d <= -time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())

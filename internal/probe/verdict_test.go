@@ -25,7 +25,7 @@ func TestVerdict(t *testing.T) {
 			Exit:         Exit{At: at(205 * time.Millisecond)},
 			End:          at(206 * time.Millisecond),
 			Busy:         Counts{Status: [6]int{2: 1000}, Refused: 2},
-			BusyOKBefore: 990, BusyRate: 990,
+			busyOKBefore: 990, BusyRate: 990,
 			Slow:     Counts{Status: [6]int{2: 1}},
 			IdleOpen: 1, IdleClosed: []time.Time{at(time.Millisecond)},
 			SilentOpen: 1, SilentClosed: []time.Time{at(time.Millisecond)},
@@ -44,9 +44,9 @@ func TestVerdict(t *testing.T) {
 			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[150].Status[2] = 7 // +500 ms, long after the exit
 		}, []string{CodeServedAfter}, nil, "7 requests answered after the process exited"},
-		{"busy clients hardly answered", func(r *Report) { r.BusyOKBefore, r.BusyRate = 1, 0.6 }, nil, []string{CodeUntested}, ""},
+		{"busy clients hardly answered", func(r *Report) { r.busyOKBefore, r.BusyRate = 1, 0.6 }, nil, []string{CodeUntested}, ""},
 		{"untested", func(r *Report) {
-			r.BusyOKBefore = 0
+			r.busyOKBefore = 0
 			r.Load.BusyMethod, r.Load.BusyPath = "GET", "/nope"
 			r.Load.WebSockets, r.WebSocketsOpen = 2, 0
 		}, nil, []string{CodeUntested, CodeUntested}, ""},
@@ -56,12 +56,12 @@ func TestVerdict(t *testing.T) {
 		}, nil, []string{CodeErrorsSent}, ""},
 		{"lost", func(r *Report) {
 			r.Busy.Lost, r.Busy.LostReused = 3, 3
-			r.LostBy = map[Reason]int{closedBeforeResponse: 2, resetBeforeResponse: 1}
+			r.lostBy = map[Reason]int{closedBeforeResponse: 2, resetBeforeResponse: 1}
 		}, []string{CodeLost}, nil, "3 requests lost on established connections (2 closed before response, 1 reset before response)"},
 		{"slow incomplete", func(r *Report) {
 			r.Load.Slow = 3
 			r.Slow = Counts{Status: [6]int{2: 1, 5: 1}, Lost: 1}
-			r.Busy.Lost, r.LostBy = 0, nil
+			r.Busy.Lost, r.lostBy = 0, nil
 		}, []string{CodeSlowIncomplete, CodeLost}, nil, "2 of 3 slow requests not answered 2xx"},
 		{"exit code", func(r *Report) { r.Exit.Code = 1 }, []string{CodeExitCode}, nil, "exit code 1"},
 		{"ended by the signal", func(r *Report) {
@@ -79,7 +79,7 @@ func TestVerdict(t *testing.T) {
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
 		{"killed holding quiet connections the probe kept open", func(r *Report) {
-			r.HoldQuiet, r.SilentClosed = true, nil
+			r.holdQuiet, r.SilentClosed = true, nil
 			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "1 quiet connection was still open then, kept open by the probe (--hold-quiet)"},
 		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
@@ -125,7 +125,7 @@ func TestVerdict(t *testing.T) {
 		{"probe lag", func(r *Report) { r.LagP99 = 25 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
 		{"signal late", func(r *Report) { r.SignalLag = 11 * time.Millisecond }, nil, []string{CodeProbeLag}, ""},
 		{"connections refused before the signal: overloaded", func(r *Report) {
-			r.ConnRefusedBefore = 80047
+			r.connRefusedBefore = 80047
 		}, nil, []string{CodeOverloaded}, ""},
 		{"signal a second late: overloaded", func(r *Report) { r.SignalLag = 1100 * time.Millisecond }, nil, []string{CodeOverloaded, CodeProbeLag}, ""},
 		{"no signal, no exit", func(r *Report) {

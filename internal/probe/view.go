@@ -27,24 +27,14 @@ var timelineClasses = []string{"2xx", "1xx", "3xx", "4xx", "5xx", "other", "refu
 // count returns the requests of one class in c.
 func count(c Counts, class string) int {
 	switch class {
-	case "1xx":
-		return c.Status[1]
-	case "2xx":
-		return c.Status[2]
-	case "3xx":
-		return c.Status[3]
-	case "4xx":
-		return c.Status[4]
-	case "5xx":
-		return c.Status[5]
-	case "other":
-		return c.Status[0]
 	case "refused":
 		return c.Refused
 	case "lost":
 		return c.Lost
+	case "other":
+		return c.Status[0]
 	}
-	return 0
+	return c.Status[class[0]-'0']
 }
 
 // byClass counts c's requests by the timeline's classes.
