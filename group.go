@@ -660,6 +660,7 @@ serving:
 	}
 	if svc.standDone != nil {
 		// See Upgrader.Foreground: Run returns when the service ends.
+		close(svc.reap)
 		served := <-svc.standDone
 		r.log.Info("drain: the service has ended: every process after this one has exited", "err", served)
 		err = errors.Join(err, served)

@@ -215,7 +215,7 @@ func (h *Health) Readyz() http.Handler {
 		if !allowRead(w, r) {
 			return
 		}
-		results := h.run(excluded(r))
+		results := h.run(excluded(r), nil)
 		writeResults(w, r, "readyz", results, h.ShowErrors)
 	})
 }
@@ -230,7 +230,10 @@ type checkResult struct {
 // run runs the readiness checks, unless the group is not serving: then
 // only the built-in check, which fails, is reported. The built-in check
 // cannot be excluded.
-func (h *Health) run(exclude map[string]bool) []checkResult {
+//
+// The wait for the checks also ends when stop is closed: they are then
+// reported still running.
+func (h *Health) run(exclude map[string]bool, stop <-chan struct{}) []checkResult {
 	res := []checkResult{{name: shutdownCheck}}
 	if h.g == nil {
 		res[0].err = errors.New("not a Group's: get it from Group.Health")
@@ -275,6 +278,8 @@ func (h *Health) run(exclude map[string]bool) []checkResult {
 			select {
 			case <-f.done:
 			case <-wait.C:
+				expired = true
+			case <-stop:
 				expired = true
 			}
 		}

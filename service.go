@@ -50,11 +50,13 @@ type service struct {
 	upStop    chan struct{}      // closed when the shutdown begins: the upgrade is called off
 	upKill    chan struct{}      // closed when Run is about to return: a new process still running is killed
 
-	watchdogStop chan struct{}
-	watchdogDone chan struct{}
+	watchdogEvery time.Duration // half systemd's watchdog interval; 0 if off
+	watchdogStop  chan struct{}
+	watchdogDone  chan struct{}
 
-	handedOff bool       // the sockets were left to another process
-	standDone chan error // the stand-in's result (see Upgrader.Foreground)
+	handedOff bool          // the sockets were left to another process
+	standDone chan error    // the stand-in's result (see Upgrader.Foreground)
+	reap      chan struct{} // closed when the stand-in may reap: this process's drain and cleanup are over
 }
 
 type upgradeRequest struct{ reply chan error }
@@ -90,14 +92,8 @@ func (g *Group) checkUpgrader(errs []error) []error {
 	if u.initErr != nil {
 		errs = append(errs, u.initErr)
 	}
-	if u.Foreground && u.parent == nil && u.stand == nil {
-		// Started by the supervisor: this process will stand in for the
-		// generations after it.
-		st, err := newStandIn()
-		if err != nil {
-			return append(errs, fmt.Errorf("Upgrader: %w", err))
-		}
-		u.stand = st
+	if u.Foreground && !standInSupported {
+		errs = append(errs, errors.New("Upgrader: Foreground needs Linux (a child subreaper)"))
 	}
 	return errs
 }
@@ -144,9 +140,8 @@ func newService(g *Group, log *slog.Logger) *service {
 	}
 	if interval, err := systemd.WatchdogInterval(); err != nil {
 		log.Warn("drain: systemd's watchdog settings are malformed; not pinging it", "err", err)
-	} else if interval > 0 && s.sd != nil {
-		s.watchdogStop, s.watchdogDone = make(chan struct{}), make(chan struct{})
-		go s.watchdog(interval / 2) // owned: stop waits for it
+	} else if s.sd != nil {
+		s.watchdogEvery = interval / 2
 	}
 	return s
 }
@@ -174,7 +169,7 @@ func (s *service) startReady() {
 			case <-stop:
 				return
 			}
-			if s.g.readyNow() {
+			if s.g.readyNow(stop) {
 				close(ready)
 				return
 			}
@@ -183,15 +178,16 @@ func (s *service) startReady() {
 	}()
 }
 
-// readyNow reports whether the group's readiness checks pass.
-func (g *Group) readyNow() bool {
+// readyNow reports whether the group's readiness checks pass. It gives up
+// on them when stop is closed.
+func (g *Group) readyNow(stop <-chan struct{}) bool {
 	g.mu.Lock()
 	h := g.health
 	g.mu.Unlock()
 	if h == nil {
 		return g.When(ShutdownInitiated).IsZero()
 	}
-	for _, r := range h.run(nil) {
+	for _, r := range h.run(nil, stop) {
 		if r.err != nil {
 			return false
 		}
@@ -219,6 +215,11 @@ func (s *service) announceReady() {
 // in systemd's store.
 func (s *service) takeOver() {
 	s.isReady = true
+	if s.u != nil {
+		s.u.mu.Lock()
+		s.u.tookOver = true
+		s.u.mu.Unlock()
+	}
 	s.log.Info("drain: ready", "pid", os.Getpid())
 	msg := []string{"READY=1", "STATUS=serving"}
 	if s.parent != nil {
@@ -227,6 +228,11 @@ func (s *service) takeOver() {
 		msg = append(msg, "MAINPID="+strconv.Itoa(os.Getpid()))
 	}
 	s.notify(msg...)
+	if s.watchdogEvery > 0 && s.watchdogStop == nil {
+		// From the moment this process is the one systemd watches.
+		s.watchdogStop, s.watchdogDone = make(chan struct{}), make(chan struct{})
+		go s.watchdog(s.watchdogEvery) // owned: stopWatchdog waits for it
+	}
 	if s.u == nil {
 		return
 	}
@@ -276,6 +282,22 @@ func (s *service) beginUpgrade(reply chan error) {
 		}
 		return
 	}
+	s.u.mu.Lock()
+	if s.u.Foreground && s.u.parent == nil && s.u.stand == nil {
+		// Started by the supervisor: this process will stand in for the
+		// generations after it, which reach it through this.
+		st, err := newStandIn()
+		if err != nil {
+			s.u.mu.Unlock()
+			s.log.Error("drain: upgrade failed: cannot stand in for the service", "err", err)
+			if reply != nil {
+				reply <- fmt.Errorf("%w: %w", ErrUpgrade, err)
+			}
+			return
+		}
+		s.u.stand = st
+	}
+	s.u.mu.Unlock()
 	s.upgrading = true
 	if reply != nil {
 		s.replies = append(s.replies, reply)
@@ -338,8 +360,9 @@ func (s *service) upgradeEnded(res upgradeResult) bool {
 		if s.g.Signals == nil {
 			sigs = append(sigs, defaultSignals...)
 		}
-		s.standDone = make(chan error, 1)
-		go func() { s.standDone <- st.run(res.pid, sigs, s.log) }() // owned: Run waits for standDone
+		s.standDone, s.reap = make(chan error, 1), make(chan struct{})
+		reap := s.reap
+		go func() { s.standDone <- st.run(res.pid, sigs, reap, s.log) }() // owned: Run waits for standDone
 	}
 	return true
 }
@@ -367,6 +390,9 @@ func (s *service) shutdownBegins(why string, handOff bool) {
 		close(s.stopReady)
 	}
 	s.handedOff = handOff
+	if handOff {
+		s.stopWatchdog() // the other process pings now
+	}
 	if s.u != nil && handOff {
 		s.u.mu.Lock()
 		s.u.handedOff = true
@@ -411,6 +437,15 @@ func (g *Group) bound() time.Duration {
 	return timeout + reserve + time.Duration(n+1)*cleanupLinger
 }
 
+// stopWatchdog stops the watchdog's pings, if they run.
+func (s *service) stopWatchdog() {
+	if s.watchdogStop != nil {
+		close(s.watchdogStop)
+		<-s.watchdogDone
+		s.watchdogStop = nil
+	}
+}
+
 // watchdog pings systemd's watchdog every interval until stop.
 func (s *service) watchdog(interval time.Duration) {
 	defer close(s.watchdogDone)
@@ -445,16 +480,19 @@ func (s *service) stop() {
 	if s.readyDone != nil {
 		<-s.readyDone
 	}
-	if s.watchdogStop != nil {
-		close(s.watchdogStop)
-		<-s.watchdogDone
-	}
+	s.stopWatchdog()
 	if s.parent != nil {
 		s.parent.close()
 	}
 	if s.u == nil {
 		return
 	}
+	s.u.mu.Lock()
+	if s.u.stand != nil && s.standDone == nil {
+		s.u.stand.close() // no upgrade took: nothing to stand in for
+		s.u.stand = nil
+	}
+	s.u.mu.Unlock()
 	stop := signal.Stop
 	if s.g.stopNotify != nil {
 		stop = s.g.stopNotify
@@ -474,8 +512,9 @@ func (s *service) stop() {
 // Upgrade starts an upgrade, as Signal does, and waits for its end. It
 // returns nil once the new process is ready (this one then shuts down and
 // its Run returns), or an error wrapping [ErrUpgrade] that says why the
-// upgrade failed (this one serves on), or ctx's error. It fails if the
-// group is not serving.
+// upgrade failed (this one serves on), or ctx's error: the upgrade then
+// goes on, Upgrade only stops waiting for it. It fails if the group is not
+// serving.
 func (u *Upgrader) Upgrade(ctx context.Context) error {
 	u.mu.Lock()
 	requests, serving := u.requests, u.serving

@@ -12,21 +12,18 @@ import (
 	"syscall"
 )
 
+const standInSupported = true
+
 // A standIn is the process a supervisor started, standing in for the
 // generations that follow it once it has upgraded (see
 // [Upgrader.Foreground]): it adopts them as a child subreaper, passes
 // them the signals it gets, and ends when the last of them has exited.
 type standIn struct {
-	conn *net.UnixConn // each generation says "serving PID" here once ready
+	conn *net.UnixConn // each generation says "serving PID" here once it serves
 	peer *os.File      // the other end, passed to each new process
 }
 
-const prSetChildSubreaper = 36
-
 func newStandIn() (*standIn, error) {
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return nil, fmt.Errorf("becoming a child subreaper: %w", errno)
-	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -41,18 +38,29 @@ func newStandIn() (*standIn, error) {
 	return &standIn{conn: c.(*net.UnixConn), peer: os.NewFile(uintptr(fds[1]), "drain-standin")}, nil
 }
 
-// run stands in for the service, whose serving process is pid, until
-// every process below this one has exited. It passes signals (sigs) to the
-// process serving, and returns nil if that process exited 0.
-func (st *standIn) run(pid int, sigs []os.Signal, log *slog.Logger) error {
-	defer st.conn.Close()
-	defer st.peer.Close()
+func (st *standIn) close() {
+	st.conn.Close()
+	st.peer.Close()
+}
+
+// run stands in for the service, whose serving process is pid: it passes
+// the signals sigs to the process serving, and, once reap is closed (this
+// process's own drain and cleanup are over: children it started itself
+// have been waited for), reaps every process below it until none is left.
+// It returns nil if the process serving last exited 0.
+func (st *standIn) run(pid int, sigs []os.Signal, reap <-chan struct{}, log *slog.Logger) error {
+	defer st.close()
+	// Orphans are adopted from now on: the generation after pid, once pid
+	// exits, and so on.
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		log.Error("drain: cannot adopt the generations after this process", "err", errno)
+	}
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, append(sigs, syscall.SIGCHLD)...)
 	defer signal.Stop(sigc)
 	serving := make(chan int)
-	done := make(chan struct{})
-	go func() { // owned: run closes conn and waits for done
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() { // owned: run closes quit and conn, and waits for done
 		defer close(done)
 		buf := make([]byte, 64)
 		for {
@@ -60,18 +68,24 @@ func (st *standIn) run(pid int, sigs []os.Signal, log *slog.Logger) error {
 			if err != nil {
 				return
 			}
-			if p, err := strconv.Atoi(strings.TrimPrefix(string(buf[:n]), "serving ")); err == nil {
-				serving <- p
+			p, err := strconv.Atoi(strings.TrimPrefix(string(buf[:n]), "serving "))
+			if err != nil {
+				continue
+			}
+			select {
+			case serving <- p:
+			case <-quit:
+				return
 			}
 		}
 	}()
-	defer func() { st.conn.Close(); <-done }()
+	defer func() { close(quit); st.conn.Close(); <-done }()
 
 	log.Info("drain: standing in for the service: passing signals to the process serving until every one has exited", "serving_pid", pid)
 	var status syscall.WaitStatus
 	seen := false
 	for {
-		for {
+		for reap == nil {
 			var ws syscall.WaitStatus
 			got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 			if errors.Is(err, syscall.ECHILD) {
@@ -88,6 +102,8 @@ func (st *standIn) run(pid int, sigs []os.Signal, log *slog.Logger) error {
 			}
 		}
 		select {
+		case <-reap:
+			reap = nil
 		case sig := <-sigc:
 			if sig == syscall.SIGCHLD {
 				continue
@@ -99,6 +115,8 @@ func (st *standIn) run(pid int, sigs []os.Signal, log *slog.Logger) error {
 		}
 	}
 }
+
+const prSetChildSubreaper = 36
 
 // exitResult is what the stand-in's Run returns: nil if the process that
 // served last exited 0.

@@ -8,11 +8,14 @@ import (
 	"os"
 )
 
-// Standing in for the service needs Linux: see Upgrader.Foreground.
+// Standing in for the service needs Linux (a child subreaper): see
+// Upgrader.Foreground.
+const standInSupported = false
+
 type standIn struct{ peer *os.File }
 
-func newStandIn() (*standIn, error) {
-	return nil, errors.New("Foreground needs Linux (a child subreaper)")
-}
+func newStandIn() (*standIn, error) { return nil, errors.New("Foreground needs Linux") }
 
-func (st *standIn) run(int, []os.Signal, *slog.Logger) error { return nil }
+func (st *standIn) close() {}
+
+func (st *standIn) run(int, []os.Signal, <-chan struct{}, *slog.Logger) error { return nil }

@@ -74,7 +74,9 @@ type Upgrader struct {
 	Signal os.Signal
 
 	// Command returns the command that starts the new process. Its
-	// ExtraFiles must be empty: the Upgrader passes the sockets there.
+	// ExtraFiles must be empty: the Upgrader passes the sockets there. The
+	// process it starts must be the new one, or exec it (a shell's exec),
+	// not fork it: the new process checks that its parent is this one.
 	// Defaults to this process's executable, at the path it was started
 	// from (where the new binary is installed), with the same arguments,
 	// environment, working directory, standard output and error.
@@ -105,10 +107,12 @@ type Upgrader struct {
 	// daemontools, supervisord, a container's init): after an upgrade it
 	// drains as usual, then stands in for the generations that follow,
 	// passing them the Group's shutdown signals and the upgrade signal it
-	// receives, and its Run returns once the last of them has exited,
-	// with the serving one's exit status. Linux only: the process adopts
-	// the generations as a child subreaper. Under systemd it is not
-	// needed.
+	// receives, and its Run returns once the last of them has exited: nil
+	// if the one serving last exited 0, else an error that says how it
+	// ended. Linux only: the process adopts the generations as a child
+	// subreaper, once its first upgrade has succeeded, and reaps them (and
+	// any orphan below it) once its own drain and cleanup are over. Under
+	// systemd it is not needed.
 	Foreground bool
 
 	mu       sync.Mutex
@@ -125,10 +129,12 @@ type Upgrader struct {
 	stand   *standIn // this process stands in, once it has upgraded
 	// handedOff is set when the shutdown begins after an upgrade (or, in
 	// a new process, when the old one called the upgrade off): every
-	// socket is left to the other process.
-	handedOff bool
-	requests  chan<- upgradeRequest // to the group's Run, while it serves
-	serving   <-chan struct{}       // closed when that Run's shutdown begins
+	// socket is left to the other process. tookOver is set when this
+	// process, started by an upgrade, has taken over from the previous
+	// one.
+	handedOff, tookOver bool
+	requests            chan<- upgradeRequest // to the group's Run, while it serves
+	serving             <-chan struct{}       // closed when that Run's shutdown begins
 }
 
 // A socket is a listening socket of the process.
@@ -136,7 +142,7 @@ type socket struct {
 	name      string
 	file      *os.File     // an inherited socket not claimed by Listen (yet)
 	ln        net.Listener // handed out by Listen
-	inherited string       // from whom: "the previous process" or "systemd"
+	inherited string       // from whom: fromPreviousProcess or "systemd"
 	shared    bool         // systemd holds it too: it outlives the process
 }
 
@@ -210,7 +216,11 @@ func (l *upgradeListener) Unwrap() net.Listener { return l.Listener }
 func (l *upgradeListener) leftToOthers() bool {
 	l.u.mu.Lock()
 	defer l.u.mu.Unlock()
-	return l.u.handedOff || l.u.FDStore || l.s.shared
+	// Until this process has taken over, the previous one serves on the
+	// sockets it passed: a shutdown now (the upgrade called off, a server
+	// failed) must leave them to it as they are.
+	fromPrevious := l.s.inherited == fromPreviousProcess && !l.u.tookOver
+	return l.u.handedOff || l.u.FDStore || l.s.shared || fromPrevious
 }
 
 // checkSocketName applies systemd's rule for file descriptor names.
@@ -256,6 +266,9 @@ const (
 	envStandIn  = "DRAIN_STANDIN"  // set if the descriptor after the control connection reaches the stand-in
 )
 
+// fromPreviousProcess is where a socket passed at an upgrade comes from.
+const fromPreviousProcess = "the previous process"
+
 // initLocked reads, once, the sockets the process inherited.
 func (u *Upgrader) initLocked() {
 	if u.inited {
@@ -271,15 +284,21 @@ func (u *Upgrader) initLocked() {
 		u.initErr = fmt.Errorf("drain: sockets passed by systemd: %w", err)
 		return
 	}
-	for _, f := range files {
+	for n, f := range files {
 		name := f.Name()
-		if slices.ContainsFunc(u.sockets, func(s *socket) bool { return s.name == name }) {
+		i := slices.IndexFunc(u.sockets, func(s *socket) bool { return s.name == name })
+		switch {
+		case i < 0:
+			u.sockets = append(u.sockets, &socket{name: name, file: f, inherited: "systemd", shared: true})
+		case u.sockets[i].inherited == fromPreviousProcess:
 			// Passed by the previous process and kept in systemd's store
 			// too: the same socket.
 			f.Close()
-			continue
+		default:
+			closeAll(files[n:])
+			u.initErr = fmt.Errorf("drain: systemd passed more than one socket named %q: give each its own FileDescriptorName=", name)
+			return
 		}
-		u.sockets = append(u.sockets, &socket{name: name, file: f, inherited: "systemd", shared: true})
 	}
 }
 
@@ -320,7 +339,7 @@ func (u *Upgrader) inheritFromParent() error {
 		if f == nil {
 			return fmt.Errorf("descriptor %d (%s) is not open", fd+i, name)
 		}
-		u.sockets = append(u.sockets, &socket{name: name, file: f, inherited: "the previous process", shared: slices.Contains(shared, name)})
+		u.sockets = append(u.sockets, &socket{name: name, file: f, inherited: fromPreviousProcess, shared: slices.Contains(shared, name)})
 	}
 	link, err := newParentLink(inheritFile(fd+len(list), "drain-upgrade"), pid)
 	if err != nil {

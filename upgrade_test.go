@@ -52,8 +52,13 @@ func runUpgradeServer(dir string) int {
 		return 3
 	}
 	g := &Group{Upgrader: up, Logger: log}
-	if string(mode) == "unready" {
+	if string(mode) == "unready" || string(mode) == "fails" {
 		g.Health().AddCheck("never", func(context.Context) error { return errors.New("never ready") })
+	}
+	if string(mode) == "fails" {
+		// A second server that fails before the group is ready (its port
+		// taken, say): the group shuts down on its own.
+		g.Add(failingServer{after: 200 * time.Millisecond})
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, pid) })
@@ -68,6 +73,16 @@ func runUpgradeServer(dir string) int {
 	g.Add(&HTTP{Server: &http.Server{Handler: mux}, Listener: ln})
 	return ExitCode(g.Run(context.Background()))
 }
+
+// A failingServer fails some time after it starts serving.
+type failingServer struct{ after time.Duration }
+
+func (f failingServer) Serve() error {
+	time.Sleep(f.after)
+	return errors.New("cannot listen on :9090")
+}
+func (f failingServer) Shutdown(context.Context) error { return nil }
+func (f failingServer) Close() error                   { return nil }
 
 // An upgradeLoad keeps clients busy against a server: keep-alive clients
 // sending requests back to back, and clients opening a connection per
@@ -347,8 +362,9 @@ func slowRequests(addr, path string, n int) <-chan error {
 // TestUpgrade upgrades a server three times, 2 s apart, under load from
 // keep-alive clients and clients that open a connection per request, with
 // slow requests in flight at each upgrade, and a long one that keeps the
-// first process draining through the second; then tries two broken binaries,
-// one that exits at start and one that never becomes ready. Nothing may be
+// first process draining through the second; then tries three broken
+// binaries: one that exits at start, one that never becomes ready, and one
+// that fails on its own before it is ready. Nothing may be
 // refused or lost, every old process must exit 0, and systemd must hear
 // every step from the right process.
 func TestUpgrade(t *testing.T) {
@@ -458,6 +474,11 @@ func TestUpgrade(t *testing.T) {
 	s.setMode("unready")
 	s.hup(current)
 	s.waitLogCount("upgrade failed; serving on", 2)
+	// One that fails on its own before it is ready: its shutdown must
+	// leave the old process's socket as it was (accepting).
+	s.setMode("fails")
+	s.hup(current)
+	s.waitLogCount("upgrade failed; serving on", 3)
 	if pid := s.pid(); pid != current {
 		t.Errorf("after the failed upgrades the PID file names %d, want %d", pid, current)
 	}

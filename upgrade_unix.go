@@ -163,6 +163,12 @@ func (u *Upgrader) start() (*newProc, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cmd.WaitDelay == 0 {
+		// Wait, once the process is killed, must not wait on for the
+		// copying of its output to a Stdout or Stderr that is not a file,
+		// whose pipe a process it started may hold open.
+		cmd.WaitDelay = closeWait
+	}
 	files, names, shared, err := u.files(false)
 	if err != nil {
 		return nil, err
