@@ -33,20 +33,27 @@ func listenerSocket(ln net.Listener) syscall.Conn {
 // shared with the next one (see [Upgrader]): stopping, the listener then
 // leaves it, and what waits in its accept queue, to that process.
 func leftToOthers(ln net.Listener) bool {
+	ul := upgradeListenerOf(ln)
+	return ul != nil && ul.leftToOthers()
+}
+
+// upgradeListenerOf returns the listener of an Upgrader under ln, seen
+// through wrappers as listenerSocket sees through them, or nil.
+func upgradeListenerOf(ln net.Listener) *upgradeListener {
 	var v any = ln
 	for range 16 {
 		switch w := v.(type) {
 		case nil:
-			return false
-		case interface{ leftToOthers() bool }:
-			return w.leftToOthers()
+			return nil
+		case *upgradeListener:
+			return w
 		case interface{ Unwrap() net.Listener }:
 			v = w.Unwrap()
 		default:
 			v = fieldOf(v, reflect.TypeFor[net.Listener]())
 		}
 	}
-	return false
+	return nil
 }
 
 func connSocket(nc net.Conn) syscall.Conn {

@@ -402,11 +402,10 @@ func (u *Upgrader) files(unstored bool) (files []*os.File, names, shared []strin
 	return files, names, shared, nil
 }
 
-// owns reports whether ln came from Listen.
+// owns reports whether ln came from Listen, or wraps a listener that did.
 func (u *Upgrader) owns(ln net.Listener) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.ContainsFunc(u.sockets, func(s *socket) bool { return s.ln != nil && s.ln == ln })
+	ul := upgradeListenerOf(ln)
+	return ul != nil && ul.u == u
 }
 
 // markStored records that systemd now holds a copy of the socket named

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 func TestUpgraderListen(t *testing.T) {
@@ -170,5 +172,18 @@ func TestShutdownCallsUpgradeOff(t *testing.T) {
 	}
 	if err := <-upgraded; !errors.Is(err, ErrUpgrade) || !strings.Contains(err.Error(), "shutdown began before the new process was ready") {
 		t.Errorf("Upgrade: %v", err)
+	}
+}
+
+func TestUpgraderOwnsWrapped(t *testing.T) {
+	var up, other Upgrader
+	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wrapped := netutil.LimitListener(ln, 10)
+	if !up.owns(ln) || !up.owns(wrapped) || other.owns(wrapped) {
+		t.Errorf("owns: %v %v %v, want true true false", up.owns(ln), up.owns(wrapped), other.owns(wrapped))
 	}
 }
