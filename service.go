@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -416,8 +418,15 @@ func (s *service) shutdownBegins(why string, handOff bool) {
 // and HTTP and Listener, which would keep new connections out of them,
 // know them from their listener too.
 func (s *service) handsOff(srv Server) bool {
-	_, isHTTP := srv.(*HTTP)
-	return s.handedOff && !isHTTP
+	if _, isHTTP := srv.(*HTTP); isHTTP || !s.handedOff {
+		return false
+	}
+	// A server that shows its listener in an exported field (draingrpc's
+	// does) leaves it only if it came from the Upgrader.
+	if ln, ok := fieldOf(srv, reflect.TypeFor[net.Listener]()).(net.Listener); ok {
+		return s.u.owns(ln)
+	}
+	return true
 }
 
 // bound is how long Run may take once the shutdown has begun, at most: see

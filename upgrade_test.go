@@ -74,16 +74,6 @@ func runUpgradeServer(dir string) int {
 	return ExitCode(g.Run(context.Background()))
 }
 
-// A failingServer fails some time after it starts serving.
-type failingServer struct{ after time.Duration }
-
-func (f failingServer) Serve() error {
-	time.Sleep(f.after)
-	return errors.New("cannot listen on :9090")
-}
-func (f failingServer) Shutdown(context.Context) error { return nil }
-func (f failingServer) Close() error                   { return nil }
-
 // An upgradeLoad keeps clients busy against a server: keep-alive clients
 // sending requests back to back, and clients opening a connection per
 // request. None retries: a refused connection or a request without an

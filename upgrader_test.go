@@ -187,3 +187,50 @@ func TestUpgraderOwnsWrapped(t *testing.T) {
 		t.Errorf("owns: %v %v %v, want true true false", up.owns(ln), up.owns(wrapped), other.owns(wrapped))
 	}
 }
+
+// A failingServer fails some time after it starts serving.
+type failingServer struct{ after time.Duration }
+
+func (f failingServer) Serve() error {
+	time.Sleep(f.after)
+	return errors.New("cannot listen on :9090")
+}
+func (f failingServer) Shutdown(context.Context) error { return nil }
+func (f failingServer) Close() error                   { return nil }
+
+// fieldServer is a HandOffer of another package that shows its listener,
+// as draingrpc's server does.
+type fieldServer struct {
+	Listener net.Listener
+	failingServer
+}
+
+func (*fieldServer) HandOff() {}
+
+func TestHandsOffOnlyUpgraderSockets(t *testing.T) {
+	var up Upgrader
+	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	own, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	s := &service{u: &up, handedOff: true}
+	for _, c := range []struct {
+		srv  Server
+		want bool
+	}{
+		{&fieldServer{Listener: ln}, true},
+		{&fieldServer{Listener: own}, false}, // its own socket: the new process has none of it
+		{failingServer{}, true},              // cannot tell: the group hands off
+		{&HTTP{Listener: ln}, false},         // its listener knows
+	} {
+		if got := s.handsOff(c.srv); got != c.want {
+			t.Errorf("handsOff(%T) = %v, want %v", c.srv, got, c.want)
+		}
+	}
+}
