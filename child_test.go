@@ -135,21 +135,28 @@ func (c *child) waitLog(s string) {
 
 // request sends a request in the background; the channel receives its
 // response or error.
-func (c *child) request(path string) <-chan error {
-	res := make(chan error, 1)
-	go func() {
-		rc, err := dialRaw(c.addr)
-		if err != nil {
+func (c *child) request(path string) <-chan error { return getRaw(c.addr, path, 1) }
+
+// getRaw sends n GET requests for path to addr, each on a connection of
+// its own, in the background; the channel receives each one's error, nil
+// for a 200.
+func getRaw(addr, path string, n int) <-chan error {
+	res := make(chan error, n)
+	for range n {
+		go func() {
+			rc, err := dialRaw(addr)
+			if err != nil {
+				res <- err
+				return
+			}
+			defer rc.Close()
+			resp, err := rc.do("GET", path)
+			if err == nil && resp.status != 200 {
+				err = fmt.Errorf("status %d", resp.status)
+			}
 			res <- err
-			return
-		}
-		defer rc.Close()
-		resp, err := rc.do("GET", path)
-		if err == nil && resp.status != 200 {
-			err = fmt.Errorf("status %d", resp.status)
-		}
-		res <- err
-	}()
+		}()
+	}
 	return res
 }
 

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -435,15 +436,8 @@ func (g *Group) bound() time.Duration {
 	g.mu.Lock()
 	n := len(g.cleanups)
 	g.mu.Unlock()
-	timeout := g.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	reserve := max(g.CleanupReserve, closeWait)
-	if g.CleanupReserve == 0 {
-		reserve = DefaultCleanupReserve
-	}
-	return timeout + reserve + time.Duration(n+1)*cleanupLinger
+	reserve := max(cmp.Or(g.CleanupReserve, DefaultCleanupReserve), closeWait)
+	return cmp.Or(g.Timeout, DefaultTimeout) + reserve + time.Duration(n+1)*cleanupLinger
 }
 
 // stopWatchdog stops the watchdog's pings, if they run.

@@ -24,18 +24,11 @@ type standIn struct {
 }
 
 func newStandIn() (*standIn, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	c, peer, err := socketPair(syscall.SOCK_DGRAM, "drain-standin")
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	ours := os.NewFile(uintptr(fds[0]), "drain-standin")
-	defer ours.Close()
-	c, err := net.FileConn(ours)
-	if err != nil {
-		syscall.Close(fds[1])
 		return nil, err
 	}
-	return &standIn{conn: c.(*net.UnixConn), peer: os.NewFile(uintptr(fds[1]), "drain-standin")}, nil
+	return &standIn{conn: c.(*net.UnixConn), peer: peer}, nil
 }
 
 func (st *standIn) close() {

@@ -227,7 +227,6 @@ func (r *notifyReceiver) messages() []notifyMsg {
 // it, so that it can wait for every generation of the server, not only the
 // first.
 func setSubreaper(t *testing.T) {
-	const prSetChildSubreaper = 36
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
 		t.Fatalf("prctl: %v", errno)
 	}
@@ -327,28 +326,6 @@ func (s *upgradeServer) hup(pid int) {
 	}
 }
 
-// slowRequests sends n requests for path (/slow takes a second, /long 4),
-// and returns a channel that receives each one's error.
-func slowRequests(addr, path string, n int) <-chan error {
-	res := make(chan error, n)
-	for range n {
-		go func() {
-			rc, err := dialRaw(addr)
-			if err != nil {
-				res <- err
-				return
-			}
-			defer rc.Close()
-			resp, err := rc.do("GET", path)
-			if err == nil && resp.status != 200 {
-				err = fmt.Errorf("status %d", resp.status)
-			}
-			res <- err
-		}()
-	}
-	return res
-}
-
 // TestUpgrade upgrades a server three times, 2 s apart, under load from
 // keep-alive clients and clients that open a connection per request, with
 // slow requests in flight at each upgrade, and a long one that keeps the
@@ -413,9 +390,9 @@ func TestUpgrade(t *testing.T) {
 	for i := range 3 {
 		time.Sleep(2 * time.Second)
 		old := pids[len(pids)-1]
-		slow := slowRequests(addr, "/slow", 3)
+		slow := getRaw(addr, "/slow", 3)
 		if i == 0 {
-			long = slowRequests(addr, "/long", 1)
+			long = getRaw(addr, "/long", 1)
 		}
 		time.Sleep(200 * time.Millisecond) // the slow requests are in their handlers
 		s.hup(old)
@@ -696,7 +673,7 @@ func TestRestartKeepsSocket(t *testing.T) {
 	s.waitPID(0)
 	load := startUpgradeLoad(addr, 16, 4)
 	time.Sleep(time.Second)
-	slow := slowRequests(addr, "/slow", 3)
+	slow := getRaw(addr, "/slow", 3)
 	time.Sleep(200 * time.Millisecond)
 	first.Process.Signal(syscall.SIGTERM)
 	first.Wait()

@@ -61,6 +61,30 @@ func dupFile(sc syscall.Conn, name string) (*os.File, error) {
 	return os.NewFile(uintptr(nfd), name), nil
 }
 
+// socketPair returns one end of a Unix socket pair of type typ
+// (SOCK_STREAM, SOCK_DGRAM) as a connection, and the other as a file for a
+// new process to inherit; both are close-on-exec.
+func socketPair(typ int, name string) (net.Conn, *os.File, error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, typ, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), name)
+	defer ours.Close()
+	c, err := net.FileConn(ours)
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, nil, err
+	}
+	return c, os.NewFile(uintptr(fds[1]), name), nil
+}
+
 // A parentLink is a new process's connection to the process that started
 // it at an upgrade. Once ready it says "ready"; the old process answers
 // "go" (it leaves the new one the sockets) or "abort" (it called the
@@ -174,23 +198,11 @@ func (u *Upgrader) start() (*newProc, error) {
 		return nil, err
 	}
 	defer closeAll(files)
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "drain-upgrade"), os.NewFile(uintptr(fds[1]), "drain-upgrade")
-	defer theirs.Close()
-	conn, err := net.FileConn(ours)
-	ours.Close()
+	conn, theirs, err := socketPair(syscall.SOCK_STREAM, "drain-upgrade")
 	if err != nil {
 		return nil, err
 	}
+	defer theirs.Close()
 
 	cmd.ExtraFiles = append(files, theirs)
 	env := cmd.Env

@@ -82,6 +82,24 @@ func TestUpgraderInvalid(t *testing.T) {
 	}
 }
 
+// runUpgradable runs, in process, a group with up and an HTTP server on a
+// socket from up, with a short bound and no signal. It returns the socket,
+// the group, its logs, what ends its Run, and Run's result.
+func runUpgradable(t *testing.T, up *Upgrader) (net.Listener, *Group, func() string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logs := testLogger(t)
+	g := &Group{Upgrader: up, Logger: log, Timeout: 500 * time.Millisecond, CleanupReserve: 100 * time.Millisecond, Signals: []os.Signal{}}
+	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(ctx) }()
+	return ln, g, logs, cancel, ran
+}
+
 // TestUpgradeRollsBack upgrades, in process, to commands that fail: the
 // group must serve on, and its PID file name it still.
 func TestUpgradeRollsBack(t *testing.T) {
@@ -93,16 +111,7 @@ func TestUpgradeRollsBack(t *testing.T) {
 		ReadyTimeout: 300 * time.Millisecond,
 		Command:      func() (*exec.Cmd, error) { return command(), nil },
 	}
-	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := testLogger(t)
-	g := &Group{Upgrader: up, Logger: log, Timeout: 500 * time.Millisecond, CleanupReserve: 100 * time.Millisecond, Signals: []os.Signal{}}
-	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(ctx) }()
+	ln, _, logs, cancel, ran := runUpgradable(t, up)
 	waitFor(t, "the PID file", func() bool {
 		b, _ := os.ReadFile(pidFile)
 		return strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid())
@@ -148,16 +157,7 @@ func TestUpgradeRollsBack(t *testing.T) {
 func TestShutdownCallsUpgradeOff(t *testing.T) {
 	leakcheck(t)
 	up := &Upgrader{Command: func() (*exec.Cmd, error) { return exec.Command("sleep", "60"), nil }}
-	ln, err := up.Listen("web", "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := testLogger(t)
-	g := &Group{Upgrader: up, Logger: log, Timeout: 500 * time.Millisecond, CleanupReserve: 100 * time.Millisecond, Signals: []os.Signal{}}
-	g.Add(&HTTP{Server: &http.Server{Handler: testMux()}, Listener: ln})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(ctx) }()
+	_, g, logs, cancel, ran := runUpgradable(t, up)
 	<-g.Happened(Serving)
 	upgraded := make(chan error, 1)
 	go func() { upgraded <- up.Upgrade(context.Background()) }()
