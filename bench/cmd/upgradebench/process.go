@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe"
+	"golang.org/x/sys/unix"
 )
 
 // A family is the server's processes: the first, started by the bench in
@@ -44,20 +45,11 @@ func (e exit) String() string {
 	return "exit " + strconv.Itoa(e.code)
 }
 
+// signalName names sig as people know it: "SIGTERM" rather than Go's
+// "terminated".
 func signalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
+	if name := unix.SignalName(sig); name != "" {
+		return name
 	}
 	return "signal " + strconv.Itoa(int(sig))
 }

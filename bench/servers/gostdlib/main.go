@@ -16,14 +16,14 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/drain-go/drain/bench/servers/internal/routes"
 )
 
 func main() {
@@ -31,25 +31,7 @@ func main() {
 }
 
 func run() int {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "fast\n")
-	})
-	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
-		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
-		if err != nil || ms < 0 {
-			http.Error(w, "ms must be a number of milliseconds", http.StatusBadRequest)
-			return
-		}
-		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			io.WriteString(w, "slow\n")
-		case <-r.Context().Done():
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		}
-	})
+	mux := routes.Mux()
 
 	port := os.Getenv("PORT")
 	if port == "" {

@@ -19,16 +19,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/cloudflare/tableflip"
+	"github.com/drain-go/drain/bench/servers/internal/routes"
 )
 
 func main() {
@@ -60,7 +59,7 @@ func main() {
 		log.Fatalln("can't listen:", err)
 	}
 
-	server := http.Server{Handler: routes(), ReadHeaderTimeout: 10 * time.Second}
+	server := http.Server{Handler: routes.Mux(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		err := server.Serve(ln)
 		if err != http.ErrServerClosed {
@@ -85,27 +84,4 @@ func main() {
 	// Wait for connections to drain.
 	server.Shutdown(context.Background())
 	log.Print("shutdown complete")
-}
-
-func routes() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "fast\n")
-	})
-	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
-		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
-		if err != nil || ms < 0 {
-			http.Error(w, "ms must be a number of milliseconds", http.StatusBadRequest)
-			return
-		}
-		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			io.WriteString(w, "slow\n")
-		case <-r.Context().Done():
-			http.Error(w, "request cancelled", http.StatusServiceUnavailable)
-		}
-	})
-	return mux
 }
