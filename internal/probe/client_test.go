@@ -93,7 +93,7 @@ func checkRecord(t *testing.T, i int, got Record, w want) {
 		(w.outcome == Answered && got.Status != w.status) ||
 		(len(w.reasons) > 0 && !slices.Contains(w.reasons, got.Reason)) {
 		t.Errorf("request %d: got %s; want %v seq %d status %d close %v reason in %q",
-			i, got.Describe(time.Time{}), w.outcome, w.seq, w.status, w.close, w.reasons)
+			i, describe(got, time.Time{}), w.outcome, w.seq, w.status, w.close, w.reasons)
 	}
 	if got.Done.Before(got.Sent) {
 		t.Errorf("request %d: done %v before sent %v", i, got.Done, got.Sent)
@@ -185,7 +185,7 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 			}
 			last := rec.records[len(rec.records)-1]
 			if last.Outcome != Refused || last.Reason != connectRefused {
-				t.Errorf("last record %s, want a refused connection", last.Describe(time.Time{}))
+				t.Errorf("last record %s, want a refused connection", describe(last, time.Time{}))
 			}
 		})
 	}

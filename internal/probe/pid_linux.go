@@ -7,7 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // A watched process is one the probe did not start ([Config.PID]). Its
@@ -28,18 +29,18 @@ type watched struct {
 
 // watchPID starts watching process pid. Its Close method must be called.
 func watchPID(pid int) (*watched, error) {
-	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
-	if errno != 0 {
-		if errno == syscall.ESRCH {
-			return nil, fmt.Errorf("%w: no process %d", ErrExited, pid)
-		}
-		return nil, fmt.Errorf("probe: watch process %d: %w", pid, os.NewSyscallError("pidfd_open", errno))
+	fd, err := unix.PidfdOpen(pid, 0) // not PIDFD_NONBLOCK, which needs Linux 5.10
+	if err == unix.ESRCH {
+		return nil, fmt.Errorf("%w: no process %d", ErrExited, pid)
 	}
-	if err := syscall.SetNonblock(int(fd), true); err != nil {
-		syscall.Close(int(fd))
+	if err != nil {
+		return nil, fmt.Errorf("probe: watch process %d: %w", pid, os.NewSyscallError("pidfd_open", err))
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("probe: watch process %d: %w", pid, err)
 	}
-	f := os.NewFile(fd, fmt.Sprintf("pidfd %d", pid))
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("pidfd %d", pid))
 	rc, err := f.SyscallConn()
 	if err == nil {
 		err = f.SetReadDeadline(time.Time{}) // fails unless f is in the netpoller
@@ -70,17 +71,13 @@ func (w *watched) wait() {
 
 // readable reports whether fd is readable now.
 func readable(fd int) bool {
-	pfd := struct {
-		fd            int32
-		events, revts int16
-	}{fd: int32(fd), events: 0x1} // POLLIN
-	var ts syscall.Timespec // do not wait
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
-		n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-		if errno == syscall.EINTR {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
 			continue
 		}
-		return errno == 0 && n > 0
+		return err == nil && n > 0
 	}
 }
 
@@ -99,17 +96,15 @@ func (w *watched) signal(sig os.Signal) error {
 	if !ok {
 		return fmt.Errorf("probe: send %v to process %d: not a syscall.Signal", sig, w.pid)
 	}
-	var errno syscall.Errno
-	err := w.rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(s), 0, 0, 0, 0)
-	})
+	var serr error
+	err := w.rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), s, nil, 0) })
 	switch {
 	case err != nil:
 		return fmt.Errorf("probe: send %v to process %d: %w", sig, w.pid, err)
-	case errno == syscall.ESRCH:
+	case serr == unix.ESRCH:
 		return fmt.Errorf("%w before the signal: process %d", ErrExited, w.pid)
-	case errno != 0:
-		return fmt.Errorf("probe: send %v to process %d: %w", sig, w.pid, os.NewSyscallError("pidfd_send_signal", errno))
+	case serr != nil:
+		return fmt.Errorf("probe: send %v to process %d: %w", sig, w.pid, os.NewSyscallError("pidfd_send_signal", serr))
 	}
 	return nil
 }

@@ -256,9 +256,6 @@ func (p *serverProcess) address() string { return p.addr }
 // args returns the server's program and arguments, "{port}" replaced.
 func (p *serverProcess) args() []string { return slices.Clone(p.cmd.Args) }
 
-// listenPort returns the port the server listens on.
-func (p *serverProcess) listenPort() int { return p.port }
-
 // processID returns the process id.
 func (p *serverProcess) processID() int { return p.cmd.Process.Pid }
 

@@ -32,7 +32,7 @@ func TestStartWaitsUntilListening(t *testing.T) {
 		t.Errorf("exit %+v (%v), want 0", e, e)
 	}
 	// The port reached the child in its arguments and in PORT.
-	port := strconv.Itoa(p.listenPort())
+	port := strconv.Itoa(p.port)
 	if want := `args=["-port=` + port + `"] PORT=` + port; !strings.Contains(p.output(), want) {
 		t.Errorf("output %q lacks %q", p.output(), want)
 	}

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,35 +93,6 @@ type Record struct {
 	// failed); Done is when its outcome was known.
 	Sent, Done time.Time
 	Err        error
-}
-
-// Describe describes the record in one line, with its times relative to
-// signal, or as clock times if signal is zero.
-func (r Record) Describe(signal time.Time) string {
-	at := func(t time.Time) string {
-		if signal.IsZero() {
-			return t.Format("15:04:05.000000")
-		}
-		return fmt.Sprintf("%+.1fms", ms(t.Sub(signal)))
-	}
-	s := fmt.Sprintf("%v #%d req %d: %v", r.Kind, r.Client, r.Seq, r.Outcome)
-	switch {
-	case r.Outcome == Answered:
-		s += fmt.Sprintf(" %d", r.Status)
-		if r.CloseCode != 0 {
-			s += fmt.Sprintf(" (close %d)", r.CloseCode)
-		}
-		if r.Close {
-			s += " (Connection: close)"
-		}
-	default:
-		s += fmt.Sprintf(" (%s)", r.Reason)
-	}
-	s += fmt.Sprintf(", sent %s, done %s", at(r.Sent), at(r.Done))
-	if r.Err != nil {
-		s += ": " + r.Err.Error()
-	}
-	return s
 }
 
 // Counts counts the outcomes of requests.

@@ -34,10 +34,10 @@ func TestRecorderKeepsWhatMatters(t *testing.T) {
 		t.Fatalf("%d records, %d dropped; want 3, 2", len(rec.records), rec.dropped)
 	}
 	if last := rec.records[2]; last.Outcome != Lost {
-		t.Errorf("last record %s, want the lost request", last.Describe(t0))
+		t.Errorf("last record %s, want the lost request", describe(last, t0))
 	}
 	if rec.records[0].Kind != Slow {
-		t.Errorf("first record %s, want the slow request", rec.records[0].Describe(t0))
+		t.Errorf("first record %s, want the slow request", describe(rec.records[0], t0))
 	}
 	if rec.counts[Busy].Status[2] != 5 || rec.counts[Slow].Status[2] != 1 {
 		t.Errorf("counts busy %+v slow %+v", rec.counts[Busy], rec.counts[Slow])

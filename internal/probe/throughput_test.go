@@ -64,7 +64,7 @@ func BenchmarkClient(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if rec := t.add(0, c.do(ctx, d.busyReq), false); rec.Outcome != Answered {
-			b.Fatal(rec.Describe(time.Time{}))
+			b.Fatal(describe(rec, time.Time{}))
 		}
 	}
 }
