@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/proc"
 	"github.com/drain-go/drain/internal/seed"
 )
 
@@ -278,7 +279,7 @@ flags:
 	}
 	o.progress = !*quiet && !o.json
 
-	s, err := probe.ParseSignal(*sig)
+	s, err := proc.ParseSignal(*sig)
 	if err != nil {
 		return nil, fmt.Errorf("--signal: %w", err)
 	}
@@ -295,11 +296,11 @@ flags:
 		}
 		u.Interval, u.Timeout = 0, 0
 	default:
-		if u.Signal, err = probe.ParseSignal(*upSig); err != nil {
+		if u.Signal, err = proc.ParseSignal(*upSig); err != nil {
 			return nil, fmt.Errorf("--upgrade-signal: %w", err)
 		}
 		if u.Signal == s {
-			return nil, fmt.Errorf("--upgrade-signal and --signal are both %s: one upgrades the server, the other stops it", probe.SignalName(s))
+			return nil, fmt.Errorf("--upgrade-signal and --signal are both %s: one upgrades the server, the other stops it", proc.SignalName(s))
 		}
 		if o.cfg.SignalGroup {
 			return nil, errors.New("--signal-group with --upgrades: the old processes, still draining, are in the group too")

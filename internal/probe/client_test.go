@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/internal/testchild"
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // want is an expected outcome of one request.
@@ -75,12 +78,12 @@ func TestClientClassifies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := serveRaw(t, tt.handle)
 			timeout := cmpOr(tt.timeout, 5*time.Second)
-			c := newClient(s.addr(), timeout)
-			defer c.close()
+			c := wire.NewClient(s.addr(), timeout)
+			defer c.Close()
 			rec := newRecorder(0)
 			tl := rec.tally(Busy)
 			for i, w := range tt.want {
-				got := tl.add(0, c.get(context.Background(), "/fast"), false)
+				got := tl.add(0, get(context.Background(), c, "/fast"), false)
 				checkRecord(t, i, got, w)
 			}
 		})
@@ -93,7 +96,7 @@ func checkRecord(t *testing.T, i int, got Record, w want) {
 		(w.outcome == Answered && got.Status != w.status) ||
 		(len(w.reasons) > 0 && !slices.Contains(w.reasons, got.Reason)) {
 		t.Errorf("request %d: got %s; want %v seq %d status %d close %v reason in %q",
-			i, describe(got, time.Time{}), w.outcome, w.seq, w.status, w.close, w.reasons)
+			i, got.Describe(time.Time{}), w.outcome, w.seq, w.status, w.close, w.reasons)
 	}
 	if got.Done.Before(got.Sent) {
 		t.Errorf("request %d: done %v before sent %v", i, got.Done, got.Sent)
@@ -108,15 +111,12 @@ func cmpOr(d, def time.Duration) time.Duration {
 }
 
 func TestClientRefused(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
-	x := c.get(context.Background(), "/fast")
-	o, why := classify(x.st, x.err, false)
-	if o != Refused || why != connectRefused || x.seq != 0 {
-		t.Errorf("got %v (%v) seq %d, err %v; want refused (connect refused) seq 0", o, why, x.seq, x.err)
+	port := testchild.FreePort(t)
+	c := wire.NewClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	x := get(context.Background(), c, "/fast")
+	o, why := classify(x.Step, x.Err, false)
+	if o != Refused || why != connectRefused || x.Seq != 0 {
+		t.Errorf("got %v (%v) seq %d, err %v; want refused (connect refused) seq 0", o, why, x.Seq, x.Err)
 	}
 }
 
@@ -132,15 +132,15 @@ func TestClientAborted(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := newClient(s.addr(), time.Minute)
-	defer c.close()
-	done := make(chan exchange, 1)
-	go func() { done <- c.get(ctx, "/fast") }()
+	c := wire.NewClient(s.addr(), time.Minute)
+	defer c.Close()
+	done := make(chan wire.Exchange, 1)
+	go func() { done <- get(ctx, c, "/fast") }()
 	<-got
 	cancel()
 	x := <-done
-	if o, why := classify(x.st, x.err, ctx.Err() != nil); o != Aborted || why != probeStopping {
-		t.Errorf("got %v (%v), err %v; want aborted", o, why, x.err)
+	if o, why := classify(x.Step, x.Err, ctx.Err() != nil); o != Aborted || why != probeStopping {
+		t.Errorf("got %v (%v), err %v; want aborted", o, why, x.Err)
 	}
 }
 
@@ -185,7 +185,7 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 			}
 			last := rec.records[len(rec.records)-1]
 			if last.Outcome != Refused || last.Reason != connectRefused {
-				t.Errorf("last record %s, want a refused connection", describe(last, time.Time{}))
+				t.Errorf("last record %s, want a refused connection", last.Describe(time.Time{}))
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // Defaults for the fields of [Config].
@@ -168,14 +170,14 @@ func (c Config) resolve() (*resolved, error) {
 	if u := c.Upgrades; u.Count != 0 {
 		r.Upgrades = u.withDefaults()
 		switch {
-		case !upgradesSupported:
+		case !proc.FollowSupported:
 			bad("Upgrades need Linux (pidfds, and a child subreaper)")
 		case u.Count < 0:
 			bad("negative Upgrades.Count %d", u.Count)
 		case u.PIDFile == "":
 			bad("Upgrades without a PIDFile: the probe learns from it which process serves")
 		case r.Upgrades.Signal == r.Signal:
-			bad("the upgrade signal and the shutdown signal are both %s", SignalName(r.Signal))
+			bad("the upgrade signal and the shutdown signal are both %s", proc.SignalName(r.Signal))
 		case c.SignalGroup:
 			bad("SignalGroup with Upgrades: the old processes, draining, are in the group too")
 		case c.Duration != 0:

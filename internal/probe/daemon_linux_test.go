@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/drain-go/drain/internal/probe/internal/testchild"
 )
 
 // A command that daemonizes cannot be probed: Run says so with a
@@ -20,7 +19,7 @@ import (
 func TestRunDaemonized(t *testing.T) {
 	for _, subreaper := range []bool{false, true} {
 		if subreaper {
-			asSubreaper(t)
+			testchild.AsSubreaper(t)
 		}
 		cases := []struct{ name, script string }{
 			// The server stays in the command's process group, and holds
@@ -37,7 +36,7 @@ func TestRunDaemonized(t *testing.T) {
 			// which writes its process title over its environment): found
 			// as the probe's orphan only.
 			cases = append(cases, struct{ name, script string }{"setsid, no mark",
-				`env -i PATH="$PATH" PORT="$PORT" ` + childEnv + `=graceful GORACE="$GORACE" setsid "$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`})
+				`env -i PATH="$PATH" PORT="$PORT" ` + testchild.ModeEnv + `=graceful GORACE="$GORACE" setsid "$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`})
 		}
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/subreaper=%v", tc.name, subreaper), func(t *testing.T) {
@@ -59,62 +58,10 @@ func TestRunDaemonized(t *testing.T) {
 				if rep != nil && !strings.Contains(rep.Output, "started") {
 					t.Errorf("the report's output %q lacks the command's", rep.Output)
 				}
-				if st := procState(de.PID); st != "" && (subreaper || st != "Z") {
+				if st := testchild.ProcState(de.PID); st != "" && (subreaper || st != "Z") {
 					t.Errorf("the daemon %d is in state %s after Run returned; want it gone%s", de.PID, st, map[bool]string{false: ", or a zombie for init"}[subreaper])
 				}
 			})
 		}
 	}
-}
-
-// A command that exits 0 leaving a process that never listens is a server
-// that exited: once the listen timeout has passed, and what it left is
-// killed.
-func TestStartExitedLeavingNoServer(t *testing.T) {
-	c := childCommand("deaf")
-	c.Args = []string{"sh", "-c", `"$0" </dev/null >/dev/null 2>&1 & echo "started $!"; exit 0`, os.Args[0]}
-	c.ListenTimeout = 500 * time.Millisecond
-	_, err := startServer(context.Background(), c)
-	var de *DaemonError
-	if !errors.Is(err, ErrExited) || errors.As(err, &de) || !strings.Contains(err.Error(), "did not serve") {
-		t.Fatalf("error %v, want ErrExited, not a DaemonError", err)
-	}
-	var left int
-	if i := strings.Index(err.Error(), "["); i >= 0 {
-		fmt.Sscan(err.Error()[i+1:], &left)
-	}
-	if left == 0 {
-		t.Fatalf("error %q does not name what the command left", err)
-	}
-	if st := procState(left); st != "" && st != "Z" {
-		t.Errorf("process %d is in state %s after Start returned; want it dead", left, st)
-	}
-}
-
-// asSubreaper makes the test process a child subreaper until the test
-// ends.
-func asSubreaper(t *testing.T) {
-	t.Helper()
-	if err := BecomeSubreaper(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-// procState returns the state of process pid as /proc/[pid]/stat gives
-// it ("R", "S", "Z"...), or "" if there is no such process.
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-		return ""
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
-		return s[i+2 : i+3]
-	}
-	return "?"
 }

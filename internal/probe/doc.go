@@ -24,7 +24,7 @@
 //
 // # The run
 //
-//  1. startServer picks a free loopback port, starts the server with PORT set
+//  1. proc.Start picks a free loopback port, starts the server with PORT set
 //     in its environment and "{port}" replaced in its arguments, and waits
 //     until it accepts a TCP connection, or answers GET
 //     [Command.ReadyPath] with a 2xx status.
@@ -38,17 +38,23 @@
 //     refused. If the process has not exited KillAfter after the signal,
 //     it gets SIGKILL.
 //
-// # What the server starts
+// # Packages
 //
-// The server runs in a process group of its own, with DRAINPROBE_SERVER
-// set in its environment to a value of the probe's. serverProcess.close kills
-// the group, and on Linux every process that carries that mark (one that
-// left the group: a daemon calls setsid) and their descendants, and waits
-// until each has exited. A command that daemonizes (starts the server in
-// the background and exits) cannot be probed: startServer or [Run] returns a
-// [*DaemonError] naming the process that listens on the port, found from
-// its socket in /proc. A program that calls [BecomeSubreaper] once at its
-// start also inherits the orphans among those, and close reaps them.
+// The probe is this package and three beneath it:
+//
+//   - probe (this package): the run ([Run], [Config], [Load], [Upgrades]),
+//     the load's clients and streams, the counting of what became of each
+//     request ([Record], [Counts], [Timeline]), the [Verdict], and the
+//     [Report] rendered three ways.
+//   - [github.com/drain-go/drain/internal/probe/proc]: starting the server,
+//     its process group and what it starts, signals, exits, daemons, and
+//     the processes of an upgrade run.
+//   - [github.com/drain-go/drain/internal/probe/wire]: the raw HTTP/1.1
+//     client, which tells what a server did to each request.
+//   - internal/testchild: the server the tests start, for tests only.
+//
+// The server process is always killed and reaped (see proc), every
+// connection closed and every goroutine ended before [Run] returns.
 //
 // # Target mode
 //

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // The probe loads a gRPC server through the standard health service,
@@ -49,20 +51,20 @@ func grpcRequest(method, service string, timeout time.Duration) request {
 func grpcAnswer(r result) result {
 	switch r.grpcStatus {
 	case "":
-		r.o, r.why, r.x.err = Lost, badGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.status)
+		r.o, r.why, r.x.Err = Lost, badGRPC, fmt.Errorf("HTTP status %d without grpc-status", r.x.Status)
 	case "0":
-		r.x.status = http.StatusOK
+		r.x.Status = http.StatusOK
 	case "14":
-		r.x.status = http.StatusServiceUnavailable
+		r.x.Status = http.StatusServiceUnavailable
 	default:
-		r.x.status = http.StatusInternalServerError
+		r.x.Status = http.StatusInternalServerError
 	}
 	return r
 }
 
 // openWatch opens a Watch stream on a connection of its own and waits for
 // the response's headers.
-func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
+func (d *driver) openWatch(ctx context.Context) (*stream, wire.Exchange) {
 	c, x := d.dialH2(ctx, d.load.RequestTimeout)
 	if c == nil {
 		return nil, x
@@ -72,28 +74,28 @@ func (d *driver) openWatch(ctx context.Context) (*stream, exchange) {
 	s := c.open(grpcRequest("Watch", d.load.GRPCService, 0), d.host, 1, out)
 	if s == nil {
 		c.close()
-		x.done, x.st, x.err = time.Now(), stepHeader, errors.New("GOAWAY before the stream")
+		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, errors.New("GOAWAY before the stream")
 		return nil, x
 	}
 	timer := time.NewTimer(d.load.RequestTimeout)
 	defer timer.Stop()
-	sent := s.x.sent // set before open returned; the rest of s.x is end's
+	sent := s.x.Sent // set before open returned; the rest of s.x is end's
 	select {
 	case <-s.opened:
-		return &stream{kind: Watch, sent: sent, status: http.StatusOK, h2: c, h2out: out}, exchange{sent: sent, seq: 1, status: http.StatusOK}
+		return &stream{kind: Watch, sent: sent, status: http.StatusOK, h2: c, h2out: out}, wire.Exchange{Sent: sent, Seq: 1, Status: http.StatusOK}
 	case r := <-out: // ended before it opened
 		c.close()
 		if r.o == Answered {
-			r.o, r.x.err = Lost, fmt.Errorf("the Watch stream ended at once, grpc-status %q", r.grpcStatus)
+			r.o, r.x.Err = Lost, fmt.Errorf("the Watch stream ended at once, grpc-status %q", r.grpcStatus)
 		}
 		return nil, r.x
 	case <-timer.C:
-		x.err = os.ErrDeadlineExceeded
+		x.Err = os.ErrDeadlineExceeded
 	case <-ctx.Done():
-		x.err = ctx.Err()
+		x.Err = ctx.Err()
 	}
 	c.close()
-	x.done, x.st = time.Now(), stepHeader
+	x.Done, x.Step = time.Now(), wire.StepHeader
 	return nil, x
 }
 
@@ -107,8 +109,8 @@ func readWatch(ctx context.Context, st *stream) error {
 		if r.o == Answered && r.grpcStatus != "" {
 			return nil
 		}
-		if r.x.err != nil {
-			return r.x.err
+		if r.x.Err != nil {
+			return r.x.Err
 		}
 		return errors.New("stream ended without a gRPC status")
 	case <-ctx.Done():

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/wire"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -67,7 +69,7 @@ type request struct {
 
 // An h2stream is a request in flight.
 type h2stream struct {
-	x          exchange
+	x          wire.Exchange
 	status     int
 	grpcStatus string        // the grpc-status field, in the headers or the trailers
 	headed     bool          // the response's headers came
@@ -80,12 +82,12 @@ type h2stream struct {
 // negotiating h2 and trusting any certificate), speaks the client preface,
 // and waits for the server's SETTINGS. The exchange tells why it failed,
 // as for a request that could not connect.
-func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, exchange) {
-	x := exchange{sent: time.Now()}
+func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, wire.Exchange) {
+	x := wire.Exchange{Sent: time.Now()}
 	nd := net.Dialer{Timeout: timeout}
 	nc, err := nd.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
-		x.done, x.st, x.err = time.Now(), stepConnect, err
+		x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
 		return nil, x
 	}
 	scheme := "http"
@@ -105,7 +107,7 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, ex
 		}
 		if err != nil {
 			nc.Close()
-			x.done, x.st, x.err = time.Now(), stepWrite, err
+			x.Done, x.Step, x.Err = time.Now(), wire.StepWrite, err
 			return nil, x
 		}
 		nc = tc
@@ -131,7 +133,7 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, ex
 	nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
-		x.done, x.st, x.err = time.Now(), stepWrite, err
+		x.Done, x.Step, x.Err = time.Now(), wire.StepWrite, err
 		return nil, x
 	}
 	go c.readLoop() // owned: close waits for done
@@ -139,13 +141,13 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, ex
 	case <-c.settings:
 		return c, x
 	case <-c.done:
-		x.done, x.st, x.err = time.Now(), stepHeader, errors.New("connection closed before the server's SETTINGS")
+		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, errors.New("connection closed before the server's SETTINGS")
 	case <-time.After(timeout):
 		c.close()
-		x.done, x.st, x.err = time.Now(), stepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, os.ErrDeadlineExceeded)
+		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, os.ErrDeadlineExceeded)
 	case <-ctx.Done():
 		c.close()
-		x.done, x.st, x.err = time.Now(), stepHeader, ctx.Err()
+		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, ctx.Err()
 	}
 	<-c.done
 	return nil, x
@@ -169,7 +171,7 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 	}
 	id := c.next
 	c.next += 2
-	s := &h2stream{x: exchange{sent: time.Now(), seq: seq}, out: out, opened: make(chan struct{})}
+	s := &h2stream{x: wire.Exchange{Sent: time.Now(), Seq: seq}, out: out, opened: make(chan struct{})}
 	c.streams[id] = s
 	c.mu.Unlock()
 
@@ -187,7 +189,7 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		c.end(id, Lost, writeFailed, stepWrite, err)
+		c.end(id, Lost, writeFailed, wire.StepWrite, err)
 		return s
 	}
 	// The timeout runs from now: expire's RST_STREAM must follow the
@@ -204,7 +206,7 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 
 // expire ends a stream not answered within the timeout, and resets it.
 func (c *h2conn) expire(id uint32) {
-	if c.end(id, Lost, responseTimeout, stepHeader, os.ErrDeadlineExceeded) {
+	if c.end(id, Lost, responseTimeout, wire.StepHeader, os.ErrDeadlineExceeded) {
 		c.wmu.Lock()
 		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		c.wmu.Unlock()
@@ -213,7 +215,7 @@ func (c *h2conn) expire(id uint32) {
 
 // end ends stream id with outcome o, unless it has ended already, and
 // reports whether it did.
-func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool {
+func (c *h2conn) end(id uint32, o Outcome, why Reason, st wire.Step, err error) bool {
 	c.mu.Lock()
 	s := c.streams[id]
 	delete(c.streams, id)
@@ -228,7 +230,7 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st step, err error) bool 
 	if timer != nil {
 		timer.Stop()
 	}
-	s.x.done, s.x.status, s.x.st, s.x.err = time.Now(), s.status, st, err
+	s.x.Done, s.x.Status, s.x.Step, s.x.Err = time.Now(), s.status, st, err
 	s.out <- result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
 	return true
 }
@@ -247,7 +249,7 @@ func (c *h2conn) readLoop() {
 			if errors.As(err, &se) {
 				// One stream's fault (a malformed header, say): that stream
 				// is lost, the connection goes on.
-				c.end(se.StreamID, Lost, badResponse, stepHeader, se)
+				c.end(se.StreamID, Lost, badResponse, wire.StepHeader, se)
 				continue
 			}
 			if err != nil {
@@ -304,7 +306,7 @@ func (c *h2conn) readLoop() {
 				}
 				c.mu.Unlock()
 				if f.StreamEnded() {
-					c.end(f.StreamID, Answered, "", stepHeader, nil)
+					c.end(f.StreamID, Answered, "", wire.StepHeader, nil)
 				}
 			case *http2.DataFrame:
 				// What was read is given back, to the connection and to the
@@ -318,13 +320,13 @@ func (c *h2conn) readLoop() {
 					c.wmu.Unlock()
 				}
 				if f.StreamEnded() {
-					c.end(f.StreamID, Answered, "", stepBody, nil)
+					c.end(f.StreamID, Answered, "", wire.StepBody, nil)
 				}
 			case *http2.RSTStreamFrame:
 				if f.ErrCode == http2.ErrCodeRefusedStream {
-					c.end(f.StreamID, Refused, streamRefused, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, Refused, streamRefused, wire.StepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
 				} else {
-					c.end(f.StreamID, Lost, streamReset, stepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, Lost, streamReset, wire.StepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
 				}
 			case *http2.GoAwayFrame:
 				c.mu.Lock()
@@ -337,7 +339,7 @@ func (c *h2conn) readLoop() {
 				}
 				c.mu.Unlock()
 				for _, id := range above {
-					c.end(id, Refused, streamAboveGoAway, stepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
+					c.end(id, Refused, streamAboveGoAway, wire.StepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
 				}
 			}
 		}
@@ -352,9 +354,9 @@ func (c *h2conn) readLoop() {
 	c.mu.Unlock()
 	for _, id := range ids {
 		if goAway && id > last {
-			c.end(id, Refused, streamAboveGoAway, stepHeader, err)
+			c.end(id, Refused, streamAboveGoAway, wire.StepHeader, err)
 		} else {
-			c.end(id, Lost, connLost, stepHeader, err)
+			c.end(id, Lost, connLost, wire.StepHeader, err)
 		}
 	}
 }

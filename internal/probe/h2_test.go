@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/internal/testchild"
 )
 
 // Over HTTP/2, a server that shuts down with net/http's Shutdown sends
@@ -34,7 +36,7 @@ func TestHTTP2(t *testing.T) {
 	})
 	t.Run("TLS", func(t *testing.T) {
 		c := childCommand("graceful")
-		c.Env = append(c.Env, childTLSEnv+"=1")
+		c.Env = append(c.Env, testchild.TLSEnv+"=1")
 		tlsLoad := load
 		tlsLoad.TLS = true
 		rep, err := Run(context.Background(), Config{Server: c, Load: tlsLoad, Warmup: 400 * time.Millisecond})

@@ -3,13 +3,13 @@ package probe
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // A rawServer is a tiny TCP server with a known behaviour, for testing how
@@ -159,36 +159,7 @@ func garbage(s *rawServer, nc net.Conn, br *bufio.Reader) {
 	}
 }
 
-// get sends GET path.
-func (c *client) get(ctx context.Context, path string) exchange {
-	return c.do(ctx, http1Request(http.MethodGet, path, c.addr))
-}
-
-// describe describes a record in one line, with its times relative to
-// signal, or as clock times if signal is zero.
-func describe(r Record, signal time.Time) string {
-	at := func(t time.Time) string {
-		if signal.IsZero() {
-			return t.Format("15:04:05.000000")
-		}
-		return fmt.Sprintf("%+.1fms", ms(t.Sub(signal)))
-	}
-	s := fmt.Sprintf("%v #%d req %d: %v", r.Kind, r.Client, r.Seq, r.Outcome)
-	switch {
-	case r.Outcome == Answered:
-		s += fmt.Sprintf(" %d", r.Status)
-		if r.CloseCode != 0 {
-			s += fmt.Sprintf(" (close %d)", r.CloseCode)
-		}
-		if r.Close {
-			s += " (Connection: close)"
-		}
-	default:
-		s += fmt.Sprintf(" (%s)", r.Reason)
-	}
-	s += fmt.Sprintf(", sent %s, done %s", at(r.Sent), at(r.Done))
-	if r.Err != nil {
-		s += ": " + r.Err.Error()
-	}
-	return s
+// get sends GET path on c.
+func get(ctx context.Context, c *wire.Client, path string) wire.Exchange {
+	return c.Do(ctx, wire.HTTP1Request(http.MethodGet, path, "127.0.0.1"))
 }

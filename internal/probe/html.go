@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 //go:embed report.html
@@ -244,7 +246,7 @@ func newChart(v *view) chart {
 	}
 	var moments []moment
 	for i, u := range v.Upgrades {
-		moments = append(moments, moment{v.at(u.SignalAt), fmt.Sprintf("upgrade %d: %s to %d", i+1, SignalName(v.UpgradeSignal), u.OldPID), "upgrade"})
+		moments = append(moments, moment{v.at(u.SignalAt), fmt.Sprintf("upgrade %d: %s to %d", i+1, proc.SignalName(v.UpgradeSignal), u.OldPID), "upgrade"})
 	}
 	if v.signalled() {
 		moments = append(moments, moment{v.at(v.SignalAt), v.signalName(), "signal"})

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // MarshalJSON encodes the report and its verdict for machines. All times are in
@@ -152,9 +154,9 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		if e.At.IsZero() {
 			return nil
 		}
-		x := &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.shellCode(), Text: e.String()}
+		x := &exit{Code: e.Code, Killed: e.Killed, ShellCode: e.ShellCode(), Text: e.String()}
 		if e.Signal != nil {
-			x.Signal = SignalName(e.Signal)
+			x.Signal = proc.SignalName(e.Signal)
 		}
 		return x
 	}
@@ -243,7 +245,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		j.Command = []string{}
 	}
 	if !r.SignalAt.IsZero() && r.Signal != nil {
-		j.Signal, j.SignalGroup = SignalName(r.Signal), r.SignalGroup
+		j.Signal, j.SignalGroup = proc.SignalName(r.Signal), r.SignalGroup
 	}
 	j.Load = load{
 		Busy: l.Busy, BusyPath: l.BusyPath, BusyMethod: l.BusyMethod,
@@ -320,7 +322,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}
 	j.NotableDropped = r.Dropped
 	if r.UpgradeSignal != nil {
-		j.Upgrade = &upgradeRun{SignalName(r.UpgradeSignal), round(ms(r.UpgradeInterval)), round(ms(r.UpgradeTimeout)), r.PIDFile}
+		j.Upgrade = &upgradeRun{proc.SignalName(r.UpgradeSignal), round(ms(r.UpgradeInterval)), round(ms(r.UpgradeTimeout)), r.PIDFile}
 		j.Upgrades = make([]upgrade, len(r.Upgrades))
 		for i, u := range r.Upgrades {
 			ju := upgrade{

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // Defaults for the fields of [Load].
@@ -263,10 +265,10 @@ type driver struct {
 func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver {
 	d := &driver{
 		addr: addr, host: host, load: load, rec: rec,
-		busyReq: http1Request(load.BusyMethod, load.BusyPath, host),
-		slowReq: http1Request(load.SlowMethod, load.SlowPath, host),
-		idleReq: http1Request(http.MethodGet, load.IdlePath, host),
-		sseReq:  http1RequestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
+		busyReq: wire.HTTP1Request(load.BusyMethod, load.BusyPath, host),
+		slowReq: wire.HTTP1Request(load.SlowMethod, load.SlowPath, host),
+		idleReq: wire.HTTP1Request(http.MethodGet, load.IdlePath, host),
+		sseReq:  wire.HTTP1RequestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
 		idle:    held{w: w},
 		silent:  held{w: w},
 	}
@@ -294,14 +296,14 @@ var errNoHTTP2 = errors.New("probe: the server does not speak HTTP/2")
 // most DialConcurrency at a time. It returns when all have been tried.
 func (d *driver) openIdle(ctx context.Context) {
 	d.each(ctx, d.load.Idle, Idle, func(t *tally, i int) {
-		c := newClient(d.addr, min(d.load.RequestTimeout, setupTimeout))
-		x := c.do(ctx, d.idleReq)
+		c := wire.NewClient(d.addr, min(d.load.RequestTimeout, setupTimeout))
+		x := c.Do(ctx, d.idleReq)
 		t.add(i, x, ctx.Err() != nil)
-		if errors.Is(x.err, os.ErrDeadlineExceeded) {
+		if errors.Is(x.Err, os.ErrDeadlineExceeded) {
 			d.idleUnanswered.Add(1)
 		}
-		if c.connected() {
-			d.idle.add(c.detach()) // answered and kept alive
+		if c.Connected() {
+			d.idle.add(c.Detach()) // answered and kept alive
 		}
 	})
 }
@@ -317,14 +319,14 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 		// stream "lost": say so now instead.
 		c, x := d.dialH2(ctx, min(d.load.RequestTimeout, setupTimeout))
 		if c == nil {
-			if ctx.Err() != nil || x.st == stepConnect || errors.Is(x.err, os.ErrDeadlineExceeded) {
+			if ctx.Err() != nil || x.Step == wire.StepConnect || errors.Is(x.Err, os.ErrDeadlineExceeded) {
 				return nil // the run will report it; a timeout may be a busy server
 			}
 			how := "without TLS (h2c, with prior knowledge)"
 			if d.load.TLS {
 				how = "over TLS (ALPN h2)"
 			}
-			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", errNoHTTP2, how, x.err)
+			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", errNoHTTP2, how, x.Err)
 		}
 		c.close()
 	}
@@ -336,10 +338,10 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 	if d.load.Busy == 0 {
 		req = d.idleReq
 	}
-	c := newClient(d.addr, setupTimeout)
-	defer c.close()
-	x := c.do(ctx, req)
-	if x.err == nil || ctx.Err() != nil || !errors.Is(x.err, os.ErrDeadlineExceeded) {
+	c := wire.NewClient(d.addr, setupTimeout)
+	defer c.Close()
+	x := c.Do(ctx, req)
+	if x.Err == nil || ctx.Err() != nil || !errors.Is(x.Err, os.ErrDeadlineExceeded) {
 		return nil // answered, or failed in a way the run will report
 	}
 	return fmt.Errorf("%w: with %d quiet connections open (%d idle keep-alive, %d silent sockets; %d more idle ones got no answer to their first request), "+
@@ -353,10 +355,10 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 func (d *driver) openSilent(ctx context.Context) {
 	dialer := net.Dialer{Timeout: d.load.RequestTimeout}
 	d.each(ctx, d.load.Silent, Silent, func(t *tally, i int) {
-		x := exchange{sent: time.Now()}
+		x := wire.Exchange{Sent: time.Now()}
 		nc, err := dialer.DialContext(ctx, "tcp", d.addr)
 		if err != nil {
-			x.done, x.st, x.err = time.Now(), stepConnect, err
+			x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
 			t.add(i, x, ctx.Err() != nil)
 			return
 		}
@@ -488,7 +490,7 @@ type session interface {
 
 // A result is what became of one request.
 type result struct {
-	x          exchange
+	x          wire.Exchange
 	o          Outcome
 	why        Reason
 	grpcStatus string // "" if the response had none
@@ -497,7 +499,7 @@ type result struct {
 // dial opens a session to the server in the protocol of the load, or
 // returns what happened to the attempt, as for a request that could not
 // connect. A session's requests fail at once when ctx ends.
-func (d *driver) dial(ctx context.Context) (session, exchange) {
+func (d *driver) dial(ctx context.Context) (session, wire.Exchange) {
 	if d.load.HTTP2 {
 		c, x := d.dialH2(ctx, d.load.RequestTimeout)
 		if c == nil {
@@ -507,10 +509,10 @@ func (d *driver) dial(ctx context.Context) (session, exchange) {
 		// end the probe closes it.
 		return &h2session{h2conn: c, host: d.host, stop: context.AfterFunc(ctx, func() { c.nc.Close() })}, x
 	}
-	c := newClient(d.addr, d.load.RequestTimeout)
-	x := exchange{sent: time.Now()}
-	if err := c.connect(ctx); err != nil {
-		x.done, x.st, x.err = time.Now(), stepConnect, err
+	c := wire.NewClient(d.addr, d.load.RequestTimeout)
+	x := wire.Exchange{Sent: time.Now()}
+	if err := c.Connect(ctx); err != nil {
+		x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
 		return nil, x
 	}
 	return &h1session{c: c, ctx: ctx}, x
@@ -556,7 +558,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
 			c.close()
-			t.put(i, exchange{sent: x.sent, done: time.Now(), err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
+			t.put(i, wire.Exchange{Sent: x.Sent, Done: time.Now(), Err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
 			if !d.upgrading.Load() {
 				return
 			}

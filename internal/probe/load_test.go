@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // TestRequest checks the requests the probe builds by parsing them as a
@@ -17,10 +19,10 @@ import (
 func TestRequest(t *testing.T) {
 	tests := []struct {
 		method, body string
-	}{{"GET", ""}, {"POST", postBody}}
+	}{{"GET", ""}, {"POST", wire.PostBody}}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			b := http1Request(tt.method, "/p?q=1", "example.com:8080")
+			b := wire.HTTP1Request(tt.method, "/p?q=1", "example.com:8080")
 			req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
 			if err != nil {
 				t.Fatalf("%q: %v", b, err)

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // An Outcome is what became of one request. See the package documentation.
@@ -63,21 +65,11 @@ const (
 	streamOpenAtEnd Reason = "open at exit"      // Lost: still open when the process exited
 )
 
-// A step is where in a request's life an error happened.
-type step int
-
-const (
-	stepConnect step = iota
-	stepWrite
-	stepHeader // reading the status line and the header
-	stepBody
-)
-
 // classify tells what became of a request that failed at step st with err,
 // or was answered if err is nil. aborted reports that the probe itself was
 // stopping the request (its context ended), which takes precedence: the
 // error is then the probe's doing.
-func classify(st step, err error, aborted bool) (Outcome, Reason) {
+func classify(st wire.Step, err error, aborted bool) (Outcome, Reason) {
 	switch {
 	case err == nil:
 		return Answered, ""
@@ -90,7 +82,7 @@ func classify(st step, err error, aborted bool) (Outcome, Reason) {
 		timeout = true
 	}
 	switch st {
-	case stepConnect:
+	case wire.StepConnect:
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return Refused, connectRefused
@@ -100,12 +92,12 @@ func classify(st step, err error, aborted bool) (Outcome, Reason) {
 			return Refused, connectTimeout
 		}
 		return Refused, connectFailed
-	case stepWrite:
+	case wire.StepWrite:
 		if timeout {
 			return Lost, responseTimeout
 		}
 		return Lost, writeFailed
-	case stepHeader:
+	case wire.StepHeader:
 		switch {
 		case timeout:
 			return Lost, responseTimeout

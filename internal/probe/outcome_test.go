@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 func TestClassify(t *testing.T) {
@@ -16,30 +18,30 @@ func TestClassify(t *testing.T) {
 	}
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	tests := []struct {
-		st      step
+		st      wire.Step
 		err     error
 		aborted bool
 		want    Outcome
 		why     Reason
 	}{
-		{stepHeader, nil, false, Answered, ""},
-		{stepHeader, nil, true, Answered, ""},
-		{stepConnect, opErr("connect", syscall.ECONNREFUSED), false, Refused, connectRefused},
-		{stepConnect, opErr("connect", syscall.ECONNRESET), false, Refused, connectReset},
-		{stepConnect, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, false, Refused, connectTimeout},
-		{stepConnect, opErr("socket", syscall.EMFILE), false, Refused, connectFailed},
-		{stepConnect, opErr("connect", syscall.ECONNREFUSED), true, Aborted, probeStopping},
-		{stepWrite, opErr("write", syscall.EPIPE), false, Lost, writeFailed},
-		{stepWrite, opErr("write", syscall.ECONNRESET), false, Lost, writeFailed},
-		{stepHeader, io.EOF, false, Lost, closedBeforeResponse},
-		{stepHeader, io.ErrUnexpectedEOF, false, Lost, closedBeforeResponse},
-		{stepHeader, opErr("read", syscall.ECONNRESET), false, Lost, resetBeforeResponse},
-		{stepHeader, timeout, false, Lost, responseTimeout},
-		{stepHeader, timeout, true, Aborted, probeStopping},
-		{stepHeader, errors.New(`malformed HTTP response "SSH-2.0"`), false, Lost, badResponse},
-		{stepBody, io.ErrUnexpectedEOF, false, Lost, bodyCut},
-		{stepBody, opErr("read", syscall.ECONNRESET), false, Lost, bodyCut},
-		{stepBody, timeout, false, Lost, responseTimeout},
+		{wire.StepHeader, nil, false, Answered, ""},
+		{wire.StepHeader, nil, true, Answered, ""},
+		{wire.StepConnect, opErr("connect", syscall.ECONNREFUSED), false, Refused, connectRefused},
+		{wire.StepConnect, opErr("connect", syscall.ECONNRESET), false, Refused, connectReset},
+		{wire.StepConnect, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, false, Refused, connectTimeout},
+		{wire.StepConnect, opErr("socket", syscall.EMFILE), false, Refused, connectFailed},
+		{wire.StepConnect, opErr("connect", syscall.ECONNREFUSED), true, Aborted, probeStopping},
+		{wire.StepWrite, opErr("write", syscall.EPIPE), false, Lost, writeFailed},
+		{wire.StepWrite, opErr("write", syscall.ECONNRESET), false, Lost, writeFailed},
+		{wire.StepHeader, io.EOF, false, Lost, closedBeforeResponse},
+		{wire.StepHeader, io.ErrUnexpectedEOF, false, Lost, closedBeforeResponse},
+		{wire.StepHeader, opErr("read", syscall.ECONNRESET), false, Lost, resetBeforeResponse},
+		{wire.StepHeader, timeout, false, Lost, responseTimeout},
+		{wire.StepHeader, timeout, true, Aborted, probeStopping},
+		{wire.StepHeader, errors.New(`malformed HTTP response "SSH-2.0"`), false, Lost, badResponse},
+		{wire.StepBody, io.ErrUnexpectedEOF, false, Lost, bodyCut},
+		{wire.StepBody, opErr("read", syscall.ECONNRESET), false, Lost, bodyCut},
+		{wire.StepBody, timeout, false, Lost, responseTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d/%v/aborted=%v", tt.st, tt.err, tt.aborted), func(t *testing.T) {

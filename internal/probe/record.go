@@ -1,9 +1,12 @@
 package probe
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // A Kind is the part of the load a request or connection belongs to.
@@ -93,6 +96,35 @@ type Record struct {
 	// failed); Done is when its outcome was known.
 	Sent, Done time.Time
 	Err        error
+}
+
+// Describe describes the record in one line, with its times relative to
+// signal, or as clock times if signal is zero.
+func (r Record) Describe(signal time.Time) string {
+	at := func(t time.Time) string {
+		if signal.IsZero() {
+			return t.Format("15:04:05.000000")
+		}
+		return fmt.Sprintf("%+.1fms", ms(t.Sub(signal)))
+	}
+	s := fmt.Sprintf("%v #%d req %d: %v", r.Kind, r.Client, r.Seq, r.Outcome)
+	switch {
+	case r.Outcome == Answered:
+		s += fmt.Sprintf(" %d", r.Status)
+		if r.CloseCode != 0 {
+			s += fmt.Sprintf(" (close %d)", r.CloseCode)
+		}
+		if r.Close {
+			s += " (Connection: close)"
+		}
+	default:
+		s += fmt.Sprintf(" (%s)", r.Reason)
+	}
+	s += fmt.Sprintf(", sent %s, done %s", at(r.Sent), at(r.Done))
+	if r.Err != nil {
+		s += ": " + r.Err.Error()
+	}
+	return s
 }
 
 // Counts counts the outcomes of requests.
@@ -210,25 +242,25 @@ type tally struct {
 func (r *recorder) tally(k Kind) *tally { return &tally{r: r, kind: k} }
 
 // add classifies the exchange, counts it and records it if it is of note.
-func (t *tally) add(client int, x exchange, aborted bool) Record {
-	o, why := classify(x.st, x.err, aborted)
+func (t *tally) add(client int, x wire.Exchange, aborted bool) Record {
+	o, why := classify(x.Step, x.Err, aborted)
 	return t.put(client, x, o, why)
 }
 
 // put counts an exchange whose outcome is known and records it if it is
 // of note.
-func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
-	t.counts.count(o, x.status, x.seq)
+func (t *tally) put(client int, x wire.Exchange, o Outcome, why Reason) Record {
+	t.counts.count(o, x.Status, x.Seq)
 	sig := t.r.signal.Load()
-	before := sig == nil || x.done.Before(*sig)
-	sentBefore := sig == nil || x.sent.Before(*sig)
+	before := sig == nil || x.Done.Before(*sig)
+	sentBefore := sig == nil || x.Sent.Before(*sig)
 	if o == Answered {
-		if x.done.After(t.last) {
-			t.last = x.done
+		if x.Done.After(t.last) {
+			t.last = x.Done
 		}
 		if before && t.kind == Busy {
 			t.busyBefore++
-			if x.status/100 == 2 {
+			if x.Status/100 == 2 {
 				t.busyOKBefore++
 			}
 		}
@@ -236,16 +268,16 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 			if t.closeCodes == nil {
 				t.closeCodes = map[int]int{}
 			}
-			t.closeCodes[x.code]++
+			t.closeCodes[x.Code]++
 		}
 	}
 	if t.kind.request() {
-		if first := t.r.upgrade.Load(); o == Refused && x.st == stepConnect && sentBefore && (first == nil || x.sent.Before(*first)) {
+		if first := t.r.upgrade.Load(); o == Refused && x.Step == wire.StepConnect && sentBefore && (first == nil || x.Sent.Before(*first)) {
 			t.connRefused++
 		}
-		t.r.timeline.add(x.done, o, x.status)
+		t.r.timeline.add(x.Done, o, x.Status)
 		if !sentBefore {
-			t.sentAfter.count(o, x.status, x.seq)
+			t.sentAfter.count(o, x.Status, x.Seq)
 		}
 		if o == Lost {
 			if t.lostBy == nil {
@@ -255,11 +287,11 @@ func (t *tally) put(client int, x exchange, o Outcome, why Reason) Record {
 		}
 	}
 	rec := Record{
-		Kind: t.kind, Client: client, Seq: x.seq,
-		Outcome: o, Reason: why, Status: x.status, CloseCode: x.code, Close: x.close,
-		Sent: x.sent, Done: x.done, Err: x.err,
+		Kind: t.kind, Client: client, Seq: x.Seq,
+		Outcome: o, Reason: why, Status: x.Status, CloseCode: x.Code, Close: x.Close,
+		Sent: x.Sent, Done: x.Done, Err: x.Err,
 	}
-	if o != Answered || x.status/100 != 2 || t.kind != Busy && t.kind != Conn && t.kind != Idle || !before {
+	if o != Answered || x.Status/100 != 2 || t.kind != Busy && t.kind != Conn && t.kind != Idle || !before {
 		t.r.keep(rec)
 	}
 	return rec

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // settle is how long the load may go on once the process has exited.
@@ -16,15 +18,15 @@ import (
 // answers on the port (another instance, behind a balancer).
 const settle = 2 * time.Second
 
-// A proc is the process whose shutdown is measured: the probe's child
-// (serverProcess) or a process it watches ([Config.PID]).
-type proc interface {
-	processID() int
-	signal(os.Signal) error
-	kill() error
-	done() <-chan struct{}
-	exit() Exit
-	close() error
+// A process is the process whose shutdown is measured: the probe's child
+// (proc.Server) or a process it watches ([Config.PID]).
+type process interface {
+	PID() int
+	Signal(os.Signal) error
+	Kill() error
+	Done() <-chan struct{}
+	Exit() Exit
+	Close() error
 }
 
 // Run starts the server (or, in target mode, finds it serving), loads it,
@@ -73,7 +75,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	if u := c.Upgrades; c.upgrading() {
 		rep.UpgradeSignal, rep.UpgradeInterval, rep.UpgradeTimeout, rep.PIDFile = u.Signal, u.Interval, u.Timeout, u.PIDFile
-		if c.Target == "" && !isSubreaper() {
+		if c.Target == "" && !proc.IsSubreaper() {
 			// Each new process is the old one's child: only a subreaper
 			// inherits it, and can learn how it ended.
 			return nil, errors.New("probe: an upgrade run needs the probe to be a child subreaper: call BecomeSubreaper first")
@@ -86,7 +88,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	if p != nil {
-		defer p.close()
+		defer p.Close()
 	}
 	// cur is the process that serves: p, but in an upgrade run, whichever
 	// the PID file names.
@@ -97,12 +99,12 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		defer lin.close()
 		if cur, err = r.firstServing(ctx, lin, p); err != nil {
 			abandon(p, rep)
-			if sp, ok := p.(*serverProcess); ok {
-				err = fmt.Errorf("%w%s", err, sp.outputSuffix())
+			if sp, ok := p.(*proc.Server); ok {
+				err = sp.WithOutput(err)
 			}
 			return nil, err
 		}
-		rep.PID = cur.processID()
+		rep.PID = cur.PID()
 	}
 
 	w, err := newWatcher()
@@ -141,11 +143,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			}
 		}
 		rep.fill(r.rec, d)
-		if sp, ok := p.(*serverProcess); ok {
+		if sp, ok := p.(*proc.Server); ok {
 			if c.upgrading() {
-				sp.flushOutput(500 * time.Millisecond)
+				sp.FlushOutput(500 * time.Millisecond)
 			}
-			rep.Output = sp.output()
+			rep.Output = sp.Output()
 		}
 		rep.Verdict = rep.judge(c.MaxExitLag)
 		return rep
@@ -233,8 +235,8 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	} else {
 		select {
 		case <-timer.C:
-		case <-cur.done():
-			rep.Exit = cur.exit()
+		case <-cur.Done():
+			rep.Exit = cur.Exit()
 			r.prog.set(PhaseExited)
 			return finish(), exitedEarly(cur)
 		case <-ctx.Done():
@@ -244,13 +246,13 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 
 	d.upgrading.Store(false)
-	rep.PID = cur.processID()
+	rep.PID = cur.PID()
 	rep.SignalAt = time.Now()
 	rep.SignalLag = rep.SignalAt.Sub(planned)
 	r.rec.signalled(rep.SignalAt)
-	send := cur.signal
+	send := cur.Signal
 	if c.SignalGroup {
-		send = p.(*serverProcess).signalGroup // resolve allows it only for a started process
+		send = p.(*proc.Server).SignalGroup // resolve allows it only for a started process
 	}
 	if err := send(c.Signal); err != nil {
 		abandon(p, rep)
@@ -269,11 +271,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}
 	for exited := false; !exited; {
 		select {
-		case <-cur.done():
+		case <-cur.Done():
 			exited = true
 		case <-quiet.C:
 			select {
-			case <-cur.done(): // exited meanwhile: nothing to find out
+			case <-cur.Done(): // exited meanwhile: nothing to find out
 				exited = true
 				continue
 			default:
@@ -286,17 +288,17 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				quiet.Reset(next)
 			}
 		case <-timer.C:
-			if err := cur.kill(); err != nil {
+			if err := cur.Kill(); err != nil {
 				return finish(), fmt.Errorf("probe: after the grace period: %w", err)
 			}
 			// A child dies at once; a process the probe did not start
 			// might not, if the signal did not reach it.
 			timer.Reset(settle)
 			select {
-			case <-cur.done():
+			case <-cur.Done():
 				exited = true
 			case <-timer.C:
-				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", cur.processID(), settle)
+				return finish(), fmt.Errorf("probe: process %d still running %v after SIGKILL", cur.PID(), settle)
 			case <-ctx.Done():
 				return finish(), fmt.Errorf("probe: after the grace period: %w", ctx.Err())
 			}
@@ -305,7 +307,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 			return finish(), fmt.Errorf("probe: during the shutdown: %w", ctx.Err())
 		}
 	}
-	rep.Exit = cur.exit()
+	rep.Exit = cur.Exit()
 	d.exited.Store(true)
 	r.prog.set(PhaseExited)
 
@@ -319,7 +321,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 // if there is one, and waits until the server is ready. It returns the
 // process (nil in target mode without PID), the address to load and the
 // Host header.
-func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, error) {
+func (r *run) start(ctx context.Context, rep *Report) (process, string, string, error) {
 	c := r.cfg
 	if c.Target == "" {
 		srv := c.Server
@@ -330,32 +332,30 @@ func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, err
 				return nil, "", "", fmt.Errorf("probe: remove the PID file of an earlier run: %w", err)
 			}
 			srv.Env = append(slices.Clone(srv.Env), "PIDFILE="+c.Upgrades.PIDFile)
-			srv.sharedOutput = true
 		}
-		p, err := startServer(ctx, srv)
+		p, err := proc.Start(ctx, srv, c.upgrading())
 		if err != nil {
 			return nil, "", "", err
 		}
-		rep.Addr, rep.Command, rep.PID = p.address(), p.args(), p.processID()
-		return p, p.address(), p.address(), nil
+		rep.Addr, rep.Command, rep.PID = p.Addr(), p.Args(), p.PID()
+		return p, p.Addr(), p.Addr(), nil
 	}
 	rep.Addr = c.addr
-	var p proc
+	var p process
 	var done <-chan struct{}
 	if c.PID != 0 {
-		w, err := watchPID(c.PID)
+		w, err := proc.Watch(c.PID)
 		if err != nil {
 			return nil, "", "", err
 		}
-		p, done, rep.PID = w, w.done(), c.PID
+		p, done, rep.PID = w, w.Done(), c.PID
 	}
-	ready := c.Server.readiness(c.addr)
-	ready.host = c.host
-	if err := ready.wait(ctx, done); err != nil {
+	ready := c.Server.Readiness(c.addr, c.host)
+	if err := ready.Wait(ctx, done); err != nil {
 		if p != nil {
-			p.close()
+			p.Close()
 		}
-		if errors.Is(err, errGone) {
+		if errors.Is(err, proc.ErrGone) {
 			err = fmt.Errorf("%w before the load: process %d", ErrExited, c.PID)
 		}
 		return nil, "", "", err
@@ -365,10 +365,10 @@ func (r *run) start(ctx context.Context, rep *Report) (proc, string, string, err
 
 // abandon ends a run cut short: the probe's child is killed and reaped; a
 // process it did not start is left alone.
-func abandon(p proc, rep *Report) {
-	if sp, ok := p.(*serverProcess); ok {
-		sp.close()
-		rep.Exit = sp.exit()
+func abandon(p process, rep *Report) {
+	if sp, ok := p.(*proc.Server); ok {
+		sp.Close()
+		rep.Exit = sp.Exit()
 	}
 }
 
@@ -376,9 +376,9 @@ func abandon(p proc, rep *Report) {
 // signal: for the probe's child, a *DaemonError if it left a process
 // serving on its port. The child's output is in the report, not in the
 // error.
-func exitedEarly(p proc) error {
-	if sp, ok := p.(*serverProcess); ok {
-		return sp.exitedEarly()
+func exitedEarly(p process) error {
+	if sp, ok := p.(*proc.Server); ok {
+		return sp.ExitedEarly()
 	}
-	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.exit())
+	return fmt.Errorf("%w before the signal: exit %v", ErrExited, p.Exit())
 }

@@ -79,7 +79,7 @@ func TestRunGraceful(t *testing.T) {
 	}
 	for _, rec := range rep.Records {
 		if rec.Kind == Slow && (rec.Outcome != Answered || !rec.Done.After(rep.SignalAt)) {
-			t.Errorf("slow request %s: want answered after the signal", describe(rec, rep.SignalAt))
+			t.Errorf("slow request %s: want answered after the signal", rec.Describe(rep.SignalAt))
 		}
 	}
 }

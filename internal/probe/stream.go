@@ -11,8 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/wire"
+
 	"github.com/coder/websocket"
 )
+
+// longAgo is a deadline in the past: setting it makes blocked reads and
+// writes return at once.
+var longAgo = time.Unix(1, 0)
 
 // streams are the WebSocket, SSE and gRPC Watch streams the load keeps
 // open. Each is
@@ -140,21 +146,21 @@ func (d *driver) openStreams(ctx context.Context) {
 
 // openFailed classifies a stream that could not be opened: refused, with
 // the reason of its connect if that failed.
-func (d *driver) openFailed(ctx context.Context, x exchange) (Outcome, Reason) {
+func (d *driver) openFailed(ctx context.Context, x wire.Exchange) (Outcome, Reason) {
 	var oe *net.OpError
 	switch {
 	case ctx.Err() != nil:
 		return Aborted, probeStopping
-	case x.st == stepConnect, x.status == 0 && errors.As(x.err, &oe) && oe.Op == "dial":
-		return classify(stepConnect, x.err, false)
+	case x.Step == wire.StepConnect, x.Status == 0 && errors.As(x.Err, &oe) && oe.Op == "dial":
+		return classify(wire.StepConnect, x.Err, false)
 	}
 	return Refused, streamNotOpened
 }
 
 // openWebSocket opens a WebSocket stream. It returns a nil stream and
 // what happened if it could not.
-func (d *driver) openWebSocket(ctx context.Context) (*stream, exchange) {
-	x := exchange{sent: time.Now(), seq: 1, st: stepHeader}
+func (d *driver) openWebSocket(ctx context.Context) (*stream, wire.Exchange) {
+	x := wire.Exchange{Sent: time.Now(), Seq: 1, Step: wire.StepHeader}
 	octx, cancel := context.WithTimeout(ctx, d.load.RequestTimeout)
 	defer cancel()
 	c, resp, err := websocket.Dial(octx, "http://"+d.addr+d.load.WebSocketPath, &websocket.DialOptions{
@@ -162,49 +168,49 @@ func (d *driver) openWebSocket(ctx context.Context) (*stream, exchange) {
 		Host:            d.host,
 		CompressionMode: websocket.CompressionDisabled,
 	})
-	x.done = time.Now()
+	x.Done = time.Now()
 	if resp != nil {
-		x.status = resp.StatusCode
+		x.Status = resp.StatusCode
 	}
 	if err != nil {
-		x.err = err
+		x.Err = err
 		return nil, x
 	}
 	c.SetReadLimit(-1) // whatever the server sends is read and discarded
-	return &stream{kind: WebSocket, sent: x.sent, status: x.status, ws: c}, x
+	return &stream{kind: WebSocket, sent: x.Sent, status: x.Status, ws: c}, x
 }
 
 // openSSE opens an SSE stream: it sends the request and reads the
 // response's header. It returns a nil stream and what happened if it
 // could not.
-func (d *driver) openSSE(ctx context.Context) (*stream, exchange) {
-	x := exchange{sent: time.Now(), seq: 1}
-	c := newClient(d.addr, d.load.RequestTimeout)
-	if err := c.connect(ctx); err != nil {
-		x.done, x.st, x.err = time.Now(), stepConnect, err
+func (d *driver) openSSE(ctx context.Context) (*stream, wire.Exchange) {
+	x := wire.Exchange{Sent: time.Now(), Seq: 1}
+	c := wire.NewClient(d.addr, d.load.RequestTimeout)
+	if err := c.Connect(ctx); err != nil {
+		x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
 		return nil, x
 	}
-	nc := c.nc
-	nc.SetDeadline(x.sent.Add(d.load.RequestTimeout))
+	nc := c.Conn()
+	nc.SetDeadline(x.Sent.Add(d.load.RequestTimeout))
 	if ctx.Err() != nil { // see client.do
 		nc.SetDeadline(longAgo)
 	}
-	defer c.detach() // the connection is the stream's, or closed
-	resp, st, err := c.send(d.sseReq)
-	x.done, x.st = time.Now(), st
+	defer c.Detach() // the connection is the stream's, or closed
+	resp, st, err := c.Send(d.sseReq)
+	x.Done, x.Step = time.Now(), st
 	if err == nil {
-		x.status = resp.StatusCode
+		x.Status = resp.StatusCode
 		if resp.StatusCode/100 != 2 {
 			err = errors.New("status " + resp.Status)
 		}
 	}
 	if err != nil {
-		x.err = err
+		x.Err = err
 		nc.Close()
 		return nil, x
 	}
 	nc.SetDeadline(time.Time{})
-	return &stream{kind: SSE, sent: x.sent, status: x.status, nc: nc, body: resp.Body}, x
+	return &stream{kind: SSE, sent: x.Sent, status: x.Status, nc: nc, body: resp.Body}, x
 }
 
 // readStream reads stream st until it ends or ctx ends, and counts how it
@@ -212,17 +218,17 @@ func (d *driver) openSSE(ctx context.Context) (*stream, exchange) {
 func (d *driver) readStream(ctx context.Context, st *stream) {
 	t := d.rec.tally(st.kind)
 	defer t.merge()
-	x := exchange{sent: st.sent, seq: 1, status: st.status}
+	x := wire.Exchange{Sent: st.sent, Seq: 1, Status: st.status}
 	var err error
 	switch st.kind {
 	case WebSocket:
-		x.code, err = readWebSocket(ctx, st.ws)
+		x.Code, err = readWebSocket(ctx, st.ws)
 	case SSE:
 		err = readSSE(ctx, st.nc, st.body)
 	case Watch:
 		err = readWatch(ctx, st)
 	}
-	x.done = time.Now()
+	x.Done = time.Now()
 	d.streams.open[openIndex(st.kind)].Add(-1)
 	o, why := Answered, Reason("")
 	ours := ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed))
@@ -235,7 +241,7 @@ func (d *driver) readStream(ctx context.Context, st *stream) {
 	default:
 		o, why = Lost, streamCut
 	}
-	x.err = err
+	x.Err = err
 	t.put(st.i, x, o, why)
 }
 
@@ -262,7 +268,7 @@ func readWebSocket(ctx context.Context, c *websocket.Conn) (int, error) {
 // it ended cleanly. It closes the connection.
 func readSSE(ctx context.Context, nc net.Conn, body io.Reader) error {
 	defer nc.Close()
-	defer failOnDone(ctx, nc)()
+	defer wire.FailOnDone(ctx, nc)()
 	_, err := io.Copy(io.Discard, body)
 	return err
 }

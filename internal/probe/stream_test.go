@@ -55,10 +55,10 @@ func TestRunStreams(t *testing.T) {
 				}
 				n++
 				if !rec.Done.After(rep.SignalAt) || !rec.Sent.Before(rep.Start) {
-					t.Errorf("%s: want opened before the load, ended after the signal", describe(rec, rep.SignalAt))
+					t.Errorf("%s: want opened before the load, ended after the signal", rec.Describe(rep.SignalAt))
 				}
 				if !tt.clean && rec.Reason != streamCut {
-					t.Errorf("%s: want %q", describe(rec, rep.SignalAt), streamCut)
+					t.Errorf("%s: want %q", rec.Describe(rep.SignalAt), streamCut)
 				}
 			}
 			if n != 5 {
@@ -84,7 +84,7 @@ func TestRunStreamsRefused(t *testing.T) {
 	for _, rec := range rep.Records {
 		want := map[Kind]int{WebSocket: 200, SSE: 404}[rec.Kind]
 		if rec.Reason != streamNotOpened || rec.Status != want {
-			t.Errorf("%s: want %q, status %d", describe(rec, rep.SignalAt), streamNotOpened, want)
+			t.Errorf("%s: want %q, status %d", rec.Describe(rep.SignalAt), streamNotOpened, want)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -13,34 +12,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// serveTarget serves the child's handler in the test process, on
-// loopback, until the test ends.
-func serveTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: testHandler(time.Now())}
-	done := make(chan struct{})
-	go func() { // owned: waited for in the cleanup
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-		wsHandlers.Wait() // hijacked: Close does not wait for them
-	})
-	return ln.Addr().String()
-}
+	"github.com/drain-go/drain/internal/probe/internal/testchild"
+)
 
 // TestRunTarget loads a server the probe did not start, for a while,
 // without a signal.
 func TestRunTarget(t *testing.T) {
-	addr := serveTarget(t)
+	addr := testchild.Serve(t)
 	rep, err := Run(context.Background(), Config{
 		Target:   "http://" + addr,
 		Server:   Command{ReadyPath: "/ready"},
@@ -72,11 +51,8 @@ func TestRunTarget(t *testing.T) {
 }
 
 func TestRunTargetNotServing(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Run(context.Background(), Config{
+	port := testchild.FreePort(t)
+	_, err := Run(context.Background(), Config{
 		Target:   "127.0.0.1:" + strconv.Itoa(port),
 		Server:   Command{ListenTimeout: 200 * time.Millisecond},
 		Duration: time.Second,
@@ -90,10 +66,7 @@ func TestRunTargetNotServing(t *testing.T) {
 // program would, and returns it and its address. The test reaps it.
 func startOther(t *testing.T, mode string) (*exec.Cmd, string) {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testchild.FreePort(t)
 	cmd := exec.Command(os.Args[0], "-port="+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), childCommand(mode).Env...)
 	if err := cmd.Start(); err != nil {

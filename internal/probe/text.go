@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // WriteText writes the report for people: what was sent, what became of
@@ -60,7 +62,7 @@ func (r *Report) WriteText(w io.Writer, name string) {
 	tw.Flush()
 
 	if lines := upgradeLines(v); len(lines) > 0 {
-		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", SignalName(v.UpgradeSignal), formatDuration(v.UpgradeInterval), v.PIDFile)
+		fmt.Fprintf(w, "\nupgrades (%s every %s, the PID in %s):\n", proc.SignalName(v.UpgradeSignal), formatDuration(v.UpgradeInterval), v.PIDFile)
 		for _, line := range lines {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
@@ -224,7 +226,7 @@ func loadLine(v *view) string {
 	}
 	switch name := v.signalName(); {
 	case v.UpgradeSignal != nil:
-		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", SignalName(v.UpgradeSignal), formatDuration(v.Warmup), formatDuration(v.UpgradeInterval), len(v.Upgrades))
+		line += fmt.Sprintf("; %s after %s, then every %s (%d upgrades)", proc.SignalName(v.UpgradeSignal), formatDuration(v.Warmup), formatDuration(v.UpgradeInterval), len(v.Upgrades))
 		if name != "" {
 			line += fmt.Sprintf(", then %s", name)
 		}

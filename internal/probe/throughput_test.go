@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // BenchmarkThroughput measures the rate the probe's busy clients sustain
@@ -57,14 +59,14 @@ func BenchmarkClient(b *testing.B) {
 	s := serveRaw(b, keepAlive)
 	d := newDriver(s.addr(), s.addr(), Load{}.withDefaults(), newRecorder(0), nil)
 	d.rec.timeline.begin(time.Now(), time.Time{}, time.Hour)
-	c := newClient(s.addr(), time.Minute)
-	defer c.close()
+	c := wire.NewClient(s.addr(), time.Minute)
+	defer c.Close()
 	t := d.rec.tally(Busy)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if rec := t.add(0, c.do(ctx, d.busyReq), false); rec.Outcome != Answered {
-			b.Fatal(describe(rec, time.Time{}))
+		if rec := t.add(0, c.Do(ctx, d.busyReq), false); rec.Outcome != Answered {
+			b.Fatal(rec.Describe(time.Time{}))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // Defaults for the fields of [Upgrades].
@@ -165,72 +167,6 @@ func waitPID(ctx context.Context, path string, old int, timeout time.Duration, g
 	}
 }
 
-// A successor is a process that an upgrade started: not the probe's
-// child, but its child once its parent has exited if the probe is a child
-// subreaper. Its exit is seen through a pidfd; how it ended is learnt by
-// reaping it once it is the probe's child (see reapExit), and is unknown
-// if it never becomes one.
-type successor struct {
-	pid   int
-	limit time.Duration // how long to wait to become its parent, once it exits
-	w     *watched
-	end   ending        // done once how it ended is known, or given up
-	stop  chan struct{} // closed by close
-	wg    sync.WaitGroup
-	once  sync.Once
-}
-
-// newSuccessor starts watching process pid. Once it has exited, it waits
-// up to limit to become its parent (until its own parent, draining,
-// exits too) and reap it. Its close method must be called.
-func newSuccessor(pid int, limit time.Duration) (*successor, error) {
-	w, err := watchPID(pid)
-	if err != nil {
-		return nil, err
-	}
-	s := &successor{pid: pid, limit: limit, w: w, end: newEnding(), stop: make(chan struct{})}
-	s.wg.Go(s.wait) // owned: close waits
-	return s, nil
-}
-
-func (s *successor) wait() {
-	select {
-	case <-s.w.done():
-	case <-s.stop:
-		s.end.exited(Exit{Code: -1, Unknown: true})
-		return
-	}
-	e := reapExit(s.pid, s.limit, s.stop)
-	e.At = s.w.exit().At
-	s.end.exited(e)
-}
-
-func (s *successor) processID() int             { return s.pid }
-func (s *successor) signal(sig os.Signal) error { return s.w.signal(sig) }
-
-// kill sends SIGKILL, noting it in the exit.
-func (s *successor) kill() error {
-	return s.end.kill(func() error { return s.w.kill() })
-}
-
-// done is closed once the process has exited.
-func (s *successor) done() <-chan struct{} { return s.w.done() }
-
-// exit says how the process ended, once done is closed: it waits until
-// the probe has reaped it, or given up (see newSuccessor).
-func (s *successor) exit() Exit { return s.end.exit() }
-
-// close stops watching the process; it does not kill it. It may be called
-// more than once.
-func (s *successor) close() error {
-	s.once.Do(func() {
-		close(s.stop)
-		s.wg.Wait()
-		s.w.close()
-	})
-	return nil
-}
-
 // A lineage is the processes of an upgrade run: the successors the probe
 // watches, and the goroutines that wait for the old processes' exits.
 type lineage struct {
@@ -239,7 +175,7 @@ type lineage struct {
 	wg      sync.WaitGroup
 
 	mu    sync.Mutex
-	procs []*successor
+	procs []*proc.Successor
 	exits map[int]Exit // by upgrade (0-based): how its old process ended
 }
 
@@ -249,11 +185,11 @@ func newLineage(timeout time.Duration) *lineage {
 
 // follow returns the process pid: first if that is its PID, else a new
 // successor.
-func (l *lineage) follow(pid int, first proc) (proc, error) {
-	if first != nil && first.processID() == pid {
+func (l *lineage) follow(pid int, first process) (process, error) {
+	if first != nil && first.PID() == pid {
 		return first, nil
 	}
-	s, err := newSuccessor(pid, l.timeout)
+	s, err := proc.Follow(pid, l.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -265,18 +201,18 @@ func (l *lineage) follow(pid int, first proc) (proc, error) {
 
 // awaitOld waits, in the background, up to timeout for the old process
 // of upgrade i to exit, and records how it ended.
-func (l *lineage) awaitOld(i int, old proc) {
+func (l *lineage) awaitOld(i int, old process) {
 	l.wg.Go(func() {
 		t := time.NewTimer(l.timeout)
 		defer t.Stop()
 		select {
-		case <-old.done():
+		case <-old.Done():
 		case <-t.C:
 			return
 		case <-l.stop:
 			return
 		}
-		e := old.exit()
+		e := old.Exit()
 		l.mu.Lock()
 		l.exits[i] = e
 		l.mu.Unlock()
@@ -305,7 +241,7 @@ func (l *lineage) close() {
 	l.mu.Unlock()
 	l.wg.Wait()
 	for _, s := range procs {
-		s.close()
+		s.Close()
 	}
 }
 
@@ -313,11 +249,11 @@ func (l *lineage) close() {
 // up to the upgrade timeout, and returns it: started, the probe's child,
 // if the file names it; else one it watches. gone is closed if started
 // exits meanwhile.
-func (r *run) firstServing(ctx context.Context, l *lineage, started proc) (proc, error) {
+func (r *run) firstServing(ctx context.Context, l *lineage, started process) (process, error) {
 	u := r.cfg.Upgrades
 	var gone <-chan struct{}
 	if started != nil {
-		gone = started.done()
+		gone = started.Done()
 	}
 	pid, err := waitPID(ctx, u.PIDFile, 0, u.Timeout, gone)
 	switch {
@@ -326,8 +262,8 @@ func (r *run) firstServing(ctx context.Context, l *lineage, started proc) (proc,
 	case err != nil:
 		return nil, fmt.Errorf("probe: waiting for the PID file: %w", err)
 	}
-	if started != nil && r.cfg.Target != "" && pid != started.processID() {
-		return nil, fmt.Errorf("probe: the PID file %s names process %d, not %d (Config.PID): give the PID file alone", u.PIDFile, pid, started.processID())
+	if started != nil && r.cfg.Target != "" && pid != started.PID() {
+		return nil, fmt.Errorf("probe: the PID file %s names process %d, not %d (Config.PID): give the PID file alone", u.PIDFile, pid, started.PID())
 	}
 	p, err := l.follow(pid, started)
 	if err != nil {
@@ -343,7 +279,7 @@ func (r *run) firstServing(ctx context.Context, l *lineage, started proc) (proc,
 // more (an upgrade took the service down, or the new process exited while
 // serving), which ends the run, the upgrades in the report saying why.
 // spawn starts a goroutine of the load with the load's context.
-func (r *run) upgrade(ctx context.Context, l *lineage, cur proc, rep *Report, d *driver, spawn func(func(context.Context))) (proc, time.Time, error) {
+func (r *run) upgrade(ctx context.Context, l *lineage, cur process, rep *Report, d *driver, spawn func(func(context.Context))) (process, time.Time, error) {
 	c, u := r.cfg, r.cfg.Upgrades
 	rep.Upgrades = make([]Upgrade, 0, u.Count)
 	slowBatch := func(b int) {
@@ -363,16 +299,16 @@ func (r *run) upgrade(ctx context.Context, l *lineage, cur proc, rep *Report, d 
 		select {
 		case <-timer.C:
 			return true, nil
-		case <-cur.done():
+		case <-cur.Done():
 			n := len(rep.Upgrades)
 			switch {
 			case n == 0: // before any upgrade: as in any run
-				rep.Exit = cur.exit()
+				rep.Exit = cur.Exit()
 				return false, exitedEarly(cur)
-			case rep.Upgrades[n-1].NewPID == cur.processID():
-				rep.Upgrades[n-1].NewExit = cur.exit()
+			case rep.Upgrades[n-1].NewPID == cur.PID():
+				rep.Upgrades[n-1].NewExit = cur.Exit()
 			default: // the PID did not change, and the old one died later
-				rep.Upgrades[n-1].OldExit = cur.exit()
+				rep.Upgrades[n-1].OldExit = cur.Exit()
 			}
 			return false, nil
 		case <-ctx.Done():
@@ -390,22 +326,22 @@ func (r *run) upgrade(ctx context.Context, l *lineage, cur proc, rep *Report, d 
 		if ok, err := wait(due); !ok {
 			return nil, time.Time{}, err
 		}
-		up := Upgrade{OldPID: cur.processID(), SignalAt: time.Now()}
+		up := Upgrade{OldPID: cur.PID(), SignalAt: time.Now()}
 		up.SignalLag = up.SignalAt.Sub(due)
 		r.rec.upgraded(up.SignalAt)
 		r.prog.set(PhaseUpgrading)
-		if err := cur.signal(u.Signal); err != nil {
-			up.Err = fmt.Sprintf("%s to process %d: %v", SignalName(u.Signal), cur.processID(), strings.TrimPrefix(err.Error(), "probe: "))
+		if err := cur.Signal(u.Signal); err != nil {
+			up.Err = fmt.Sprintf("%s to process %d: %v", proc.SignalName(u.Signal), cur.PID(), strings.TrimPrefix(err.Error(), "probe: "))
 			rep.Upgrades = append(rep.Upgrades, up)
 			return nil, time.Time{}, nil
 		}
-		pid, err := waitPID(ctx, u.PIDFile, up.OldPID, u.Timeout, cur.done())
+		pid, err := waitPID(ctx, u.PIDFile, up.OldPID, u.Timeout, cur.Done())
 		switch {
 		case errors.Is(err, errNoPID):
 			rep.Upgrades = append(rep.Upgrades, up)
 			select {
-			case <-cur.done(): // gone, and nobody took over
-				rep.Upgrades[i].OldExit = cur.exit()
+			case <-cur.Done(): // gone, and nobody took over
+				rep.Upgrades[i].OldExit = cur.Exit()
 				return nil, time.Time{}, nil
 			default: // it serves on
 			}
@@ -503,7 +439,7 @@ func (r *Report) countUpgrades() {
 // [Upgrades.Timeout].
 func (u Upgrade) describe(sig os.Signal, timeout time.Duration) string {
 	var b strings.Builder
-	name := SignalName(sig)
+	name := proc.SignalName(sig)
 	switch {
 	case u.Err != "":
 		fmt.Fprintf(&b, "%s to %d: %s", name, u.OldPID, u.Err)
@@ -538,7 +474,7 @@ func (u Upgrade) describe(sig os.Signal, timeout time.Duration) string {
 // ones not answered before the first upgrade and from the shutdown
 // signal on, as any run judges them.
 func (r *Report) judgeUpgrades(failAdvised func(code, advice, format string, args ...any), fail func(code, format string, args ...any)) {
-	sig := SignalName(r.UpgradeSignal)
+	sig := proc.SignalName(r.UpgradeSignal)
 	lostText := func(lost, reused int) string {
 		s := fmt.Sprintf("%s %s lost", FormatCount(lost), plural(lost, "request"))
 		switch {
@@ -563,7 +499,7 @@ func (r *Report) judgeUpgrades(failAdvised func(code, advice, format string, arg
 			fail(CodeUpgradeExit, "upgrade %d: old process %d had not exited %v after %s", n, u.OldPID, r.UpgradeTimeout, sig)
 		case e.Unknown:
 		case e.Signal != nil:
-			fail(CodeUpgradeExit, "upgrade %d: old process %d was ended by %s (exit %d), %s after %s", n, u.OldPID, SignalName(e.Signal), e.shellCode(), formatDuration(e.At.Sub(u.SignalAt)), sig)
+			fail(CodeUpgradeExit, "upgrade %d: old process %d was ended by %s (exit %d), %s after %s", n, u.OldPID, proc.SignalName(e.Signal), e.ShellCode(), formatDuration(e.At.Sub(u.SignalAt)), sig)
 		case e.Code != 0:
 			fail(CodeUpgradeExit, "upgrade %d: old process %d exited %d, %s after %s", n, u.OldPID, e.Code, formatDuration(e.At.Sub(u.SignalAt)), sig)
 		}

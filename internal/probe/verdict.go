@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // DefaultMaxExitLag is the default of [Config.MaxExitLag].
@@ -264,8 +266,8 @@ func (r *Report) judge(maxExitLag time.Duration) Verdict {
 // on purpose (some servers re-raise the signal once drained).
 func (r *Report) endedBySignal() string {
 	e := r.Exit
-	name := SignalName(e.Signal)
-	head := fmt.Sprintf("ended by %s (exit %d), not by an exit of its own", name, e.shellCode())
+	name := proc.SignalName(e.Signal)
+	head := fmt.Sprintf("ended by %s (exit %d), not by an exit of its own", name, e.ShellCode())
 	if r.SignalAt.IsZero() || e.Signal != r.Signal {
 		return head + ": supervisors count that as a failure"
 	}
@@ -273,7 +275,7 @@ func (r *Report) endedBySignal() string {
 	late := r.Timeline.answeredBetween(r.SignalAt.Add(2*r.Timeline.Bucket), e.At)
 	if late > 0 {
 		return fmt.Sprintf("%s: it answered %s %s after the signal, so it handled it, then let it end the process (re-raised it?); supervisors count exit %d as a failure: exit 0 once the shutdown is done",
-			head, FormatCount(late), plural(late, "request"), e.shellCode())
+			head, FormatCount(late), plural(late, "request"), e.ShellCode())
 	}
 	return fmt.Sprintf("%s, %s after the signal, answering nothing after it: most likely it does not handle %s; handle it and exit 0 once drained",
 		head, formatDuration(r.SignalToExit()), name)

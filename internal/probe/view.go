@@ -2,6 +2,8 @@ package probe
 
 import (
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // A view is the probe's report as the text and HTML renderers read it:
@@ -18,7 +20,7 @@ func (v *view) signalName() string {
 	if !v.signalled() || v.Signal == nil {
 		return ""
 	}
-	return SignalName(v.Signal)
+	return proc.SignalName(v.Signal)
 }
 
 // classes are the timeline's outcome classes, in the order they stack.

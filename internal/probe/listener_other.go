@@ -1,9 +1,0 @@
-//go:build !linux
-
-package probe
-
-import "errors"
-
-// listeners would return the processes listening on port; only Linux
-// tells.
-func listeners(int) ([]int, error) { return nil, errors.ErrUnsupported }
