@@ -40,7 +40,7 @@
 //
 // # Packages
 //
-// The probe is this package and three beneath it:
+// The probe is this package and four beneath it:
 //
 //   - probe (this package): the run ([Run], [Config], [Load], [Upgrades]),
 //     the load's clients and streams, the counting of what became of each
@@ -51,6 +51,8 @@
 //     the processes of an upgrade run.
 //   - [github.com/drain-go/drain/internal/probe/wire]: the raw HTTP/1.1
 //     client, which tells what a server did to each request.
+//   - [github.com/drain-go/drain/internal/probe/held]: the idle connections
+//     and silent sockets held quiet, and when the server closed each.
 //   - internal/testchild: the server the tests start, for tests only.
 //
 // The server process is always killed and reaped (see proc), every
@@ -104,7 +106,7 @@
 // process exits, and refused if it could not be opened.
 //
 // The idle connections and silent sockets are watched, all of them by one
-// goroutine (epoll on Linux), for the server closing them: the report
+// goroutine (epoll on Linux; see package held), for the server closing them: the report
 // says how many it closed before it exited ([Report.IdleClosedBeforeExit])
 // and how many it held until then.
 //

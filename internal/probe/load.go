@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/held"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
@@ -247,7 +248,7 @@ type driver struct {
 	// The requests, built once.
 	busyReq, slowReq, idleReq, sseReq []byte
 
-	idle, silent   held
+	idle, silent   *held.Conns
 	idleUnanswered atomic.Int64 // idle connections whose first request got no answer
 	slowPending    atomic.Int64 // slow requests not yet ended
 	streams        streams
@@ -262,15 +263,15 @@ type driver struct {
 	upgrading atomic.Bool
 }
 
-func newDriver(addr, host string, load Load, rec *recorder, w *watcher) *driver {
+func newDriver(addr, host string, load Load, rec *recorder, w *held.Watcher) *driver {
 	d := &driver{
 		addr: addr, host: host, load: load, rec: rec,
 		busyReq: wire.HTTP1Request(load.BusyMethod, load.BusyPath, host),
 		slowReq: wire.HTTP1Request(load.SlowMethod, load.SlowPath, host),
 		idleReq: wire.HTTP1Request(http.MethodGet, load.IdlePath, host),
 		sseReq:  wire.HTTP1RequestWith(http.MethodGet, load.SSEPath, host, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"),
-		idle:    held{w: w},
-		silent:  held{w: w},
+		idle:    held.NewConns(w),
+		silent:  held.NewConns(w),
 	}
 	d.streams.init(load.RequestTimeout)
 	d.slowPending.Store(int64(load.Slow))
@@ -303,7 +304,7 @@ func (d *driver) openIdle(ctx context.Context) {
 			d.idleUnanswered.Add(1)
 		}
 		if c.Connected() {
-			d.idle.add(c.Detach()) // answered and kept alive
+			d.idle.Add(c.Detach()) // answered and kept alive
 		}
 	})
 }
@@ -330,7 +331,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 		}
 		c.close()
 	}
-	idle, silent := d.idle.len(), d.silent.len()
+	idle, silent := d.idle.Len(), d.silent.Len()
 	if idle+silent == 0 {
 		return nil
 	}
@@ -362,7 +363,7 @@ func (d *driver) openSilent(ctx context.Context) {
 			t.add(i, x, ctx.Err() != nil)
 			return
 		}
-		d.silent.add(nc)
+		d.silent.Add(nc)
 		switch {
 		case d.load.SilentEvery > 0:
 			d.trickles.Go(func() { trickle(ctx, nc, d.load.SilentSend, d.load.SilentEvery) })
@@ -462,12 +463,12 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 	if wait := time.Until(quiet.Add(after)); wait > 0 {
 		return wait, time.Time{}
 	}
-	if d.idle.open()+d.silent.open() == 0 {
+	if d.idle.Open()+d.silent.Open() == 0 {
 		return 0, time.Time{}
 	}
 	at := time.Now() // before the closes: an exit they cause comes after it
-	d.idle.closeOpen()
-	d.silent.closeOpen()
+	d.idle.CloseOpen()
+	d.silent.CloseOpen()
 	return 0, at
 }
 
@@ -599,7 +600,7 @@ func pause(ctx context.Context, d time.Duration) {
 // have stopped.
 func (d *driver) close() {
 	d.trickles.Wait()
-	d.idle.closeAll()
-	d.silent.closeAll()
+	d.idle.CloseAll()
+	d.silent.CloseAll()
 	d.streams.closeAll()
 }

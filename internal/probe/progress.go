@@ -117,7 +117,7 @@ func (p *progress) snapshot() Progress {
 		s.Signalled, s.SinceSignal = true, now.Sub(*at)
 	}
 	if d := p.d.Load(); d != nil {
-		s.Idle, s.Silent = d.idle.open(), d.silent.open()
+		s.Idle, s.Silent = d.idle.Open(), d.silent.Open()
 		s.WebSockets, s.SSE = int(d.streams.open[0].Load()), int(d.streams.open[1].Load())
 	}
 	return s

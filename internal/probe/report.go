@@ -155,8 +155,8 @@ func (r *Report) fill(rec *recorder, d *driver) {
 	r.Records = rec.records
 	slices.SortStableFunc(r.Records, func(a, b Record) int { return a.Done.Compare(b.Done) })
 	r.Dropped = rec.dropped
-	r.IdleOpen, r.SilentOpen = d.idle.len(), d.silent.len()
-	r.IdleClosed, r.SilentClosed = d.idle.closeTimes(), d.silent.closeTimes()
+	r.IdleOpen, r.SilentOpen = d.idle.Len(), d.silent.Len()
+	r.IdleClosed, r.SilentClosed = d.idle.CloseTimes(), d.silent.CloseTimes()
 	r.IdleClosedBeforeExit = closedBefore(r.IdleClosed, r.Exit.At)
 	r.SilentClosedBeforeExit = closedBefore(r.SilentClosed, r.Exit.At)
 	_, r.WebSocketsOpen, r.SSEOpen, r.WatchesOpen = d.streams.opened()

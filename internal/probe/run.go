@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/held"
 	"github.com/drain-go/drain/internal/probe/proc"
 )
 
@@ -107,11 +108,11 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		rep.PID = cur.PID()
 	}
 
-	w, err := newWatcher()
+	w, err := held.NewWatcher()
 	if err != nil {
 		return nil, err
 	}
-	defer w.stop()
+	defer w.Stop()
 	d := newDriver(addr, host, c.Load, r.rec, w)
 	d.upgrading.Store(c.upgrading())
 	r.prog.d.Store(d)
@@ -121,7 +122,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		// On every path: stop the load, wait for it, close what it holds.
 		stopLoad()
 		wg.Wait()
-		w.stop()
+		w.Stop()
 		d.close()
 	}()
 
@@ -133,7 +134,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		if mon != nil {
 			rep.LagP99, rep.LagMax = mon.end()
 		}
-		w.stop()
+		w.Stop()
 		if lin != nil {
 			if ctx.Err() != nil {
 				lin.close() // cut short: no waiting for the old processes

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package probe
+package held
 
 import (
 	"net"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// A watcher learns when the server closes the connections the probe holds
+// A Watcher learns when the server closes the connections the probe holds
 // quiet. Outside Linux it reads each of them on a goroutine of its own,
 // until the read fails.
-type watcher struct {
+type Watcher struct {
 	wg sync.WaitGroup
 
 	mu      sync.Mutex
@@ -19,12 +19,12 @@ type watcher struct {
 	conns   []net.Conn
 }
 
-// newWatcher starts a watcher. Its stop method must be called.
-func newWatcher() (*watcher, error) { return &watcher{}, nil }
+// NewWatcher starts a watcher. Its Stop method must be called.
+func NewWatcher() (*Watcher, error) { return &Watcher{}, nil }
 
-// watch calls closed, once, with the time the peer closes nc (or resets
+// Watch calls closed, once, with the time the peer closes nc (or resets
 // it).
-func (w *watcher) watch(nc net.Conn, closed func(time.Time)) {
+func (w *Watcher) Watch(nc net.Conn, closed func(time.Time)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
@@ -48,9 +48,9 @@ func (w *watcher) watch(nc net.Conn, closed func(time.Time)) {
 	})
 }
 
-// stop stops watching, and waits until every close seen has been
+// Stop stops watching, and waits until every close seen has been
 // reported. It may be called more than once.
-func (w *watcher) stop() {
+func (w *Watcher) Stop() {
 	w.mu.Lock()
 	if !w.stopped {
 		w.stopped = true

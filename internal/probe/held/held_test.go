@@ -1,4 +1,4 @@
-package probe
+package held
 
 import (
 	"net"
@@ -15,11 +15,11 @@ func TestWatcherSeesServerCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	w, err := newWatcher()
+	w, err := NewWatcher()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.stop()
+	defer w.Stop()
 
 	const n = 6
 	type report struct {
@@ -34,7 +34,7 @@ func TestWatcherSeesServerCloses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		w.watch(nc, func(at time.Time) { reports <- report{i, at} })
+		w.Watch(nc, func(at time.Time) { reports <- report{i, at} })
 		sc, err := ln.Accept()
 		if err != nil {
 			t.Fatal(err)
@@ -61,38 +61,31 @@ func TestWatcherSeesServerCloses(t *testing.T) {
 			t.Fatalf("reported %v, want %v", seen, closed)
 		}
 	}
-	w.stop()
+	w.Stop()
 	close(reports)
 	for r := range reports {
 		t.Errorf("connection %d reported too", r.i)
 	}
 }
 
-// TestHeld checks the bookkeeping of held connections.
-func TestHeld(t *testing.T) {
-	var h held // no watcher
+// TestConns checks the bookkeeping of held connections.
+func TestConns(t *testing.T) {
+	var h Conns // no watcher
 	a, b := net.Pipe()
 	defer b.Close()
-	h.add(a)
-	h.add(b)
+	h.Add(a)
+	h.Add(b)
 	t0 := time.Now()
 	h.closedAt(1, t0.Add(2*time.Millisecond))
 	h.closedAt(0, t0)
 	h.closedAt(1, t0.Add(time.Hour)) // once only
-	if h.len() != 2 || h.open() != 0 {
-		t.Errorf("len %d, open %d; want 2, 0", h.len(), h.open())
+	if h.Len() != 2 || h.Open() != 0 {
+		t.Errorf("len %d, open %d; want 2, 0", h.Len(), h.Open())
 	}
-	ts := h.closeTimes()
+	ts := h.CloseTimes()
 	if len(ts) != 2 || !ts[0].Equal(t0) || !ts[1].Equal(t0.Add(2*time.Millisecond)) {
 		t.Errorf("close times %v", ts)
 	}
-	exit := t0.Add(3 * time.Millisecond)
-	if n := closedBefore(ts, exit); n != 1 {
-		t.Errorf("%d closed more than %v before the exit, want 1", n, exitMargin)
-	}
-	if n := closedBefore(ts, time.Time{}); n != 2 {
-		t.Errorf("%d closed without an exit, want 2", n)
-	}
-	h.closeAll()
-	h.closeAll()
+	h.CloseAll()
+	h.CloseAll()
 }

@@ -1,4 +1,4 @@
-package probe
+package held
 
 import (
 	"net"
@@ -7,25 +7,30 @@ import (
 	"time"
 )
 
-// held is the set of connections the load keeps open and quiet: the idle
-// connections or the silent sockets. Its watcher records when the server
-// closes each of them.
-type held struct {
-	w *watcher // nil: closes are not watched
+// Conns is a set of connections held open and quiet: the idle connections
+// or the silent sockets. Its watcher records when the server closes each
+// of them. The zero value watches nothing: it only counts.
+type Conns struct {
+	w *Watcher // nil: closes are not watched
 
 	mu     sync.Mutex
 	conns  []net.Conn
 	closed []time.Time // when each connection was seen closed; zero while open
 }
 
-func (h *held) add(nc net.Conn) {
+// NewConns returns an empty set whose connections w watches.
+func NewConns(w *Watcher) *Conns { return &Conns{w: w} }
+
+// Add holds nc: if the set has a watcher, nc counts as closed from the
+// moment the server closes it.
+func (h *Conns) Add(nc net.Conn) {
 	h.mu.Lock()
 	i := len(h.conns)
 	h.conns = append(h.conns, nc)
 	h.closed = append(h.closed, time.Time{})
 	h.mu.Unlock()
 	if h.w != nil {
-		h.w.watch(nc, func(at time.Time) { h.closedAt(i, at) })
+		h.w.Watch(nc, func(at time.Time) { h.closedAt(i, at) })
 	}
 }
 
@@ -33,7 +38,7 @@ func (h *held) add(nc net.Conn) {
 // probe's end at once, as real clients do: a server that half-closes and
 // waits for its peer to close (some Node libraries do) must not be held by
 // a socket left in CLOSE-WAIT.
-func (h *held) closedAt(i int, t time.Time) {
+func (h *Conns) closedAt(i int, t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed[i].IsZero() {
@@ -42,15 +47,15 @@ func (h *held) closedAt(i int, t time.Time) {
 	}
 }
 
-// len returns the number of connections held, closed or not.
-func (h *held) len() int {
+// Len returns the number of connections held, closed or not.
+func (h *Conns) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)
 }
 
-// open returns the number of connections not yet seen closed.
-func (h *held) open() int {
+// Open returns the number of connections not yet seen closed.
+func (h *Conns) Open() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -62,8 +67,8 @@ func (h *held) open() int {
 	return n
 }
 
-// closeTimes returns when the connections seen closed were, in order.
-func (h *held) closeTimes() []time.Time {
+// CloseTimes returns when the connections seen closed were, in order.
+func (h *Conns) CloseTimes() []time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var ts []time.Time
@@ -76,9 +81,9 @@ func (h *held) closeTimes() []time.Time {
 	return ts
 }
 
-// closeOpen closes the connections the server has not closed. They stay
+// CloseOpen closes the connections the server has not closed. They stay
 // counted open: the probe closed them, not the server.
-func (h *held) closeOpen() {
+func (h *Conns) CloseOpen() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, nc := range h.conns {
@@ -88,13 +93,17 @@ func (h *held) closeOpen() {
 	}
 }
 
-// closeAll closes every connection held (again, for those the server
+// CloseAll closes every connection held (again, for those the server
 // closed first). The watcher must have stopped, so that these closes are
 // not taken for the server's.
-func (h *held) closeAll() {
+func (h *Conns) CloseAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, nc := range h.conns {
 		nc.Close()
 	}
 }
+
+// longAgo is a deadline in the past: setting it makes blocked reads
+// return at once.
+var longAgo = time.Unix(1, 0)

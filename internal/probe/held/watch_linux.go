@@ -1,4 +1,4 @@
-package probe
+package held
 
 import (
 	"fmt"
@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// A watcher learns when the server closes the connections the probe holds
+// A Watcher learns when the server closes the connections the probe holds
 // quiet, with one goroutine for all of them: their sockets are in an epoll
 // set of the watcher's own, waiting for the peer's FIN or a reset
 // (EPOLLRDHUP, EPOLLHUP, EPOLLERR), and that epoll descriptor is itself in
 // the runtime's netpoller, so that the goroutine wakes only when a
 // connection closes. Each socket is reported once (EPOLLONESHOT).
-type watcher struct {
+type Watcher struct {
 	epfd int
 	f    *os.File // epfd, in the netpoller
 	rc   syscall.RawConn
@@ -27,8 +27,8 @@ type watcher struct {
 	fns     []func(time.Time) // by slot, the slot being the event's data
 }
 
-// newWatcher starts a watcher. Its stop method must be called.
-func newWatcher() (*watcher, error) {
+// NewWatcher starts a watcher. Its Stop method must be called.
+func NewWatcher() (*Watcher, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("probe: watch connections: %w", os.NewSyscallError("epoll_create1", err))
@@ -48,14 +48,14 @@ func newWatcher() (*watcher, error) {
 		f.Close()
 		return nil, fmt.Errorf("probe: watch connections: %w", err)
 	}
-	w := &watcher{epfd: epfd, f: f, rc: rc, done: make(chan struct{})}
-	go w.loop() // owned: stop waits for done
+	w := &Watcher{epfd: epfd, f: f, rc: rc, done: make(chan struct{})}
+	go w.loop() // owned: Stop waits for done
 	return w, nil
 }
 
-// watch calls closed, once, with the time the peer closes nc (or resets
+// Watch calls closed, once, with the time the peer closes nc (or resets
 // it). A connection that cannot be watched is never reported closed.
-func (w *watcher) watch(nc net.Conn, closed func(time.Time)) {
+func (w *Watcher) Watch(nc net.Conn, closed func(time.Time)) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return
@@ -79,9 +79,9 @@ func (w *watcher) watch(nc net.Conn, closed func(time.Time)) {
 	})
 }
 
-// loop reports the connections that close until stop sets a deadline in
+// loop reports the connections that close until Stop sets a deadline in
 // the past, then reports those that closed in the meantime.
-func (w *watcher) loop() {
+func (w *Watcher) loop() {
 	defer close(w.done)
 	var evs [128]syscall.EpollEvent
 	w.rc.Read(func(fd uintptr) bool {
@@ -92,7 +92,7 @@ func (w *watcher) loop() {
 }
 
 // drain reports the events ready, without blocking.
-func (w *watcher) drain(epfd int, evs []syscall.EpollEvent) {
+func (w *Watcher) drain(epfd int, evs []syscall.EpollEvent) {
 	for {
 		n, err := syscall.EpollWait(epfd, evs, 0)
 		if err == syscall.EINTR {
@@ -117,9 +117,9 @@ func (w *watcher) drain(epfd int, evs []syscall.EpollEvent) {
 	}
 }
 
-// stop stops watching, and waits until every close seen has been
+// Stop stops watching, and waits until every close seen has been
 // reported. It may be called more than once.
-func (w *watcher) stop() {
+func (w *Watcher) Stop() {
 	w.once.Do(func() {
 		w.mu.Lock()
 		w.stopped = true
