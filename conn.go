@@ -263,10 +263,10 @@ func connOf(nc net.Conn) *conn {
 
 // A request is a request being served, for logs and for the forced close.
 // It copies what the logs show of it, which a handler may change in the
-// http.Request while it runs.
+// http.Request while it runs; its remote address is its connection's.
 type request struct {
-	method, path, remote string
-	start                int64 // tracker clock
+	method, path string
+	start        int64 // tracker clock
 }
 
 // An h2request is a request on an HTTP/2 connection, in its list.
@@ -276,7 +276,7 @@ type h2request struct {
 }
 
 func newRequest(t *tracker, r *http.Request) request {
-	return request{method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, start: t.now()}
+	return request{method: r.Method, path: r.URL.Path, start: t.now()}
 }
 
 // beginHTTP1 records the request an HTTP/1 connection serves: one at a

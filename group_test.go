@@ -648,7 +648,7 @@ func TestBoundHoldsWhateverServersDo(t *testing.T) {
 	if bound := 300*time.Millisecond + closeWait + 2*cleanupLinger; took > bound+3*time.Second {
 		t.Errorf("Run took %v, far past its bound of %v", took, bound)
 	}
-	for _, want := range []string{"server abandoned, still running", "server=stubborn", "request still running at forced close"} {
+	for _, want := range []string{"server abandoned, still running", "server=stubborn", "request still running at forced close", "remote=127.0.0.1:"} {
 		if !strings.Contains(logs(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs())
 		}

@@ -619,15 +619,19 @@ func (h *HTTP) rejectUntilIdle() (forced bool) {
 func (h *HTTP) force() {
 	h.ln.closeNow()
 	log := h.logger()
-	var running []*request
-	h.t.snapshot(func(r *request) { running = append(running, r) })
-	for _, r := range running {
+	type running struct {
+		c *conn
+		r *request
+	}
+	var reqs []running
+	h.t.snapshot(func(c *conn, r *request) { reqs = append(reqs, running{c, r}) })
+	for _, x := range reqs {
 		log.Warn("drain: request still running at forced close",
 			"server", h.String(),
-			"method", r.method,
-			"path", r.path,
-			"age", h.t.age(r.start).Round(time.Millisecond),
-			"remote", r.remote)
+			"method", x.r.method,
+			"path", x.r.path,
+			"age", h.t.age(x.r.start).Round(time.Millisecond),
+			"remote", x.c.RemoteAddr().String())
 	}
 	h.mu.Lock()
 	cancelBase := h.cancelBase
@@ -635,7 +639,7 @@ func (h *HTTP) force() {
 	if cancelBase != nil {
 		cancelBase(fmt.Errorf("%w: server %s closed", ErrForced, h))
 	}
-	if len(running) > 0 {
+	if len(reqs) > 0 {
 		h.t.awaitAnswers(cancelLinger)
 	}
 	stats := h.t.snapshot(nil)
@@ -643,7 +647,7 @@ func (h *HTTP) force() {
 		log.Warn("drain: closing connections by force", "server", h.String(), "conns", connsValue(stats))
 	}
 	h.mu.Lock()
-	h.forcedReqs += len(running)
+	h.forcedReqs += len(reqs)
 	h.forcedConn += stats.conns()
 	h.mu.Unlock()
 	h.t.closeAll()
@@ -663,7 +667,7 @@ func (h *HTTP) Stats() Stats {
 	var s Stats
 	if t != nil {
 		var oldest *request
-		s = t.snapshot(func(r *request) {
+		s = t.snapshot(func(_ *conn, r *request) {
 			if oldest == nil || r.start < oldest.start {
 				oldest = r
 			}

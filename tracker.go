@@ -544,15 +544,9 @@ func (t *tracker) counts() (pending, http1 int) {
 }
 
 // snapshot counts what is open. If running is not nil, it receives every
-// request being served.
-func (t *tracker) snapshot(running func(*request)) Stats {
+// request being served, with its connection.
+func (t *tracker) snapshot(running func(*conn, *request)) Stats {
 	var s Stats
-	count := func(r *request) {
-		s.Requests++
-		if running != nil {
-			running(r)
-		}
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for c := range t.conns {
@@ -569,10 +563,20 @@ func (t *tracker) snapshot(running func(*request)) Stats {
 		if c.proto.Load() == protoHTTP2 {
 			s.HTTP2++
 		}
-		c.eachRequest(count)
+		c.eachRequest(func(r *request) {
+			s.Requests++
+			if running != nil {
+				running(c, r)
+			}
+		})
 	}
 	for c := range t.orphans {
-		c.eachRequest(count)
+		c.eachRequest(func(r *request) {
+			s.Requests++
+			if running != nil {
+				running(c, r)
+			}
+		})
 	}
 	return s
 }
