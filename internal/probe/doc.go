@@ -43,14 +43,15 @@
 // The probe is this package and four beneath it:
 //
 //   - probe (this package): the run ([Run], [Config], [Load], [Upgrades]),
-//     the load's clients and streams, the counting of what became of each
-//     request ([Record], [Counts], [Timeline]), the [Verdict], and the
-//     [Report] rendered three ways.
+//     the load, the judging of what became of each request ([Outcome],
+//     [Reason]) and its counting ([Record], [Counts], [Timeline]), the
+//     [Verdict], and the [Report] rendered three ways.
 //   - [github.com/drain-go/drain/internal/probe/proc]: starting the server,
 //     its process group and what it starts, signals, exits, daemons, and
 //     the processes of an upgrade run.
-//   - [github.com/drain-go/drain/internal/probe/wire]: the raw HTTP/1.1
-//     client, which tells what a server did to each request.
+//   - [github.com/drain-go/drain/internal/probe/wire]: the clients, in
+//     HTTP/1.1, HTTP/2 and gRPC, and the streams (WebSocket, SSE, gRPC
+//     Watch), which tell what a server did to each request.
 //   - [github.com/drain-go/drain/internal/probe/held]: the idle connections
 //     and silent sockets held quiet, and when the server closed each.
 //   - internal/testchild: the server the tests start, for tests only.

@@ -240,10 +240,11 @@ func checkPath(path string) error {
 
 // A driver runs the load against one address.
 type driver struct {
-	addr string // where to connect, host:port
-	host string // the Host header
-	load Load
-	rec  *recorder
+	addr   string // where to connect, host:port
+	host   string // the Host header
+	load   Load
+	rec    *recorder
+	dialer wire.Dialer // the sessions and streams of the load
 
 	// The requests, built once.
 	busyReq, slowReq, idleReq, sseReq []byte
@@ -266,6 +267,7 @@ type driver struct {
 func newDriver(addr, host string, load Load, rec *recorder, w *held.Watcher) *driver {
 	d := &driver{
 		addr: addr, host: host, load: load, rec: rec,
+		dialer:  wire.Dialer{Addr: addr, Host: host, HTTP2: load.HTTP2, TLS: load.TLS, Timeout: load.RequestTimeout},
 		busyReq: wire.HTTP1Request(load.BusyMethod, load.BusyPath, host),
 		slowReq: wire.HTTP1Request(load.SlowMethod, load.SlowPath, host),
 		idleReq: wire.HTTP1Request(http.MethodGet, load.IdlePath, host),
@@ -318,7 +320,9 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 	if d.load.HTTP2 {
 		// A server that does not speak HTTP/2 here would have every
 		// stream "lost": say so now instead.
-		c, x := d.dialH2(ctx, min(d.load.RequestTimeout, setupTimeout))
+		dl := d.dialer
+		dl.Timeout = min(dl.Timeout, setupTimeout)
+		c, x := dl.Dial(ctx)
 		if c == nil {
 			if ctx.Err() != nil || x.Step == wire.StepConnect || errors.Is(x.Err, os.ErrDeadlineExceeded) {
 				return nil // the run will report it; a timeout may be a busy server
@@ -329,7 +333,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w %s on its port (%v): drop --http2 or --grpc, or add --tls if it serves TLS", errNoHTTP2, how, x.Err)
 		}
-		c.close()
+		c.Close()
 	}
 	idle, silent := d.idle.Len(), d.silent.Len()
 	if idle+silent == 0 {
@@ -431,17 +435,17 @@ func (d *driver) busy(ctx context.Context, i int) {
 func (d *driver) conn(ctx context.Context, i int) { d.send(ctx, Conn, i, d.busyRequest(), 1, true) }
 
 // busyRequest is the request of the busy and conn clients.
-func (d *driver) busyRequest() request {
+func (d *driver) busyRequest() wire.Request {
 	if d.load.GRPC {
-		return grpcRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
+		return wire.HealthRequest("Check", d.load.GRPCService, d.load.RequestTimeout)
 	}
-	return request{method: d.load.BusyMethod, path: d.load.BusyPath, raw: d.busyReq, timeout: d.load.RequestTimeout}
+	return wire.Request{Method: d.load.BusyMethod, Path: d.load.BusyPath, Raw: d.busyReq, Timeout: d.load.RequestTimeout}
 }
 
 // slow sends slow request i on a connection of its own.
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
-	d.send(ctx, Slow, i, request{method: d.load.SlowMethod, path: d.load.SlowPath, raw: d.slowReq, timeout: d.load.RequestTimeout}, 1, false)
+	d.send(ctx, Slow, i, wire.Request{Method: d.load.SlowMethod, Path: d.load.SlowPath, Raw: d.slowReq, Timeout: d.load.RequestTimeout}, 1, false)
 }
 
 // closeQuiet closes the idle connections and silent sockets still open
@@ -472,65 +476,19 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 	return 0, at
 }
 
-// A session is one connection of a busy or slow client, in the protocol
-// of the load: HTTP/1 (one request at a time), HTTP/2 or gRPC (streams
-// in flight together). [driver.send] runs every client over it: the load
-// loop, the counting and the classification are written once.
-type session interface {
-	// capacity is how many requests may be in flight on it, at most want.
-	capacity(want int) int
-	// send sends req as the connection's request number seq, and arranges
-	// for its result to come on out. It reports false, having sent
-	// nothing, if the connection takes no more requests: it ended, the
-	// server closed it, or told the client to go away.
-	send(req request, seq int, out chan<- result) bool
-	// close closes the connection; the results of the requests still in
-	// flight come on their channel before it returns.
-	close()
-}
-
-// A result is what became of one request.
-type result struct {
-	x          wire.Exchange
-	o          Outcome
-	why        Reason
-	grpcStatus string // "" if the response had none
-}
-
-// dial opens a session to the server in the protocol of the load, or
-// returns what happened to the attempt, as for a request that could not
-// connect. A session's requests fail at once when ctx ends.
-func (d *driver) dial(ctx context.Context) (session, wire.Exchange) {
-	if d.load.HTTP2 {
-		c, x := d.dialH2(ctx, d.load.RequestTimeout)
-		if c == nil {
-			return nil, x
-		}
-		// The streams in flight end when the connection does: at ctx's
-		// end the probe closes it.
-		return &h2session{h2conn: c, host: d.host, stop: context.AfterFunc(ctx, func() { c.nc.Close() })}, x
-	}
-	c := wire.NewClient(d.addr, d.load.RequestTimeout)
-	x := wire.Exchange{Sent: time.Now()}
-	if err := c.Connect(ctx); err != nil {
-		x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
-		return nil, x
-	}
-	return &h1session{c: c, ctx: ctx}, x
-}
-
-// send is client i of kind k: on one session it keeps streams requests in
+// send is client i of kind k: on one session (a [wire.Session], in the
+// protocol of the load) it keeps streams requests in
 // flight (HTTP/1: one), with repeat a new one as each ends, and without
 // it only the first; a Conn client sends one request on each session.
 // Once its session takes no more and its requests have ended, it connects
 // again; it stops when a new connection is refused (but while an upgrade
 // run's upgrades go on) or ctx ends.
-func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams int, repeat bool) {
+func (d *driver) send(ctx context.Context, k Kind, i int, req wire.Request, streams int, repeat bool) {
 	t := d.rec.tally(k)
 	defer t.merge()
-	out := make(chan result, streams)
+	out := make(chan wire.Exchange, streams)
 	for sent := false; ctx.Err() == nil && (repeat || !sent); {
-		c, x := d.dial(ctx)
+		c, x := d.dialer.Dial(ctx)
 		if c == nil {
 			rec := t.add(i, x, ctx.Err() != nil)
 			switch {
@@ -545,8 +503,8 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 		}
 		seq, inFlight := 0, 0
 		fill := func() {
-			for inFlight < c.capacity(streams) && ctx.Err() == nil && (repeat || !sent) && (k != Conn || seq == 0) {
-				if !c.send(req, seq+1, out) {
+			for inFlight < c.Capacity(streams) && ctx.Err() == nil && (repeat || !sent) && (k != Conn || seq == 0) {
+				if !c.Send(req, seq+1, out) {
 					return
 				}
 				seq++
@@ -558,7 +516,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 		if seq == 0 && ctx.Err() == nil {
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
-			c.close()
+			c.Close()
 			t.put(i, wire.Exchange{Sent: x.Sent, Done: time.Now(), Err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
 			if !d.upgrading.Load() {
 				return
@@ -567,18 +525,19 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req request, streams i
 			continue
 		}
 		for inFlight > 0 {
-			r := <-out
+			x := <-out
 			inFlight--
-			if req.grpc && r.o == Answered {
-				r = grpcAnswer(r)
+			o, why := judge(x)
+			if req.GRPC && o == Answered {
+				x, o, why = grpcAnswer(x)
 			}
-			if r.o != Answered && ctx.Err() != nil {
-				r.o, r.why = Aborted, probeStopping
+			if o != Answered && ctx.Err() != nil {
+				o, why = Aborted, probeStopping
 			}
-			t.put(i, r.x, r.o, r.why)
+			t.put(i, x, o, why)
 			fill()
 		}
-		c.close()
+		c.Close()
 	}
 }
 

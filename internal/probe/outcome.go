@@ -2,8 +2,10 @@ package probe
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 
@@ -63,7 +65,52 @@ const (
 	streamNotOpened Reason = "stream not opened" // Refused: the handshake failed after the connect
 	streamCut       Reason = "stream cut"        // Lost: the stream ended without a clean end
 	streamOpenAtEnd Reason = "open at exit"      // Lost: still open when the process exited
+
+	// HTTP/2 streams. Refused: the server did not process the stream, so
+	// a client may safely send it again.
+	streamAboveGoAway Reason = "above GOAWAY's last stream" // its id was above the last stream the server said it would process
+	streamRefused     Reason = "REFUSED_STREAM"             // reset by the server with REFUSED_STREAM
+	// Lost.
+	streamReset Reason = "stream reset" // reset by the server with another code, after it took the stream
+	connLost    Reason = "connection closed under the stream"
+	badGRPC     Reason = "no grpc-status" // a gRPC call answered without a gRPC status
 )
+
+// judge tells what became of the request of exchange x: how the server
+// ended an HTTP/2 stream, or else as [classify] says.
+func judge(x wire.Exchange) (Outcome, Reason) {
+	switch x.End {
+	case wire.EndAboveGoAway:
+		return Refused, streamAboveGoAway
+	case wire.EndRefused:
+		return Refused, streamRefused
+	case wire.EndReset:
+		return Lost, streamReset
+	case wire.EndConnLost:
+		return Lost, connLost
+	}
+	return classify(x.Step, x.Err, false)
+}
+
+// grpcAnswer classifies a call whose stream ended cleanly by its gRPC
+// status, which the report counts as an HTTP status: OK as 200,
+// UNAVAILABLE (14: the server is shutting down, say) as 503, any other as
+// 500. A response without a gRPC status is lost: no client can tell what
+// became of the call.
+func grpcAnswer(x wire.Exchange) (wire.Exchange, Outcome, Reason) {
+	switch x.GRPCStatus {
+	case "":
+		x.Err = fmt.Errorf("HTTP status %d without grpc-status", x.Status)
+		return x, Lost, badGRPC
+	case "0":
+		x.Status = http.StatusOK
+	case "14":
+		x.Status = http.StatusServiceUnavailable
+	default:
+		x.Status = http.StatusInternalServerError
+	}
+	return x, Answered, ""
+}
 
 // classify tells what became of a request that failed at step st with err,
 // or was answered if err is nil. aborted reports that the probe itself was

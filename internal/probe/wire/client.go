@@ -80,6 +80,10 @@ type Exchange struct {
 	Close      bool // the response ends the connection
 	Code       int  // a WebSocket stream's close code
 	Step       Step // where err happened
+	End        End  // how the server ended an HTTP/2 stream without a response
+	// GRPCStatus is the grpc-status field of an HTTP/2 response, in its
+	// headers or trailers; "" if it had none.
+	GRPCStatus string
 	Err        error
 }
 

@@ -1,4 +1,4 @@
-package probe
+package wire
 
 import (
 	"bytes"
@@ -13,31 +13,33 @@ import (
 	"sync"
 	"time"
 
-	"github.com/drain-go/drain/internal/probe/wire"
-
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
 
-// Reasons of the HTTP/2 streams' outcomes.
+// An End is how the server ended an HTTP/2 stream without a response,
+// when [Exchange.Step] and [Exchange.Err] do not say it all.
+type End int
+
 const (
-	// Refused: the server did not process the stream, so a client may
-	// safely send it again.
-	streamAboveGoAway Reason = "above GOAWAY's last stream" // its id was above the last stream the server said it would process
-	streamRefused     Reason = "REFUSED_STREAM"             // reset by the server with REFUSED_STREAM
-	// Lost.
-	streamReset Reason = "stream reset" // reset by the server with another code, after it took the stream
-	connLost    Reason = "connection closed under the stream"
+	EndNone End = iota // answered, an HTTP/1 request, or as Step and Err say
+	// The server did not process the stream: a client may send it again.
+	EndAboveGoAway // its id was above the last stream of the server's GOAWAY
+	EndRefused     // reset by the server with REFUSED_STREAM
+	// The server took the stream and did not answer it.
+	EndReset    // reset by the server with another code
+	EndConnLost // the connection closed under the stream
 )
 
 // An h2conn is one HTTP/2 connection of the probe's (h2c with prior
 // knowledge, or TLS with ALPN h2), on which a client keeps several streams in
 // flight. A read loop of its own reads the server's frames and ends each
-// stream with a result on the channel given when it was opened.
+// stream with its exchange on the channel given when it was opened.
 type h2conn struct {
 	nc     net.Conn
 	fr     *http2.Framer
 	scheme string // http or https
+	host   string // :authority
 
 	wmu  sync.Mutex // the framer's writing side and the header encoder
 	henc *hpack.Encoder
@@ -54,48 +56,35 @@ type h2conn struct {
 	done     chan struct{} // closed when the read loop has returned
 }
 
-// A request is what a busy or slow client sends, in any protocol.
-type request struct {
-	method, path string
-	raw          []byte      // HTTP/1: the whole request, built once
-	header       [][2]string // HTTP/2: more fields, after the pseudo-headers
-	body         []byte
-	// timeout bounds the stream from its sending to its end; 0: the
-	// stream may stay open as long as the connection does. (An HTTP/1
-	// client has its own.)
-	timeout time.Duration
-	grpc    bool // a gRPC call: its result is its grpc-status
-}
-
-// An h2stream is a request in flight.
+// An h2stream is a request in flight. Its exchange's Status and
+// GRPCStatus are set as the response's headers and trailers come.
 type h2stream struct {
-	x          wire.Exchange
-	status     int
-	grpcStatus string        // the grpc-status field, in the headers or the trailers
-	headed     bool          // the response's headers came
-	opened     chan struct{} // closed when they do
-	out        chan<- result
-	timer      *time.Timer // nil without a timeout
+	x      Exchange
+	headed bool          // the response's headers came
+	opened chan struct{} // closed when they do
+	out    chan<- Exchange
+	timer  *time.Timer // nil without a timeout
 }
 
-// dialH2 connects to the driver's address (over TLS with Load.TLS,
-// negotiating h2 and trusting any certificate), speaks the client preface,
-// and waits for the server's SETTINGS. The exchange tells why it failed,
-// as for a request that could not connect.
-func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, wire.Exchange) {
-	x := wire.Exchange{Sent: time.Now()}
+// dialH2 connects to d.Addr (over TLS with d.TLS, negotiating h2 and
+// trusting any certificate), speaks the client preface, and waits for the
+// server's SETTINGS. The exchange tells why it failed, as for a request
+// that could not connect.
+func dialH2(ctx context.Context, d Dialer) (*h2conn, Exchange) {
+	timeout := d.Timeout
+	x := Exchange{Sent: time.Now()}
 	nd := net.Dialer{Timeout: timeout}
-	nc, err := nd.DialContext(ctx, "tcp", d.addr)
+	nc, err := nd.DialContext(ctx, "tcp", d.Addr)
 	if err != nil {
-		x.Done, x.Step, x.Err = time.Now(), wire.StepConnect, err
+		x.Done, x.Step, x.Err = time.Now(), StepConnect, err
 		return nil, x
 	}
 	scheme := "http"
-	if d.load.TLS {
+	if d.TLS {
 		scheme = "https"
-		host, _, _ := net.SplitHostPort(d.host)
+		host, _, _ := net.SplitHostPort(d.Host)
 		tc := tls.Client(nc, &tls.Config{
-			ServerName:         cmp.Or(host, d.host),
+			ServerName:         cmp.Or(host, d.Host),
 			NextProtos:         []string{http2.NextProtoTLS},
 			InsecureSkipVerify: true, // the probe judges shutdowns, not certificates
 		})
@@ -107,13 +96,13 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, wi
 		}
 		if err != nil {
 			nc.Close()
-			x.Done, x.Step, x.Err = time.Now(), wire.StepWrite, err
+			x.Done, x.Step, x.Err = time.Now(), StepWrite, err
 			return nil, x
 		}
 		nc = tc
 	}
 	c := &h2conn{
-		nc: nc, fr: http2.NewFramer(nc, nc), scheme: scheme,
+		nc: nc, fr: http2.NewFramer(nc, nc), scheme: scheme, host: d.Host,
 		streams: map[uint32]*h2stream{}, next: 1, maxOpen: 100,
 		settings: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -133,7 +122,7 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, wi
 	nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
-		x.Done, x.Step, x.Err = time.Now(), wire.StepWrite, err
+		x.Done, x.Step, x.Err = time.Now(), StepWrite, err
 		return nil, x
 	}
 	go c.readLoop() // owned: close waits for done
@@ -141,13 +130,13 @@ func (d *driver) dialH2(ctx context.Context, timeout time.Duration) (*h2conn, wi
 	case <-c.settings:
 		return c, x
 	case <-c.done:
-		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, errors.New("connection closed before the server's SETTINGS")
+		x.Done, x.Step, x.Err = time.Now(), StepHeader, errors.New("connection closed before the server's SETTINGS")
 	case <-time.After(timeout):
 		c.close()
-		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, os.ErrDeadlineExceeded)
+		x.Done, x.Step, x.Err = time.Now(), StepHeader, fmt.Errorf("no SETTINGS from the server within %v: %w", timeout, os.ErrDeadlineExceeded)
 	case <-ctx.Done():
 		c.close()
-		x.Done, x.Step, x.Err = time.Now(), wire.StepHeader, ctx.Err()
+		x.Done, x.Step, x.Err = time.Now(), StepHeader, ctx.Err()
 	}
 	<-c.done
 	return nil, x
@@ -160,10 +149,11 @@ func (c *h2conn) capacity(want int) int {
 	return min(want, c.maxOpen)
 }
 
-// open sends req to host as a new stream, and arranges for its result to
-// be sent on out. It returns the stream, or nil, sending nothing, if the
-// connection may take no new stream (a GOAWAY came, or it is closed).
-func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2stream {
+// open sends req as a new stream, and arranges for its exchange to be
+// sent on out once it ends. It returns the stream, or nil, sending
+// nothing, if the connection may take no new stream (a GOAWAY came, or it
+// is closed).
+func (c *h2conn) open(req Request, seq int, out chan<- Exchange) *h2stream {
 	c.mu.Lock()
 	if c.goAway || c.ended {
 		c.mu.Unlock()
@@ -171,33 +161,33 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 	}
 	id := c.next
 	c.next += 2
-	s := &h2stream{x: wire.Exchange{Sent: time.Now(), Seq: seq}, out: out, opened: make(chan struct{})}
+	s := &h2stream{x: Exchange{Sent: time.Now(), Seq: seq}, out: out, opened: make(chan struct{})}
 	c.streams[id] = s
 	c.mu.Unlock()
 
 	c.wmu.Lock()
 	c.hbuf.Reset()
-	for _, f := range [][2]string{{":method", req.method}, {":scheme", c.scheme}, {":authority", host}, {":path", req.path}} {
+	for _, f := range [][2]string{{":method", req.Method}, {":scheme", c.scheme}, {":authority", c.host}, {":path", req.Path}} {
 		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
-	for _, f := range req.header {
+	for _, f := range req.Header {
 		c.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: len(req.body) == 0, EndHeaders: true})
-	if err == nil && len(req.body) > 0 {
-		err = c.fr.WriteData(id, true, req.body)
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: len(req.Body) == 0, EndHeaders: true})
+	if err == nil && len(req.Body) > 0 {
+		err = c.fr.WriteData(id, true, req.Body)
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		c.end(id, Lost, writeFailed, wire.StepWrite, err)
+		c.end(id, StepWrite, EndNone, err)
 		return s
 	}
 	// The timeout runs from now: expire's RST_STREAM must follow the
 	// HEADERS.
-	if req.timeout > 0 {
+	if req.Timeout > 0 {
 		c.mu.Lock()
 		if c.streams[id] == s {
-			s.timer = time.AfterFunc(req.timeout, func() { c.expire(id) })
+			s.timer = time.AfterFunc(req.Timeout, func() { c.expire(id) })
 		}
 		c.mu.Unlock()
 	}
@@ -206,16 +196,16 @@ func (c *h2conn) open(req request, host string, seq int, out chan<- result) *h2s
 
 // expire ends a stream not answered within the timeout, and resets it.
 func (c *h2conn) expire(id uint32) {
-	if c.end(id, Lost, responseTimeout, wire.StepHeader, os.ErrDeadlineExceeded) {
+	if c.end(id, StepHeader, EndNone, os.ErrDeadlineExceeded) {
 		c.wmu.Lock()
 		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		c.wmu.Unlock()
 	}
 }
 
-// end ends stream id with outcome o, unless it has ended already, and
-// reports whether it did.
-func (c *h2conn) end(id uint32, o Outcome, why Reason, st wire.Step, err error) bool {
+// end ends stream id, failed at step st with err (nil: answered) and e,
+// unless it has ended already, and reports whether it did.
+func (c *h2conn) end(id uint32, st Step, e End, err error) bool {
 	c.mu.Lock()
 	s := c.streams[id]
 	delete(c.streams, id)
@@ -230,14 +220,14 @@ func (c *h2conn) end(id uint32, o Outcome, why Reason, st wire.Step, err error) 
 	if timer != nil {
 		timer.Stop()
 	}
-	s.x.Done, s.x.Status, s.x.Step, s.x.Err = time.Now(), s.status, st, err
-	s.out <- result{x: s.x, o: o, why: why, grpcStatus: s.grpcStatus}
+	s.x.Done, s.x.Step, s.x.End, s.x.Err = time.Now(), st, e, err
+	s.out <- s.x
 	return true
 }
 
 // readLoop reads the server's frames until the connection ends, then ends
-// every stream still open: refused if the server said it would not
-// process it, lost otherwise.
+// every stream still open: above GOAWAY's last stream if the server said
+// it would not process it, its connection lost otherwise.
 func (c *h2conn) readLoop() {
 	defer close(c.done)
 	defer c.nc.Close()
@@ -249,7 +239,7 @@ func (c *h2conn) readLoop() {
 			if errors.As(err, &se) {
 				// One stream's fault (a malformed header, say): that stream
 				// is lost, the connection goes on.
-				c.end(se.StreamID, Lost, badResponse, wire.StepHeader, se)
+				c.end(se.StreamID, StepHeader, EndNone, se)
 				continue
 			}
 			if err != nil {
@@ -293,20 +283,20 @@ func (c *h2conn) readLoop() {
 					// ones follow); then the trailers.
 					// A stream that ends with its headers never opened.
 					if st, _ := strconv.Atoi(f.PseudoValue("status")); !s.headed && (st < 100 || st >= 200) {
-						s.status, s.headed = st, true
+						s.x.Status, s.headed = st, true
 						if !f.StreamEnded() {
 							close(s.opened)
 						}
 					}
 					for _, hf := range f.Fields {
 						if hf.Name == "grpc-status" {
-							s.grpcStatus = hf.Value
+							s.x.GRPCStatus = hf.Value
 						}
 					}
 				}
 				c.mu.Unlock()
 				if f.StreamEnded() {
-					c.end(f.StreamID, Answered, "", wire.StepHeader, nil)
+					c.end(f.StreamID, StepHeader, EndNone, nil)
 				}
 			case *http2.DataFrame:
 				// What was read is given back, to the connection and to the
@@ -320,13 +310,13 @@ func (c *h2conn) readLoop() {
 					c.wmu.Unlock()
 				}
 				if f.StreamEnded() {
-					c.end(f.StreamID, Answered, "", wire.StepBody, nil)
+					c.end(f.StreamID, StepBody, EndNone, nil)
 				}
 			case *http2.RSTStreamFrame:
 				if f.ErrCode == http2.ErrCodeRefusedStream {
-					c.end(f.StreamID, Refused, streamRefused, wire.StepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, StepHeader, EndRefused, fmt.Errorf("stream reset: %v", f.ErrCode))
 				} else {
-					c.end(f.StreamID, Lost, streamReset, wire.StepHeader, fmt.Errorf("stream reset: %v", f.ErrCode))
+					c.end(f.StreamID, StepHeader, EndReset, fmt.Errorf("stream reset: %v", f.ErrCode))
 				}
 			case *http2.GoAwayFrame:
 				c.mu.Lock()
@@ -339,7 +329,7 @@ func (c *h2conn) readLoop() {
 				}
 				c.mu.Unlock()
 				for _, id := range above {
-					c.end(id, Refused, streamAboveGoAway, wire.StepHeader, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
+					c.end(id, StepHeader, EndAboveGoAway, fmt.Errorf("GOAWAY with last stream %d (%v)", f.LastStreamID, f.ErrCode))
 				}
 			}
 		}
@@ -354,9 +344,9 @@ func (c *h2conn) readLoop() {
 	c.mu.Unlock()
 	for _, id := range ids {
 		if goAway && id > last {
-			c.end(id, Refused, streamAboveGoAway, wire.StepHeader, err)
+			c.end(id, StepHeader, EndAboveGoAway, err)
 		} else {
-			c.end(id, Lost, connLost, wire.StepHeader, err)
+			c.end(id, StepHeader, EndConnLost, err)
 		}
 	}
 }
@@ -366,21 +356,4 @@ func (c *h2conn) readLoop() {
 func (c *h2conn) close() {
 	c.nc.Close()
 	<-c.done
-}
-
-// An h2session is a client's HTTP/2 connection as a [session]: as many
-// streams in flight as the server allows.
-type h2session struct {
-	*h2conn
-	host string
-	stop func() bool // stops closing the connection when ctx ends
-}
-
-func (s *h2session) send(req request, seq int, out chan<- result) bool {
-	return s.open(req, s.host, seq, out) != nil
-}
-
-func (s *h2session) close() {
-	s.stop()
-	s.h2conn.close()
 }
