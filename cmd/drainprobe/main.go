@@ -48,6 +48,7 @@ import (
 
 	"github.com/drain-go/drain/internal/probe"
 	"github.com/drain-go/drain/internal/probe/proc"
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/seed"
 )
 
@@ -137,12 +138,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	switch {
-	case warned(verdict, probe.CodeOverloaded):
+	case warned(verdict, report.CodeOverloaded):
 		// A run that measured the load rather than the shutdown judges
 		// nothing, pass or fail.
 		fmt.Fprintln(stderr, "drainprobe: could not run: the load was more than the server or this machine could take (see the warnings); use fewer clients and run again")
 		return exitUsage
-	case warned(verdict, probe.CodeUntested):
+	case warned(verdict, report.CodeUntested):
 		// A run that tested nothing judges nothing: neither a pass that
 		// would guard a pipeline, nor a failure the server may not
 		// deserve.
@@ -155,11 +156,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // warned reports whether the verdict has a warning of this code.
-func warned(v probe.Verdict, code string) bool {
-	return slices.ContainsFunc(v.Warnings, func(w probe.Finding) bool { return w.Code == code })
+func warned(v report.Verdict, code string) bool {
+	return slices.ContainsFunc(v.Warnings, func(w report.Finding) bool { return w.Code == code })
 }
 
-func writeHTMLFile(name string, rep *probe.Report, label string) error {
+func writeHTMLFile(name string, rep *report.Report, label string) error {
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -270,7 +271,7 @@ flags:
 	fs.DurationVar(&u.Timeout, "upgrade-timeout", probe.DefaultUpgradeTimeout, "with --upgrades: how long the PID may take to change after an upgrade signal, and an old process to exit")
 	fs.StringVar(&u.PIDFile, "pidfile", "", "with --upgrades: the file where the server keeps the PID of the process that serves (required, but for the demo server); PIDFILE is set to it in the server's environment")
 	fs.BoolVar(&o.cfg.HoldQuiet, "hold-quiet", false, "keep the idle connections and silent sockets open until the server exits, as clients that never give up, rather than close them after --max-exit-lag to see whether it waits for them")
-	fs.DurationVar(&o.cfg.MaxExitLag, "max-exit-lag", probe.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
+	fs.DurationVar(&o.cfg.MaxExitLag, "max-exit-lag", report.DefaultMaxExitLag, "FAIL if the server exits longer than this after its last response")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.html, "html", "", "also write the report as a web page with the timeline, to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")

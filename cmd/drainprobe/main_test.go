@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/seed"
 	"go.uber.org/goleak"
 )
@@ -53,9 +53,9 @@ func probeRun(t *testing.T, args ...string) (int, string, string) {
 // A jsonReport is what the tests read of a --json report, as a user's
 // program would decode it.
 type jsonReport struct {
-	Signal      string        `json:"signal"`
-	SignalGroup bool          `json:"signal_group"`
-	Verdict     probe.Verdict `json:"verdict"`
+	Signal      string         `json:"signal"`
+	SignalGroup bool           `json:"signal_group"`
+	Verdict     report.Verdict `json:"verdict"`
 	Load        struct {
 		HTTP2   bool `json:"http2"`
 		Streams int  `json:"streams"`
@@ -93,7 +93,7 @@ type jsonReport struct {
 }
 
 // report decodes a --json report.
-func report(t *testing.T, stdout string) *jsonReport {
+func decodeReport(t *testing.T, stdout string) *jsonReport {
 	t.Helper()
 	v := new(jsonReport)
 	if err := json.Unmarshal([]byte(stdout), v); err != nil {
@@ -109,7 +109,7 @@ func TestDemoPasses(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d, want %d (PASS)\n%s%s", code, exitPass, stdout, stderr)
 	}
-	v := report(t, stdout)
+	v := decodeReport(t, stdout)
 	if !v.Verdict.Pass || v.Counts.Lost != 0 || v.Slow.Completed != v.Slow.Sent || v.Slow.Sent != 3 {
 		t.Errorf("verdict %+v, lost %d, slow %d of %d", v.Verdict, v.Counts.Lost, v.Slow.Completed, v.Slow.Sent)
 	}
@@ -193,7 +193,7 @@ func TestLingerIsNotHeldSockets(t *testing.T) {
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d\n%s", code, exitFail, stderr)
 	}
-	v := report(t, stdout)
+	v := decodeReport(t, stdout)
 	if got := reasons(v); !slices.Equal(got, []string{"exit-lag"}) {
 		t.Errorf("reasons %v, want [exit-lag] alone", got)
 	}
@@ -213,7 +213,7 @@ func TestHTTP2Demo(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d, want %d\n%s", code, exitPass, stderr)
 	}
-	v := report(t, stdout)
+	v := decodeReport(t, stdout)
 	if !v.Load.HTTP2 || v.Load.Streams != 4 {
 		t.Errorf("load: http2 %v, streams %d; want true, 4", v.Load.HTTP2, v.Load.Streams)
 	}
@@ -245,7 +245,7 @@ func TestGRPC(t *testing.T) {
 		if code != exitPass {
 			t.Fatalf("exit %d, want %d\n%s", code, exitPass, stderr)
 		}
-		v := report(t, stdout)
+		v := decodeReport(t, stdout)
 		if !v.Load.GRPC || v.ByKind.Busy.Answered == 0 || v.Streams.Watch.Open != 2 || v.Streams.Watch.ClosedCleanly != 2 {
 			t.Errorf("grpc %v, busy answered %d, watch streams %+v; want true, some, 2 open and 2 ended cleanly", v.Load.GRPC, v.ByKind.Busy.Answered, v.Streams.Watch)
 		}
@@ -256,7 +256,7 @@ func TestGRPC(t *testing.T) {
 		if code != exitFail {
 			t.Fatalf("exit %d, want %d\n%s", code, exitFail, stderr)
 		}
-		if got := reasons(report(t, stdout)); !slices.Contains(got, "killed") || !slices.Contains(got, "streams-cut") {
+		if got := reasons(decodeReport(t, stdout)); !slices.Contains(got, "killed") || !slices.Contains(got, "streams-cut") {
 			t.Errorf("reasons %v, want killed and streams-cut", got)
 		}
 	})
@@ -377,7 +377,7 @@ func TestTargetWithPID(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	v := report(t, stdout)
+	v := decodeReport(t, stdout)
 	if v.Counts.Lost != 0 || v.Slow.Completed != 1 || v.Times.Exit == nil {
 		t.Errorf("lost %d, slow %d, exit at %v", v.Counts.Lost, v.Slow.Completed, v.Times.Exit)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // A progressLine shows, on a terminal, what the probe is doing, rewriting
@@ -20,7 +21,7 @@ func newProgressLine(w io.Writer) *progressLine { return &progressLine{w: w} }
 
 func (p *progressLine) update(s probe.Progress) {
 	line := fmt.Sprintf("%-9s %6.1fs  answered %s  refused %s  lost %s",
-		s.Phase, s.Elapsed.Seconds(), probe.FormatCount(s.Answered), probe.FormatCount(s.Refused), probe.FormatCount(s.Lost))
+		s.Phase, s.Elapsed.Seconds(), report.FormatCount(s.Answered), report.FormatCount(s.Refused), report.FormatCount(s.Lost))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "\r%-*s", p.width, line)

@@ -81,7 +81,7 @@ func TestVerdicts(t *testing.T) {
 			if code != wantCode {
 				t.Fatalf("exit %d, want %d\n%s%s", code, wantCode, stdout, stderr)
 			}
-			got := reasons(report(t, stdout))
+			got := reasons(decodeReport(t, stdout))
 			for _, w := range tc.want {
 				if !slices.Contains(got, w) {
 					t.Errorf("reasons %v lack %q", got, w)
@@ -139,7 +139,7 @@ func TestWrapperServingAfterExit(t *testing.T) {
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFail, stdout, stderr)
 	}
-	got := reasons(report(t, stdout))
+	got := reasons(decodeReport(t, stdout))
 	if !slices.Contains(got, "served-after-exit") {
 		t.Errorf("reasons %v lack served-after-exit", got)
 	}
@@ -170,7 +170,7 @@ func TestSignalGroup(t *testing.T) {
 			t.Errorf("--signal-group=%v: exit %d, want %d\n%s", tc.group, code, tc.code, stderr)
 			continue
 		}
-		v := report(t, stdout)
+		v := decodeReport(t, stdout)
 		if v.SignalGroup != tc.group {
 			t.Errorf("--signal-group=%v: the report says signal_group %v", tc.group, v.SignalGroup)
 		}
@@ -191,7 +191,7 @@ func TestAnySignal(t *testing.T) {
 			t.Errorf("--signal %s: exit %d, want %d\n%s", sig, code, exitPass, stderr)
 			continue
 		}
-		if v := report(t, stdout); v.Signal != "SIGWINCH" {
+		if v := decodeReport(t, stdout); v.Signal != "SIGWINCH" {
 			t.Errorf("--signal %s: the report names %q", sig, v.Signal)
 		}
 	}

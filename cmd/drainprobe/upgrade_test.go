@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // upgradeReport is what the tests read of an upgrade run's --json report.
@@ -88,7 +89,7 @@ func TestUpgrades(t *testing.T) {
 				}
 			}
 			for _, want := range tc.texts {
-				if !slices.ContainsFunc(v.Verdict.Reasons, func(f probe.Finding) bool { return strings.Contains(f.Text, want) }) {
+				if !slices.ContainsFunc(v.Verdict.Reasons, func(f report.Finding) bool { return strings.Contains(f.Text, want) }) {
 					t.Errorf("no reason says %q: %+v", want, v.Verdict.Reasons)
 				}
 			}

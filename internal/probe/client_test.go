@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe/internal/testchild"
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
 // want is an expected outcome of one request.
 type want struct {
-	outcome Outcome
-	reasons []Reason // any of them; empty for Answered
+	outcome report.Outcome
+	reasons []report.Reason // any of them; empty for Answered
 	seq     int
 	status  int
 	close   bool
@@ -26,7 +27,7 @@ type want struct {
 // client to servers with known behaviours, and checks what the probe
 // makes of each.
 func TestClientClassifies(t *testing.T) {
-	answered := func(seq int) want { return want{outcome: Answered, seq: seq, status: 200} }
+	answered := func(seq int) want { return want{outcome: report.Answered, seq: seq, status: 200} }
 	tests := []struct {
 		name    string
 		handle  func(*rawServer, net.Conn, *bufio.Reader)
@@ -40,39 +41,39 @@ func TestClientClassifies(t *testing.T) {
 		name:   "Connection: close: reconnects, nothing lost",
 		handle: answerClose,
 		want: []want{
-			{outcome: Answered, seq: 1, status: 200, close: true},
-			{outcome: Answered, seq: 1, status: 200, close: true},
-			{outcome: Answered, seq: 1, status: 200, close: true},
+			{outcome: report.Answered, seq: 1, status: 200, close: true},
+			{outcome: report.Answered, seq: 1, status: 200, close: true},
+			{outcome: report.Answered, seq: 1, status: 200, close: true},
 		},
 	}, {
 		name:   "keep-alive connection closed under the client: lost",
 		handle: closeUnder,
 		want: []want{
 			answered(1),
-			{outcome: Lost, seq: 2, reasons: []Reason{closedBeforeResponse, resetBeforeResponse, writeFailed}},
+			{outcome: report.Lost, seq: 2, reasons: []report.Reason{closedBeforeResponse, resetBeforeResponse, writeFailed}},
 			answered(1), // a fresh connection after the loss
 		},
 	}, {
 		name:   "fresh connection reset after the request: lost",
 		handle: resetOnRequest,
-		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{resetBeforeResponse, closedBeforeResponse}}},
+		want:   []want{{outcome: report.Lost, seq: 1, reasons: []report.Reason{resetBeforeResponse, closedBeforeResponse}}},
 	}, {
 		name:   "body cut short: lost",
 		handle: shortBody,
-		want:   []want{{outcome: Lost, seq: 1, status: 200, reasons: []Reason{bodyCut}}},
+		want:   []want{{outcome: report.Lost, seq: 1, status: 200, reasons: []report.Reason{bodyCut}}},
 	}, {
 		name:    "no answer: lost to the timeout",
 		handle:  mute,
 		timeout: 50 * time.Millisecond,
-		want:    []want{{outcome: Lost, seq: 1, reasons: []Reason{responseTimeout}}},
+		want:    []want{{outcome: report.Lost, seq: 1, reasons: []report.Reason{responseTimeout}}},
 	}, {
 		name:   "503 is an answer",
 		handle: unavailable,
-		want:   []want{{outcome: Answered, seq: 1, status: 503}, {outcome: Answered, seq: 2, status: 503}},
+		want:   []want{{outcome: report.Answered, seq: 1, status: 503}, {outcome: report.Answered, seq: 2, status: 503}},
 	}, {
 		name:   "not HTTP: lost",
 		handle: garbage,
-		want:   []want{{outcome: Lost, seq: 1, reasons: []Reason{badResponse}}},
+		want:   []want{{outcome: report.Lost, seq: 1, reasons: []report.Reason{badResponse}}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +82,7 @@ func TestClientClassifies(t *testing.T) {
 			c := wire.NewClient(s.addr(), timeout)
 			defer c.Close()
 			rec := newRecorder(0)
-			tl := rec.tally(Busy)
+			tl := rec.tally(report.Busy)
 			for i, w := range tt.want {
 				got := tl.add(0, get(context.Background(), c, "/fast"), false)
 				checkRecord(t, i, got, w)
@@ -90,10 +91,10 @@ func TestClientClassifies(t *testing.T) {
 	}
 }
 
-func checkRecord(t *testing.T, i int, got Record, w want) {
+func checkRecord(t *testing.T, i int, got report.Record, w want) {
 	t.Helper()
 	if got.Outcome != w.outcome || got.Seq != w.seq || got.Close != w.close ||
-		(w.outcome == Answered && got.Status != w.status) ||
+		(w.outcome == report.Answered && got.Status != w.status) ||
 		(len(w.reasons) > 0 && !slices.Contains(w.reasons, got.Reason)) {
 		t.Errorf("request %d: got %s; want %v seq %d status %d close %v reason in %q",
 			i, got.Describe(time.Time{}), w.outcome, w.seq, w.status, w.close, w.reasons)
@@ -115,7 +116,7 @@ func TestClientRefused(t *testing.T) {
 	c := wire.NewClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 	x := get(context.Background(), c, "/fast")
 	o, why := classify(x.Step, x.Err, false)
-	if o != Refused || why != connectRefused || x.Seq != 0 {
+	if o != report.Refused || why != connectRefused || x.Seq != 0 {
 		t.Errorf("got %v (%v) seq %d, err %v; want refused (connect refused) seq 0", o, why, x.Seq, x.Err)
 	}
 }
@@ -139,7 +140,7 @@ func TestClientAborted(t *testing.T) {
 	<-got
 	cancel()
 	x := <-done
-	if o, why := classify(x.Step, x.Err, ctx.Err() != nil); o != Aborted || why != probeStopping {
+	if o, why := classify(x.Step, x.Err, ctx.Err() != nil); o != report.Aborted || why != probeStopping {
 		t.Errorf("got %v (%v), err %v; want aborted", o, why, x.Err)
 	}
 }
@@ -152,18 +153,18 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 	tests := []struct {
 		name   string
 		handle func(*rawServer, net.Conn, *bufio.Reader)
-		want   Counts
+		want   report.Counts
 	}{{
 		// Each connection: one answer with "Connection: close".
 		name:   "Connection: close loses nothing",
 		handle: answerClose,
-		want:   Counts{Status: [6]int{2: conns}, Refused: 1},
+		want:   report.Counts{Status: [6]int{2: conns}, Refused: 1},
 	}, {
 		// Each connection: one answer, then closed under the client's
 		// second request.
 		name:   "closing under keep-alive loses one request per connection",
 		handle: closeUnder,
-		want:   Counts{Status: [6]int{2: conns}, Refused: 1, Lost: conns, LostReused: conns},
+		want:   report.Counts{Status: [6]int{2: conns}, Refused: 1, Lost: conns, LostReused: conns},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,13 +179,13 @@ func TestBusyStopsWhenRefused(t *testing.T) {
 				tt.handle(s, nc, br)
 			})
 			rec := newRecorder(0)
-			d := newDriver(s.addr(), s.addr(), Load{}.withDefaults(), rec, nil)
+			d := newDriver(s.addr(), s.addr(), withDefaults(Load{}), rec, nil)
 			d.busy(context.Background(), 0)
-			if got := rec.counts[Busy]; got != tt.want {
+			if got := rec.counts[report.Busy]; got != tt.want {
 				t.Errorf("counts %+v, want %+v", got, tt.want)
 			}
 			last := rec.records[len(rec.records)-1]
-			if last.Outcome != Refused || last.Reason != connectRefused {
+			if last.Outcome != report.Refused || last.Reason != connectRefused {
 				t.Errorf("last record %s, want a refused connection", last.Describe(time.Time{}))
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe/proc"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // Defaults for the fields of [Config].
@@ -88,11 +89,11 @@ type Config struct {
 	// MaxExitLag is how long the process may live on once it has nothing
 	// left to answer (the signal, or its last response, every slow
 	// request done): the verdict fails one that lives longer
-	// ([CodeExitLag]). As long after that, the probe closes the idle
+	// ([report.CodeExitLag]). As long after that, the probe closes the idle
 	// connections and silent sockets still open, to see whether the
 	// server was waiting for them: one that exits at once then was
-	// ([Report.QuietClosedAt], [CodeHeldSockets]). Defaults to
-	// [DefaultMaxExitLag].
+	// ([report.Report.QuietClosedAt], [report.CodeHeldSockets]). Defaults to
+	// [report.DefaultMaxExitLag].
 	MaxExitLag time.Duration
 
 	// HoldQuiet keeps the idle connections and silent sockets open until
@@ -100,7 +101,7 @@ type Config struct {
 	// closing them after MaxExitLag: for measuring how long a server
 	// holds such clients. The verdict then cannot tell a server waiting
 	// for them from one lingering for another reason, and does not say
-	// [CodeHeldSockets].
+	// [report.CodeHeldSockets].
 	HoldQuiet bool
 
 	// MaxRecords bounds the records of note kept in the report; beyond
@@ -149,8 +150,8 @@ func (c Config) resolve() (*resolved, error) {
 		c.Load.TLS = true
 	}
 	r := &resolved{Config: c}
-	r.Load = c.Load.withDefaults()
-	if err := r.Load.validate(); err != nil {
+	r.Load = withDefaults(c.Load)
+	if err := validate(r.Load); err != nil {
 		return nil, fmt.Errorf("probe: invalid load: %w", err)
 	}
 	if r.Warmup <= 0 {
@@ -163,7 +164,7 @@ func (c Config) resolve() (*resolved, error) {
 		r.KillAfter = DefaultKillAfter
 	}
 	if r.MaxExitLag <= 0 {
-		r.MaxExitLag = DefaultMaxExitLag
+		r.MaxExitLag = report.DefaultMaxExitLag
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -40,12 +40,15 @@
 //
 // # Packages
 //
-// The probe is this package and four beneath it:
+// The probe is this package and five beneath it:
 //
 //   - probe (this package): the run ([Run], [Config], [Load], [Upgrades]),
-//     the load, the judging of what became of each request ([Outcome],
-//     [Reason]) and its counting ([Record], [Counts], [Timeline]), the
-//     [Verdict], and the [Report] rendered three ways.
+//     the load, the classifying of what became of each request, and the
+//     recorder that counts them into the report, with the keep-up
+//     monitor and the progress line.
+//   - [github.com/drain-go/drain/internal/probe/report]: the [report.Report]
+//     (outcomes, counts, records, timeline, upgrades), its verdict, and
+//     its renderings as text, JSON and HTML.
 //   - [github.com/drain-go/drain/internal/probe/proc]: starting the server,
 //     its process group and what it starts, signals, exits, daemons, and
 //     the processes of an upgrade run.
@@ -80,36 +83,37 @@
 // well, and the same load and verdict judge both. Nothing may be refused
 // or lost at an upgrade, and the slow requests in flight at each signal
 // must be answered. The verdict names the upgrade of each problem
-// ([CodeUpgradePID], [CodeUpgradeExit], [CodeRefused], [CodeLost] "at
-// upgrade 2"), and [Report.Upgrades] lists what each did.
+// ([report.CodeUpgradePID], [report.CodeUpgradeExit],
+// [report.CodeRefused], [report.CodeLost] "at upgrade 2"), and
+// [report.Report.Upgrades] lists what each did.
 //
 // # What becomes of a request
 //
-// Every request ends in one [Outcome]:
+// Every request ends in one [report.Outcome]:
 //
-//   - [Answered]: a complete response was read, whatever its status.
-//   - [Refused]: the connection could not be established (refused, reset
-//     or timed out during connect), so nothing was sent. For a single
+//   - [report.Answered]: a complete response was read, whatever its status.
+//   - [report.Refused]: the connection could not be established (refused,
+//     reset or timed out during connect), so nothing was sent. For a single
 //     instance whose listener has closed this is expected: a client, or a
 //     load balancer, can safely try elsewhere.
-//   - [Lost]: the request was written on an established connection and no
-//     complete response came back: the connection was closed or reset under
-//     it (a reused keep-alive connection, or a fresh one reset after the
-//     connect succeeded), the response timed out, or its body was cut
+//   - [report.Lost]: the request was written on an established connection
+//     and no complete response came back: the connection was closed or reset
+//     under it (a reused keep-alive connection, or a fresh one reset after
+//     the connect succeeded), the response timed out, or its body was cut
 //     short. A client cannot know whether the server acted on it.
-//   - [Aborted]: the probe itself gave up on it at the end of the run; not
-//     the server's doing.
+//   - [report.Aborted]: the probe itself gave up on it at the end of the
+//     run; not the server's doing.
 //
-// Streams are not requests, and are counted apart: a WebSocket is
-// answered if the server ends it with a close frame (1001 "going away" is
-// what a server shutting down should send), an SSE stream if its response
-// ends cleanly; either is lost if it is cut, or still open when the
-// process exits, and refused if it could not be opened.
+// Streams are not requests, and are counted apart: a WebSocket is answered
+// if the server ends it with a close frame (1001 "going away" is what a
+// server shutting down should send), an SSE stream if its response ends
+// cleanly; either is lost if it is cut, or still open when the process
+// exits, and refused if it could not be opened.
 //
 // The idle connections and silent sockets are watched, all of them by one
-// goroutine (epoll on Linux; see package held), for the server closing them: the report
-// says how many it closed before it exited ([Report.IdleClosedBeforeExit])
-// and how many it held until then.
+// goroutine (epoll on Linux; see package held), for the server closing them:
+// the report says how many it closed before it exited
+// ([report.Report.IdleClosedBeforeExit]) and how many it held until then.
 //
 // # Timing
 //
@@ -117,27 +121,26 @@
 // signal, when it read the last complete response, and when waiting for the
 // process returned. "last response -> exit" is how long the server stayed
 // alive once it had nothing left to answer; "signal -> exit" is the whole
-// shutdown. Every request also lands in a [Timeline] of 10 ms buckets by
-// when it ended.
+// shutdown. Every request also lands in a [report.Timeline] of 10 ms buckets
+// by when it ended.
 //
 // The probe shares the machine with the server, so it watches itself: the
 // rate its busy clients achieved before the signal, how late it sent the
 // signal, and its scheduling lag every 10 ms during the load.
-// [Report.KeptUp] says whether its timings can be trusted. Against a bare
-// net/http hello handler on a 2-core machine, 16 busy clients sustain
-// 35,000 to 67,000 requests/s depending on the host, with a lag of 1 to
-// 3 ms at the 99th percentile (go test -run '^$' -bench Throughput
-// -benchtime 3x; BENCHMARKS.md).
+// [report.Report.KeptUp] says whether its timings can be trusted. Against a
+// bare net/http hello handler on a 2-core machine, 16 busy clients sustain
+// 35,000 to 67,000 requests/s depending on the host, with a lag of 1 to 3 ms
+// at the 99th percentile (go test -run '^$' -bench Throughput -benchtime 3x;
+// BENCHMARKS.md).
 //
 // # Verdict and reports
 //
-// [Report.Verdict] judges the shutdown: it fails if
-// requests were lost, slow requests not completed, the exit code was not
-// 0, the process was killed at the grace period, it exited long after its
-// last response, it waited for quiet connections, or streams were cut.
-// The report is the one record of the run, rendered three ways:
-// [Report.WriteText] for people (String is the same), [Report.MarshalJSON]
-// for machines, and [Report.WriteHTML] as a page with the timeline of the
-// requests; drainprobe prints them. [Config.Progress] feeds a live
-// progress line.
+// [report.Report.Verdict] judges the shutdown: it fails if requests were
+// lost, slow requests not completed, the exit code was not 0, the process
+// was killed at the grace period, it exited long after its last response, it
+// waited for quiet connections, or streams were cut. The report is the one
+// record of the run, rendered three ways: [report.Report.WriteText] for
+// people (String is the same), [report.Report.MarshalJSON] for machines, and
+// [report.Report.WriteHTML] as a page with the timeline of the requests;
+// drainprobe prints them. [Config.Progress] feeds a live progress line.
 package probe

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // Run a server, keep two slow requests in flight at SIGTERM, and see what
@@ -60,7 +61,7 @@ func ExampleRun_target() {
 	v := rep.Verdict
 	fmt.Println("pass:", v.Pass)
 	for _, w := range v.Warnings {
-		if w.Code == probe.CodeNoSignal { // a busy machine may add probe-lag
+		if w.Code == report.CodeNoSignal { // a busy machine may add probe-lag
 			fmt.Println("warning:", w.Code)
 		}
 	}

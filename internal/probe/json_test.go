@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // jsonFields are the fields of the JSON report, by path: what
@@ -102,8 +104,8 @@ func TestJSON(t *testing.T) {
 // TestJSONNoSignal checks the nulls of a run without signal or exit.
 func TestJSONNoSignal(t *testing.T) {
 	t0 := time.Now()
-	rep := &Report{Addr: "127.0.0.1:80", Target: "127.0.0.1:80", Start: t0, End: t0.Add(time.Second)}
-	rep.Verdict = rep.judge(0)
+	rep := &report.Report{Addr: "127.0.0.1:80", Target: "127.0.0.1:80", Start: t0, End: t0.Add(time.Second)}
+	rep.Verdict = rep.Judge(0)
 	_, m := encode(t, rep)
 	times := m["times_ms"].(map[string]any)
 	if m["origin"] != "start" || m["exit"] != nil || m["signal"] != "" || times["start"] != 0.0 || times["signal"] != nil || times["exit"] != nil {
@@ -119,7 +121,7 @@ func TestJSONNoSignal(t *testing.T) {
 
 // encode encodes the report and its verdict, checks the JSON's field
 // names, and returns it, and it decoded as a map.
-func encode(t *testing.T, rep *Report) ([]byte, map[string]any) {
+func encode(t *testing.T, rep *report.Report) ([]byte, map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(rep)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe/held"
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
@@ -29,129 +30,15 @@ const (
 	DefaultRequestTimeout  = 10 * time.Second
 )
 
-// Load describes the load the probe puts on the server. Each kind of load
-// is off when its count is zero.
-type Load struct {
-	// Busy is the number of clients that send BusyMethod BusyPath back to
-	// back over keep-alive connections from the start of the load until
-	// the process exits. A client told "Connection: close" (or whose
-	// connection failed) reconnects; a client whose new connection is
-	// refused stops.
-	Busy int
-	// BusyPath defaults to [DefaultBusyPath].
-	BusyPath string
-	// BusyMethod is GET or POST; a POST carries a small fixed body with
-	// its Content-Length. Defaults to [DefaultMethod], GET.
-	BusyMethod string
-
-	// Conns is the number of clients that send BusyMethod BusyPath back
-	// to back, each on a new connection, which they close once answered:
-	// they find a listener that stops accepting, or an accept queue swept
-	// at a shutdown or an upgrade. A client whose connection is refused
-	// stops, as a busy client does.
-	Conns int
-
-	// Slow is the number of SlowMethod SlowPath requests sent when the
-	// load starts, each on its own connection, meant to be in flight at
-	// the signal: SlowPath should take longer to answer than Warmup.
-	Slow int
-	// SlowPath defaults to [DefaultSlowPath].
-	SlowPath string
-	// SlowMethod is GET or POST, as BusyMethod. Defaults to GET.
-	SlowMethod string
-
-	// Idle is the number of keep-alive connections that send one
-	// GET IdlePath before the load starts, then stay open and quiet.
-	Idle int
-	// IdlePath defaults to [DefaultIdlePath].
-	IdlePath string
-
-	// Silent is the number of connections opened before the load starts
-	// that send nothing, as browsers preconnect, or, with SilentSend, the
-	// start of a request that never ends.
-	Silent int
-	// SilentSend, if set, is what each silent socket sends once connected,
-	// and then nothing more: the start of a request header, as a client
-	// that stalled half-way sends. With SilentEvery, it sends it a byte at
-	// a time, one every SilentEvery, and then a header line that never
-	// ends, as a client that trickles its request does.
-	SilentSend string
-	// SilentEvery is how often a trickling silent socket sends a byte;
-	// 0 sends SilentSend at once.
-	SilentEvery time.Duration
-
-	// WebSockets is the number of WebSocket streams opened on
-	// WebSocketPath after the idle connections and the silent sockets,
-	// before the load starts. They send nothing and read (and discard)
-	// whatever the server sends until it closes them. A stream is
-	// answered if the server ends it with a close frame (a server shutting
-	// down should send 1001, "going away"), lost if it is cut without one
-	// or still open when the process exits, refused if it could not be
-	// opened.
-	WebSockets int
-	// WebSocketPath defaults to [DefaultWebSocketPath].
-	WebSocketPath string
-
-	// SSE is the number of server-sent event streams: GET SSEPath with
-	// "Accept: text/event-stream", opened after the WebSockets; their
-	// responses are read (and discarded) until they end. A stream is
-	// answered if its body ends cleanly (the last chunk of a chunked body,
-	// the whole of a Content-Length, or the connection's end when neither
-	// delimits it), lost if it is cut or still open when the process
-	// exits, refused if it could not be opened or its status was not 2xx.
-	SSE int
-	// SSEPath defaults to [DefaultSSEPath].
-	SSEPath string
-
-	// DialConcurrency bounds how many idle connections, silent sockets
-	// and streams are being opened at once. Defaults to
-	// [DefaultDialConcurrency].
-	DialConcurrency int
-
-	// RequestTimeout bounds each connect, each request from its write to
-	// the end of its response (a request that takes longer is lost), and
-	// the opening of each stream. Defaults to [DefaultRequestTimeout].
-	RequestTimeout time.Duration
-
-	// HTTP2 sends the busy and slow requests over HTTP/2 without TLS
-	// (h2c, with prior knowledge), each a stream: a busy client keeps
-	// Streams streams in flight on one connection, and after a GOAWAY,
-	// once its streams have ended, opens a new connection. A stream the
-	// server did not process (above GOAWAY's last stream id, or reset with
-	// REFUSED_STREAM) is [Refused], safe to send again; one reset or cut
-	// after the server took it is [Lost]. The idle connections, silent
-	// sockets and streams stay HTTP/1.
-	HTTP2 bool
-	// Streams is how many streams each busy client keeps in flight with
-	// HTTP2, at most what the server allows. Defaults to
-	// [DefaultStreams].
-	Streams int
-
-	// GRPC loads a gRPC server through its standard health service
-	// (grpc.health.v1.Health), so that none of its own protobuf is
-	// needed: the busy clients send Check for GRPCService ("" for the
-	// server as a whole) over HTTP/2, Streams calls in flight each, and
-	// Watches Watch streams stay open. A call is answered if it ends with
-	// a gRPC status, counted as an HTTP one (OK as 200, UNAVAILABLE as
-	// 503, others as 500); refused if the server did not take its stream
-	// (as with HTTP2: safe to retry); lost otherwise. A Watch stream ends
-	// cleanly with a gRPC status. Slow, Idle, WebSockets and SSE must be
-	// 0: they are HTTP/1 or HTTP paths a gRPC server does not serve.
-	GRPC        bool
-	GRPCService string
-	Watches     int
-
-	// TLS speaks TLS to the server, with HTTP2 or GRPC only: ALPN h2, the
-	// server's certificate not verified (the probe judges shutdowns, not
-	// certificates). Idle, WebSockets and SSE must be 0; silent sockets
-	// stay plain TCP connections, as they send nothing.
-	TLS bool
-}
+// Load describes the load the probe puts on the server. The report keeps
+// it as run, defaults filled in: see [report.Load] for its fields.
+type Load = report.Load
 
 // DefaultStreams is the default of [Load.Streams].
 const DefaultStreams = 8
 
-func (l Load) withDefaults() Load {
+// withDefaults returns l with its zero fields set to their defaults.
+func withDefaults(l Load) Load {
 	def := func(s *string, d string) {
 		if *s == "" {
 			*s = d
@@ -182,7 +69,7 @@ func (l Load) withDefaults() Load {
 }
 
 // validate checks a load whose defaults are filled in.
-func (l Load) validate() error {
+func validate(l Load) error {
 	var errs []error
 	for _, f := range []struct {
 		name string
@@ -298,7 +185,7 @@ var errNoHTTP2 = errors.New("probe: the server does not speak HTTP/2")
 // openIdle opens the idle connections, each with one request answered, at
 // most DialConcurrency at a time. It returns when all have been tried.
 func (d *driver) openIdle(ctx context.Context) {
-	d.each(ctx, d.load.Idle, Idle, func(t *tally, i int) {
+	d.each(ctx, d.load.Idle, report.Idle, func(t *tally, i int) {
 		c := wire.NewClient(d.addr, min(d.load.RequestTimeout, setupTimeout))
 		x := c.Do(ctx, d.idleReq)
 		t.add(i, x, ctx.Err() != nil)
@@ -359,7 +246,7 @@ func (d *driver) checkAnswers(ctx context.Context) error {
 // openSilent opens the silent sockets, at most DialConcurrency at a time.
 func (d *driver) openSilent(ctx context.Context) {
 	dialer := net.Dialer{Timeout: d.load.RequestTimeout}
-	d.each(ctx, d.load.Silent, Silent, func(t *tally, i int) {
+	d.each(ctx, d.load.Silent, report.Silent, func(t *tally, i int) {
 		x := wire.Exchange{Sent: time.Now()}
 		nc, err := dialer.DialContext(ctx, "tcp", d.addr)
 		if err != nil {
@@ -400,7 +287,7 @@ func trickle(ctx context.Context, nc net.Conn, s string, every time.Duration) {
 
 // each calls fn(i) for i in [0, n), on at most DialConcurrency goroutines,
 // and returns when all calls have.
-func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i int)) {
+func (d *driver) each(ctx context.Context, n int, k report.Kind, fn func(t *tally, i int)) {
 	workers := min(n, d.load.DialConcurrency)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -427,12 +314,14 @@ func (d *driver) each(ctx context.Context, n int, k Kind, fn func(t *tally, i in
 // busy is the loop of busy client i: requests back to back until a new
 // connection is refused or ctx ends.
 func (d *driver) busy(ctx context.Context, i int) {
-	d.send(ctx, Busy, i, d.busyRequest(), d.load.Streams, true)
+	d.send(ctx, report.Busy, i, d.busyRequest(), d.load.Streams, true)
 }
 
 // conn is the loop of conn client i: requests back to back, each on a
 // new connection.
-func (d *driver) conn(ctx context.Context, i int) { d.send(ctx, Conn, i, d.busyRequest(), 1, true) }
+func (d *driver) conn(ctx context.Context, i int) {
+	d.send(ctx, report.Conn, i, d.busyRequest(), 1, true)
+}
 
 // busyRequest is the request of the busy and conn clients.
 func (d *driver) busyRequest() wire.Request {
@@ -445,7 +334,7 @@ func (d *driver) busyRequest() wire.Request {
 // slow sends slow request i on a connection of its own.
 func (d *driver) slow(ctx context.Context, i int) {
 	defer d.slowPending.Add(-1)
-	d.send(ctx, Slow, i, wire.Request{Method: d.load.SlowMethod, Path: d.load.SlowPath, Raw: d.slowReq, Timeout: d.load.RequestTimeout}, 1, false)
+	d.send(ctx, report.Slow, i, wire.Request{Method: d.load.SlowMethod, Path: d.load.SlowPath, Raw: d.slowReq, Timeout: d.load.RequestTimeout}, 1, false)
 }
 
 // closeQuiet closes the idle connections and silent sockets still open
@@ -461,7 +350,7 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 	// width: no request pays for asking.
 	quiet := signal
 	tl := d.rec.timeline.snapshot(time.Time{})
-	if last := tl.lastAnswered(); last.After(quiet) {
+	if last := tl.LastAnswered(); last.After(quiet) {
 		quiet = last
 	}
 	if wait := time.Until(quiet.Add(after)); wait > 0 {
@@ -483,7 +372,7 @@ func (d *driver) closeQuiet(signal time.Time, after time.Duration) (time.Duratio
 // Once its session takes no more and its requests have ended, it connects
 // again; it stops when a new connection is refused (but while an upgrade
 // run's upgrades go on) or ctx ends.
-func (d *driver) send(ctx context.Context, k Kind, i int, req wire.Request, streams int, repeat bool) {
+func (d *driver) send(ctx context.Context, k report.Kind, i int, req wire.Request, streams int, repeat bool) {
 	t := d.rec.tally(k)
 	defer t.merge()
 	out := make(chan wire.Exchange, streams)
@@ -494,16 +383,16 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req wire.Request, stre
 			switch {
 			case !repeat:
 				return
-			case rec.Outcome == Refused && !d.upgrading.Load():
+			case rec.Outcome == report.Refused && !d.upgrading.Load():
 				return
-			case rec.Outcome == Refused:
+			case rec.Outcome == report.Refused:
 				pause(ctx, refusedPause)
 			}
 			continue
 		}
 		seq, inFlight := 0, 0
 		fill := func() {
-			for inFlight < c.Capacity(streams) && ctx.Err() == nil && (repeat || !sent) && (k != Conn || seq == 0) {
+			for inFlight < c.Capacity(streams) && ctx.Err() == nil && (repeat || !sent) && (k != report.Conn || seq == 0) {
 				if !c.Send(req, seq+1, out) {
 					return
 				}
@@ -517,7 +406,7 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req wire.Request, stre
 			// Told to go away before it could send anything: as good as
 			// refused, and it would be again.
 			c.Close()
-			t.put(i, wire.Exchange{Sent: x.Sent, Done: time.Now(), Err: errors.New("GOAWAY before any stream")}, Refused, streamAboveGoAway)
+			t.put(i, wire.Exchange{Sent: x.Sent, Done: time.Now(), Err: errors.New("GOAWAY before any stream")}, report.Refused, streamAboveGoAway)
 			if !d.upgrading.Load() {
 				return
 			}
@@ -528,11 +417,11 @@ func (d *driver) send(ctx context.Context, k Kind, i int, req wire.Request, stre
 			x := <-out
 			inFlight--
 			o, why := judge(x)
-			if req.GRPC && o == Answered {
+			if req.GRPC && o == report.Answered {
 				x, o, why = grpcAnswer(x)
 			}
-			if o != Answered && ctx.Err() != nil {
-				o, why = Aborted, probeStopping
+			if o != report.Answered && ctx.Err() != nil {
+				o, why = report.Aborted, probeStopping
 			}
 			t.put(i, x, o, why)
 			fill()

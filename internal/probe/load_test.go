@@ -53,7 +53,7 @@ func TestLoadValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.load.withDefaults().validate()
+			err := validate(withDefaults(tt.load))
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("error %v", err)
@@ -62,7 +62,7 @@ func TestLoadValidate(t *testing.T) {
 			}
 		})
 	}
-	if l := (Load{BusyMethod: "post"}).withDefaults(); l.BusyMethod != "POST" || l.SlowMethod != "GET" {
+	if l := withDefaults(Load{BusyMethod: "post"}); l.BusyMethod != "POST" || l.SlowMethod != "GET" {
 		t.Errorf("methods %q %q, want POST GET", l.BusyMethod, l.SlowMethod)
 	}
 }
@@ -133,7 +133,7 @@ func TestSilentSend(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			load := Load{Silent: 1, SilentSend: "GET / HTTP/1.1\r\n", SilentEvery: tt.every}.withDefaults()
+			load := withDefaults(Load{Silent: 1, SilentSend: "GET / HTTP/1.1\r\n", SilentEvery: tt.every})
 			d := newDriver(ln.Addr().String(), "test", load, newRecorder(0), nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			d.openSilent(ctx)

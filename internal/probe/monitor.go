@@ -5,17 +5,6 @@ import (
 	"time"
 )
 
-// Thresholds of [Report.KeptUp].
-const (
-	// keepUpLagP99 is the most the probe's scheduling lag may reach at
-	// the 99th percentile for its timings to be trusted: a request's
-	// times are taken by a goroutine that may have waited that long to
-	// run.
-	keepUpLagP99 = 20 * time.Millisecond
-	// keepUpSignalLag is the most the signal may be late.
-	keepUpSignalLag = 10 * time.Millisecond
-)
-
 // lagTick is the period of the keep-up monitor.
 const lagTick = 10 * time.Millisecond
 

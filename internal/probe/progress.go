@@ -46,9 +46,9 @@ type Progress struct {
 	Signalled   bool
 	SinceSignal time.Duration
 	// Answered, Refused and Lost count the requests that have ended so
-	// far, every kind together, as the [Timeline] does (aborted requests
+	// far, every kind together, as the [report.Timeline] does (aborted requests
 	// and streams are not counted); Status counts the answered ones by
-	// status class, as [Counts.Status].
+	// status class, as [report.Counts.Status].
 	Answered, Refused, Lost int
 	Status                  [6]int
 	// Idle and Silent are the idle connections and silent sockets open

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
@@ -14,7 +15,7 @@ import (
 // cannot crowd out the lost ones.
 func TestRecorderKeepsWhatMatters(t *testing.T) {
 	rec := newRecorder(20) // 2 answered 2xx at most
-	busy, slow := rec.tally(Busy), rec.tally(Slow)
+	busy, slow := rec.tally(report.Busy), rec.tally(report.Slow)
 	t0 := time.Now()
 	ok := func(at time.Duration) wire.Exchange {
 		return wire.Exchange{Sent: t0.Add(at), Done: t0.Add(at), Seq: 1, Status: 200, Step: wire.StepHeader}
@@ -34,14 +35,14 @@ func TestRecorderKeepsWhatMatters(t *testing.T) {
 	if len(rec.records) != 3 || rec.dropped != 2 {
 		t.Fatalf("%d records, %d dropped; want 3, 2", len(rec.records), rec.dropped)
 	}
-	if last := rec.records[2]; last.Outcome != Lost {
+	if last := rec.records[2]; last.Outcome != report.Lost {
 		t.Errorf("last record %s, want the lost request", last.Describe(t0))
 	}
-	if rec.records[0].Kind != Slow {
+	if rec.records[0].Kind != report.Slow {
 		t.Errorf("first record %s, want the slow request", rec.records[0].Describe(t0))
 	}
-	if rec.counts[Busy].Status[2] != 5 || rec.counts[Slow].Status[2] != 1 {
-		t.Errorf("counts busy %+v slow %+v", rec.counts[Busy], rec.counts[Slow])
+	if rec.counts[report.Busy].Status[2] != 5 || rec.counts[report.Slow].Status[2] != 1 {
+		t.Errorf("counts busy %+v slow %+v", rec.counts[report.Busy], rec.counts[report.Slow])
 	}
 	if rec.busyBefore != 2 {
 		t.Errorf("busy answered before the signal: %d, want 2", rec.busyBefore)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drain-go/drain/internal/probe/held"
 	"github.com/drain-go/drain/internal/probe/proc"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // settle is how long the load may go on once the process has exited.
@@ -43,7 +44,7 @@ type process interface {
 // report, not in the error. The process it started, and what that process
 // started, are killed and reaped, every connection closed and every
 // goroutine ended before Run returns.
-func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 	began := time.Now()
 	c, err := cfg.resolve()
 	if err != nil {
@@ -67,12 +68,11 @@ type run struct {
 	prog *progress
 }
 
-func (r *run) run(ctx context.Context) (*Report, error) {
+func (r *run) run(ctx context.Context) (*report.Report, error) {
 	c := r.cfg
-	rep := &Report{Load: c.Load, Target: c.Target}
+	rep := &report.Report{Load: c.Load, Target: c.Target}
 	if c.signalled() {
 		rep.Warmup, rep.Signal, rep.SignalGroup = c.Warmup, c.Signal, c.SignalGroup
-		rep.holdQuiet = c.HoldQuiet
 	}
 	if u := c.Upgrades; c.upgrading() {
 		rep.UpgradeSignal, rep.UpgradeInterval, rep.UpgradeTimeout, rep.PIDFile = u.Signal, u.Interval, u.Timeout, u.PIDFile
@@ -127,7 +127,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 	}()
 
 	var mon *monitor
-	finish := func() *Report {
+	finish := func() *report.Report {
 		stopLoad()
 		wg.Wait()
 		rep.End = time.Now()
@@ -143,14 +143,14 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 				rep.Upgrades[i].OldExit = e
 			}
 		}
-		rep.fill(r.rec, d)
+		r.rec.fill(rep, d, c.HoldQuiet && c.signalled())
 		if sp, ok := p.(*proc.Server); ok {
 			if c.upgrading() {
 				sp.FlushOutput(500 * time.Millisecond)
 			}
 			rep.Output = sp.Output()
 		}
-		rep.Verdict = rep.judge(c.MaxExitLag)
+		rep.Verdict = rep.Judge(c.MaxExitLag)
 		return rep
 	}
 	// settleLoad waits until the load has ended by itself, as it does once
@@ -322,7 +322,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 // if there is one, and waits until the server is ready. It returns the
 // process (nil in target mode without PID), the address to load and the
 // Host header.
-func (r *run) start(ctx context.Context, rep *Report) (process, string, string, error) {
+func (r *run) start(ctx context.Context, rep *report.Report) (process, string, string, error) {
 	c := r.cfg
 	if c.Target == "" {
 		srv := c.Server
@@ -366,7 +366,7 @@ func (r *run) start(ctx context.Context, rep *Report) (process, string, string, 
 
 // abandon ends a run cut short: the probe's child is killed and reaped; a
 // process it did not start is left alone.
-func abandon(p process, rep *Report) {
+func abandon(p process, rep *report.Report) {
 	if sp, ok := p.(*proc.Server); ok {
 		sp.Close()
 		rep.Exit = sp.Exit()

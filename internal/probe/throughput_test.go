@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drain-go/drain/internal/probe/report"
 	"github.com/drain-go/drain/internal/probe/wire"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkThroughput(b *testing.B) {
 		b.Logf("%.0f req/s, lag p99 %v, max %v, signal %v late, kept up: %v",
 			rep.BusyRate, rep.LagP99, rep.LagMax, rep.SignalLag, rep.KeptUp())
 		rate += rep.BusyRate
-		lag += ms(rep.LagP99)
+		lag += float64(rep.LagP99) / float64(time.Millisecond)
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(rate/float64(b.N), "req/s")
@@ -57,15 +58,15 @@ func BenchmarkThroughput(b *testing.B) {
 //	go test -run '^$' -bench Client -benchmem ./internal/probe
 func BenchmarkClient(b *testing.B) {
 	s := serveRaw(b, keepAlive)
-	d := newDriver(s.addr(), s.addr(), Load{}.withDefaults(), newRecorder(0), nil)
+	d := newDriver(s.addr(), s.addr(), withDefaults(Load{}), newRecorder(0), nil)
 	d.rec.timeline.begin(time.Now(), time.Time{}, time.Hour)
 	c := wire.NewClient(s.addr(), time.Minute)
 	defer c.Close()
-	t := d.rec.tally(Busy)
+	t := d.rec.tally(report.Busy)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if rec := t.add(0, c.Do(ctx, d.busyReq), false); rec.Outcome != Answered {
+		if rec := t.add(0, c.Do(ctx, d.busyReq), false); rec.Outcome != report.Answered {
 			b.Fatal(rec.Describe(time.Time{}))
 		}
 	}

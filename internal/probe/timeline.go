@@ -3,44 +3,14 @@ package probe
 import (
 	"sync/atomic"
 	"time"
-)
 
-// timelineBucket is the width of a bucket of the [Timeline].
-const timelineBucket = 10 * time.Millisecond
+	"github.com/drain-go/drain/internal/probe/report"
+)
 
 // maxTimelineSpan bounds the time a timeline covers, and so its memory:
 // 360,000 buckets of 32 bytes. Requests that end later are counted in
 // the Timeline's after.
 const maxTimelineSpan = time.Hour
-
-// A Timeline counts the requests by when they ended, in buckets of
-// 10 ms (timelineBucket): answered ones by status class, refused and lost ones.
-// Aborted requests and streams are not in it. Each bucket is a [Counts]
-// whose Aborted and LostReused are zero.
-//
-// The buckets are aligned on the signal: bucket boundaries fall at whole
-// multiples of timelineBucket before and after it, so that each bucket is
-// wholly before or wholly after it. (Those before it are counted on a grid
-// aligned on when the signal was planned, which the signal follows by
-// [Report.SignalLag]: the last bucket before it is that much longer.)
-// Without a signal they are aligned on the load's start.
-type Timeline struct {
-	// Start is when the first bucket begins: the load's start
-	// ([Report.Start]) without a signal; with one, a whole number of
-	// buckets before the signal, up to a bucket before the load's start
-	// (or SignalLag after it).
-	Start time.Time
-	// Bucket is the width of each bucket: 10 ms (timelineBucket).
-	Bucket time.Duration
-	// Buckets are the counts, bucket i covering
-	// [Start+i*Bucket, Start+(i+1)*Bucket), up to the end of the load.
-	Buckets []Counts
-	// before counts the requests that ended before Start: the idle
-	// connections' first requests, and the silent sockets that could not
-	// connect. after counts those that ended past the buckets (runs
-	// longer than an hour).
-	before, after Counts
-}
 
 // cell is a bucket being counted: indexes 0-5 as in Counts.Status, then
 // refused and lost.
@@ -51,19 +21,19 @@ const (
 	cellLost    = 7
 )
 
-func (c *cell) add(o Outcome, status int) {
+func (c *cell) add(o report.Outcome, status int) {
 	switch o {
-	case Answered:
-		c[statusClass(status)].Add(1)
-	case Refused:
+	case report.Answered:
+		c[report.StatusClass(status)].Add(1)
+	case report.Refused:
 		c[cellRefused].Add(1)
-	case Lost:
+	case report.Lost:
 		c[cellLost].Add(1)
 	}
 }
 
-func (c *cell) counts() Counts {
-	var n Counts
+func (c *cell) counts() report.Counts {
+	var n report.Counts
 	for i := range n.Status {
 		n.Status[i] = int(c[i].Load())
 	}
@@ -95,25 +65,25 @@ type span struct {
 func (t *timeline) begin(start, planned time.Time, d time.Duration) {
 	s := &span{start: start, planned: planned}
 	if !planned.IsZero() {
-		s.pre = int((planned.Sub(start) + timelineBucket - 1) / timelineBucket)
-		s.start = planned.Add(-time.Duration(s.pre) * timelineBucket)
+		s.pre = int((planned.Sub(start) + report.TimelineBucket - 1) / report.TimelineBucket)
+		s.start = planned.Add(-time.Duration(s.pre) * report.TimelineBucket)
 	}
 	d = min(d+start.Sub(s.start), maxTimelineSpan)
-	s.cells = make([]cell, (d+timelineBucket-1)/timelineBucket)
+	s.cells = make([]cell, (d+report.TimelineBucket-1)/report.TimelineBucket)
 	t.span.Store(s)
 }
 
 // index returns the bucket of a request that ended at done.
 func (t *timeline) index(s *span, done time.Time) int {
 	if s.planned.IsZero() {
-		return int(done.Sub(s.start) / timelineBucket)
+		return int(done.Sub(s.start) / report.TimelineBucket)
 	}
 	if sig := t.sent(); sig != nil && !done.Before(*sig) {
-		return s.pre + int(done.Sub(*sig)/timelineBucket)
+		return s.pre + int(done.Sub(*sig)/report.TimelineBucket)
 	}
 	// Before the signal, or before it is known: between when it was
 	// planned and when it was sent is the last bucket before it.
-	return min(int(done.Sub(s.start)/timelineBucket), s.pre-1)
+	return min(int(done.Sub(s.start)/report.TimelineBucket), s.pre-1)
 }
 
 func (t *timeline) sent() *time.Time {
@@ -125,8 +95,8 @@ func (t *timeline) sent() *time.Time {
 
 // add counts a request that ended at done. Aborted requests are not
 // counted.
-func (t *timeline) add(done time.Time, o Outcome, status int) {
-	if o == Aborted {
+func (t *timeline) add(done time.Time, o report.Outcome, status int) {
+	if o == report.Aborted {
 		return
 	}
 	t.total.add(o, status)
@@ -144,19 +114,19 @@ func (t *timeline) add(done time.Time, o Outcome, status int) {
 }
 
 // snapshot returns the timeline's counts up to end.
-func (t *timeline) snapshot(end time.Time) Timeline {
-	tl := Timeline{Bucket: timelineBucket, before: t.before.counts(), after: t.after.counts()}
+func (t *timeline) snapshot(end time.Time) report.Timeline {
+	before, after := t.before.counts(), t.after.counts()
 	s := t.span.Load()
 	if s == nil {
-		return tl
+		return report.NewTimeline(time.Time{}, report.TimelineBucket, nil, before, after)
 	}
-	tl.Start = s.start
+	start := s.start
 	n := len(s.cells)
 	if !end.IsZero() {
 		n = min(n, max(0, t.index(s, end)+1))
 	}
 	if sig := t.sent(); sig != nil && !s.planned.IsZero() {
-		tl.Start = sig.Add(-time.Duration(s.pre) * timelineBucket)
+		start = sig.Add(-time.Duration(s.pre) * report.TimelineBucket)
 	}
 	// Requests may still be counted after end, by goroutines that took
 	// their time before end: keep every bucket that holds one.
@@ -166,74 +136,9 @@ func (t *timeline) snapshot(end time.Time) Timeline {
 			break
 		}
 	}
-	tl.Buckets = make([]Counts, n)
-	for i := range tl.Buckets {
-		tl.Buckets[i] = s.cells[i].counts()
+	buckets := make([]report.Counts, n)
+	for i := range buckets {
+		buckets[i] = s.cells[i].counts()
 	}
-	return tl
-}
-
-// statusClass returns the index of the status's class in Counts.Status.
-func statusClass(status int) int {
-	class := status / 100
-	if class < 1 || class > 5 {
-		return 0
-	}
-	return class
-}
-
-// answeredFrom counts the requests answered in the buckets that begin at
-// t or later.
-func (tl *Timeline) answeredFrom(t time.Time) int {
-	n := 0
-	tl.from(t, func(c Counts) { n += c.Answered() })
-	return n
-}
-
-// lastAnswered returns the end of the last bucket in which a request was
-// answered; zero if none was.
-func (tl *Timeline) lastAnswered() time.Time {
-	for i := len(tl.Buckets) - 1; i >= 0; i-- {
-		if tl.Buckets[i].Answered() > 0 {
-			return tl.Start.Add(time.Duration(i+1) * tl.Bucket)
-		}
-	}
-	return time.Time{}
-}
-
-// answeredBetween counts the requests answered in the buckets that begin
-// at from or later and end at to or earlier.
-func (tl *Timeline) answeredBetween(from, to time.Time) int {
-	if tl.Bucket <= 0 || from.IsZero() {
-		return 0
-	}
-	n := 0
-	for i, c := range tl.Buckets {
-		begin := tl.Start.Add(time.Duration(i) * tl.Bucket)
-		if !begin.Before(from) && !begin.Add(tl.Bucket).After(to) {
-			n += c.Answered()
-		}
-	}
-	return n
-}
-
-// status5xxFrom counts the requests answered 5xx in the buckets that begin
-// at t or later.
-func (tl *Timeline) status5xxFrom(t time.Time) int {
-	n := 0
-	tl.from(t, func(c Counts) { n += c.Status[5] })
-	return n
-}
-
-// from calls f with each bucket that begins at t or later.
-func (tl *Timeline) from(t time.Time, f func(Counts)) {
-	if tl.Bucket <= 0 || t.IsZero() {
-		return
-	}
-	for i, c := range tl.Buckets {
-		if !tl.Start.Add(time.Duration(i) * tl.Bucket).Before(t) {
-			f(c)
-		}
-	}
-	f(tl.after)
+	return report.NewTimeline(start, report.TimelineBucket, buckets, before, after)
 }

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 func main() {
@@ -93,7 +94,7 @@ func (s *serverFlags) Set(v string) error {
 
 // A trial is one run of one scenario against one server.
 type trial struct {
-	rep   *probe.Report
+	rep   *report.Report
 	err   error
 	noise interference // CPU other processes used during the run
 }
@@ -220,7 +221,7 @@ func progress(w io.Writer, sc scenario, sv server, rep, reps int, r trial, verbo
 			fmt.Fprintf(w, "    %s", l)
 		}
 		recs := slices.Clone(r.rep.Records)
-		slices.SortFunc(recs, func(a, b probe.Record) int { return a.Done.Compare(b.Done) })
+		slices.SortFunc(recs, func(a, b report.Record) int { return a.Done.Compare(b.Done) })
 		for _, rec := range recs {
 			fmt.Fprintf(w, "    %s\n", rec.Describe(r.rep.SignalAt))
 		}

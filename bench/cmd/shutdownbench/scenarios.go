@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // A scenario is one situation at the signal, and the columns of its table.
@@ -26,13 +27,13 @@ var scenarios = []scenario{
 			Warmup: 1800 * time.Millisecond,
 		},
 		columns: []column{
-			count("lost on established conns", func(r *probe.Report) int { return r.Total().Lost }),
-			count("refused", func(r *probe.Report) int { return r.Total().Refused }),
-			count("slow completed (of 3)", (*probe.Report).SlowCompleted),
+			count("lost on established conns", func(r *report.Report) int { return r.Total().Lost }),
+			count("refused", func(r *report.Report) int { return r.Total().Refused }),
+			count("slow completed (of 3)", (*report.Report).SlowCompleted),
 			exitCodes(),
-			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit),
+			millis("last response -> exit (ms)", (*report.Report).LastResponseToExit),
 			millis("signal -> exit (ms)", signalToExit),
-			rate("probe: busy req/s before signal", func(r *probe.Report) float64 { return r.BusyRate }),
+			rate("probe: busy req/s before signal", func(r *report.Report) float64 { return r.BusyRate }),
 		},
 	},
 	{
@@ -43,9 +44,9 @@ var scenarios = []scenario{
 			Warmup: 500 * time.Millisecond,
 		},
 		columns: []column{
-			count("slow completed (of 1)", (*probe.Report).SlowCompleted),
+			count("slow completed (of 1)", (*report.Report).SlowCompleted),
 			exitCodes(),
-			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit),
+			millis("last response -> exit (ms)", (*report.Report).LastResponseToExit),
 			millis("signal -> exit (ms)", signalToExit),
 		},
 	},
@@ -59,7 +60,7 @@ var scenarios = []scenario{
 		columns: []column{
 			millis("signal -> exit (ms)", signalToExit),
 			exitCodes(),
-			count("sockets open at signal", func(r *probe.Report) int { return r.SilentOpen }),
+			count("sockets open at signal", func(r *report.Report) int { return r.SilentOpen }),
 		},
 	},
 	badClients("stalled1", "1 client that sent half a request header and stalled, 1 s before SIGTERM, nothing else open", 1, stalledHeader, 0, 0),
@@ -78,8 +79,8 @@ var scenarios = []scenario{
 		columns: []column{
 			millis("signal -> exit (ms)", signalToExit),
 			exitCodes(),
-			count("conns open at signal", func(r *probe.Report) int { return r.IdleOpen }),
-			count("lost", func(r *probe.Report) int { return r.Total().Lost }),
+			count("conns open at signal", func(r *report.Report) int { return r.IdleOpen }),
+			count("lost", func(r *report.Report) int { return r.Total().Lost }),
 		},
 	},
 }
@@ -105,8 +106,8 @@ func badClients(name, about string, n int, send string, every time.Duration, slo
 	}
 	if slow > 0 {
 		s.columns = append(s.columns,
-			count(fmt.Sprintf("slow completed (of %d)", slow), (*probe.Report).SlowCompleted),
-			millis("last response -> exit (ms)", (*probe.Report).LastResponseToExit))
+			count(fmt.Sprintf("slow completed (of %d)", slow), (*report.Report).SlowCompleted),
+			millis("last response -> exit (ms)", (*report.Report).LastResponseToExit))
 	}
 	return s
 }
@@ -144,6 +145,6 @@ func pick(list string) ([]scenario, error) {
 	return picked, nil
 }
 
-func signalToExit(r *probe.Report) (time.Duration, bool) {
+func signalToExit(r *report.Report) (time.Duration, bool) {
 	return r.SignalToExit(), !r.SignalAt.IsZero()
 }

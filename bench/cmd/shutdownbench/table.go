@@ -11,19 +11,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drain-go/drain/internal/probe"
+	"github.com/drain-go/drain/internal/probe/report"
 )
 
 // A column of a scenario's table: a header, and the cell for one server's
 // successful runs.
 type column struct {
 	header string
-	cell   func(reps []*probe.Report) string
+	cell   func(reps []*report.Report) string
 }
 
 // count is a column of whole numbers: the median and the range.
-func count(header string, f func(*probe.Report) int) column {
-	return column{header, func(reps []*probe.Report) string {
+func count(header string, f func(*report.Report) int) column {
+	return column{header, func(reps []*report.Report) string {
 		vs := make([]float64, len(reps))
 		for i, r := range reps {
 			vs[i] = float64(f(r))
@@ -34,8 +34,8 @@ func count(header string, f func(*probe.Report) int) column {
 
 // millis is a column of durations in milliseconds; runs for which f
 // reports false are left out.
-func millis(header string, f func(*probe.Report) (time.Duration, bool)) column {
-	return column{header, func(reps []*probe.Report) string {
+func millis(header string, f func(*report.Report) (time.Duration, bool)) column {
+	return column{header, func(reps []*report.Report) string {
 		var vs []float64
 		for _, r := range reps {
 			if d, ok := f(r); ok {
@@ -52,8 +52,8 @@ func millis(header string, f func(*probe.Report) (time.Duration, bool)) column {
 }
 
 // rate is a column of rates, rounded to the thousand.
-func rate(header string, f func(*probe.Report) float64) column {
-	return column{header, func(reps []*probe.Report) string {
+func rate(header string, f func(*report.Report) float64) column {
+	return column{header, func(reps []*report.Report) string {
 		vs := make([]float64, len(reps))
 		for i, r := range reps {
 			vs[i] = f(r)
@@ -65,7 +65,7 @@ func rate(header string, f func(*probe.Report) float64) column {
 // exitCodes is the column of exit codes: "0", or "0 (4), 1 (1)" when they
 // differ between runs.
 func exitCodes() column {
-	return column{"exit code", func(reps []*probe.Report) string {
+	return column{"exit code", func(reps []*report.Report) string {
 		seen := map[string]int{}
 		var order []string
 		for _, r := range reps {
@@ -176,7 +176,7 @@ func table(sc scenario, servers []server, runs [][]trial) string {
 	}
 	b.WriteString("\n")
 	for vi, sv := range servers {
-		var ok []*probe.Report
+		var ok []*report.Report
 		for _, r := range runs[vi] {
 			if r.err == nil {
 				ok = append(ok, r.rep)
@@ -228,8 +228,8 @@ func notes(scens []scenario, servers []server, results [][][]trial) string {
 
 // A cause groups lost requests.
 type cause struct {
-	kind   probe.Kind
-	reason probe.Reason
+	kind   report.Kind
+	reason report.Reason
 	reused bool
 }
 

@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // goldenReport is a made-up report that sets every field the JSON form
@@ -14,7 +16,7 @@ import (
 func goldenReport() *Report {
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-	tl := Timeline{Start: at(-20), Bucket: timelineBucket, Buckets: []Counts{
+	tl := Timeline{Start: at(-20), Bucket: TimelineBucket, Buckets: []Counts{
 		{Status: [6]int{2: 5}}, {Status: [6]int{2: 3, 5: 1}, Refused: 2}, {Lost: 1, Status: [6]int{0: 1, 1: 1, 3: 1, 4: 1}},
 	}}
 	return &Report{
@@ -25,11 +27,11 @@ func goldenReport() *Report {
 			GRPC: true, GRPCService: "svc", Watches: 3},
 		Warmup: 20 * time.Millisecond, Signal: syscall.SIGTERM, SignalGroup: true,
 		Start: at(-20), SignalAt: t0, SignalLag: 123456 * time.Nanosecond, LastResponse: at(12.3456789),
-		Exit: Exit{At: at(14), Code: -1, Signal: syscall.SIGTERM}, End: at(15),
+		Exit: proc.Exit{At: at(14), Code: -1, Signal: syscall.SIGTERM}, End: at(15),
 		Busy: Counts{Status: [6]int{2: 8, 5: 1}, Refused: 2, Lost: 1, LostReused: 1}, Slow: Counts{Status: [6]int{2: 1}},
 		Idle: Counts{Status: [6]int{0: 1, 1: 1, 3: 1, 4: 1}}, Silent: Counts{Aborted: 1},
 		WebSocket: Counts{Status: [6]int{2: 1}}, SSE: Counts{Lost: 1}, Watch: Counts{Status: [6]int{2: 2}, Lost: 1},
-		lostBy:   map[Reason]int{closedBeforeResponse: 1},
+		lostBy:   map[Reason]int{Reason("closed before response"): 1},
 		IdleOpen: 1, SilentOpen: 2, IdleClosed: []time.Time{at(13)}, SilentClosed: []time.Time{at(1), at(13.9)},
 		IdleClosedBeforeExit: 1, SilentClosedBeforeExit: 1,
 		WebSocketsOpen: 1, SSEOpen: 1, WatchesOpen: 3, CloseCodes: map[int]int{1000: 1},
@@ -38,10 +40,10 @@ func goldenReport() *Report {
 		SentAfterSignal: Counts{Status: [6]int{2: 3}, Refused: 2},
 		Timeline:        tl,
 		Records: []Record{
-			{Kind: Busy, Client: 1, Seq: 7, Outcome: Lost, Reason: closedBeforeResponse, Sent: at(1), Done: at(2), Err: errors.New("unexpected EOF")},
+			{Kind: Busy, Client: 1, Seq: 7, Outcome: Lost, Reason: Reason("closed before response"), Sent: at(1), Done: at(2), Err: errors.New("unexpected EOF")},
 			{Kind: Slow, Client: 0, Seq: 1, Outcome: Answered, Status: 200, Sent: at(-19), Done: at(1.5)},
 			{Kind: WebSocket, Client: 0, Outcome: Answered, CloseCode: 1000, Sent: at(-20), Done: at(3)},
-			{Kind: Silent, Client: 1, Outcome: Aborted, Reason: probeStopping, Sent: at(-20), Err: os.ErrDeadlineExceeded},
+			{Kind: Silent, Client: 1, Outcome: Aborted, Reason: Reason("probe stopped"), Sent: at(-20), Err: os.ErrDeadlineExceeded},
 		},
 		Dropped: 2,
 		Output:  "bye <now>\n",

@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	_ "embed"
@@ -349,7 +349,7 @@ func (c *chart) lostMarks(v *view, x func(float64) float64) {
 	}
 	var lost []lostAt
 	for _, r := range v.Lost() {
-		if done := v.at(r.Done); done != nil && r.Kind.request() {
+		if done := v.at(r.Done); done != nil && r.Kind.IsRequest() {
 			lost = append(lost, lostAt{r, *done})
 		}
 	}

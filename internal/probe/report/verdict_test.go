@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	"math"
@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // TestVerdict judges made-up reports: each reason and warning alone, then
@@ -22,7 +24,7 @@ func TestVerdict(t *testing.T) {
 			Start:        at(-time.Second),
 			SignalAt:     t0,
 			LastResponse: at(200 * time.Millisecond),
-			Exit:         Exit{At: at(205 * time.Millisecond)},
+			Exit:         proc.Exit{At: at(205 * time.Millisecond)},
 			End:          at(206 * time.Millisecond),
 			Busy:         Counts{Status: [6]int{2: 1000}, Refused: 2},
 			busyOKBefore: 990, BusyRate: 990,
@@ -41,7 +43,7 @@ func TestVerdict(t *testing.T) {
 	}{
 		{"pass", func(r *Report) {}, nil, nil, ""},
 		{"served after the exit", func(r *Report) {
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[150].Status[2] = 7 // +500 ms, long after the exit
 		}, []string{CodeServedAfter}, nil, "7 requests answered after the process exited"},
 		{"busy clients hardly answered", func(r *Report) { r.busyOKBefore, r.BusyRate = 1, 0.6 }, nil, []string{CodeUntested}, ""},
@@ -51,12 +53,12 @@ func TestVerdict(t *testing.T) {
 			r.Load.WebSockets, r.WebSocketsOpen = 2, 0
 		}, nil, []string{CodeUntested, CodeUntested}, ""},
 		{"errors after the signal", func(r *Report) {
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[105].Status[5] = 16 // +50 ms
 		}, nil, []string{CodeErrorsSent}, ""},
 		{"lost", func(r *Report) {
 			r.Busy.Lost, r.Busy.LostReused = 3, 3
-			r.lostBy = map[Reason]int{closedBeforeResponse: 2, resetBeforeResponse: 1}
+			r.lostBy = map[Reason]int{Reason("closed before response"): 2, Reason("reset before response"): 1}
 		}, []string{CodeLost}, nil, "3 requests lost on established connections (2 closed before response, 1 reset before response)"},
 		{"slow incomplete", func(r *Report) {
 			r.Load.Slow = 3
@@ -69,18 +71,18 @@ func TestVerdict(t *testing.T) {
 		}, []string{CodeExitCode}, nil, "ended by SIGTERM (exit 143)"},
 		{"ended by the signal, having answered after it", func(r *Report) {
 			r.Signal, r.Exit.Code, r.Exit.Signal = syscall.SIGTERM, -1, syscall.SIGTERM
-			r.Timeline = Timeline{Start: at(-time.Second), Bucket: timelineBucket, Buckets: make([]Counts, 200)}
+			r.Timeline = Timeline{Start: at(-time.Second), Bucket: TimelineBucket, Buckets: make([]Counts, 200)}
 			r.Timeline.Buckets[115].Status[2] = 1200 // +150 ms
 		}, []string{CodeExitCode}, nil, "it answered 1,200 requests after the signal, so it handled it"},
 		{"ended by the signal, answering nothing after it", func(r *Report) {
 			r.Signal, r.Exit.Code, r.Exit.Signal = syscall.SIGTERM, -1, syscall.SIGTERM
 		}, []string{CodeExitCode}, nil, "most likely it does not handle SIGTERM"},
 		{"killed", func(r *Report) {
-			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
+			r.Exit = proc.Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "killed with SIGKILL"},
 		{"killed holding quiet connections the probe kept open", func(r *Report) {
 			r.holdQuiet, r.SilentClosed = true, nil
-			r.Exit = Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
+			r.Exit = proc.Exit{At: at(30 * time.Second), Code: -1, Signal: syscall.SIGKILL, Killed: true}
 		}, []string{CodeKilled}, nil, "1 quiet connection was still open then, kept open by the probe (--hold-quiet)"},
 		{"exit lag", func(r *Report) { r.Exit.At = at(1500 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1.3 s after its last response"},
 		{"exit lag just over the limit", func(r *Report) { r.Exit.At = at(1243 * time.Millisecond) }, []string{CodeExitLag}, nil, "exited 1,043 ms after its last response (more than 1s)"},
@@ -129,7 +131,7 @@ func TestVerdict(t *testing.T) {
 		}, nil, []string{CodeOverloaded}, ""},
 		{"signal a second late: overloaded", func(r *Report) { r.SignalLag = 1100 * time.Millisecond }, nil, []string{CodeOverloaded, CodeProbeLag}, ""},
 		{"no signal, no exit", func(r *Report) {
-			r.Target, r.PID, r.SignalAt, r.Exit = "127.0.0.1:80", 0, time.Time{}, Exit{}
+			r.Target, r.PID, r.SignalAt, r.Exit = "127.0.0.1:80", 0, time.Time{}, proc.Exit{}
 		}, nil, []string{CodeNoSignal}, ""},
 		{"unknown exit code", func(r *Report) {
 			r.Target, r.Exit.Code, r.Exit.Unknown = "127.0.0.1:80", -1, true
@@ -139,7 +141,7 @@ func TestVerdict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := good()
 			tt.edit(r)
-			v := r.judge(0)
+			v := r.Judge(0)
 			reasons, warnings := findingCodes(v.Reasons), findingCodes(v.Warnings)
 			slices.Sort(reasons)
 			want := slices.Sorted(slices.Values(tt.reasons))
@@ -154,7 +156,7 @@ func TestVerdict(t *testing.T) {
 			}
 		})
 	}
-	if v := good().judge(time.Millisecond); v.Pass {
+	if v := good().Judge(time.Millisecond); v.Pass {
 		t.Errorf("with MaxExitLag 1ms: %s", v)
 	}
 }
@@ -171,7 +173,7 @@ func TestFormatCount(t *testing.T) {
 // of a killed process, or before it, on keep-alive connections.
 func TestLostAdvice(t *testing.T) {
 	t0 := time.Now()
-	killed := Exit{At: t0.Add(5 * time.Second), Code: -1, Killed: true}
+	killed := proc.Exit{At: t0.Add(5 * time.Second), Code: -1, Killed: true}
 	for _, tc := range []struct {
 		name string
 		done time.Time
@@ -186,4 +188,12 @@ func TestLostAdvice(t *testing.T) {
 			t.Errorf("%s: advice %q, want it to say %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+func findingCodes(fs []Finding) []string {
+	codes := make([]string, len(fs))
+	for i, f := range fs {
+		codes[i] = f.Code
+	}
+	return codes
 }

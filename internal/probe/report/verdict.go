@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	"cmp"
@@ -11,7 +11,7 @@ import (
 	"github.com/drain-go/drain/internal/probe/proc"
 )
 
-// DefaultMaxExitLag is the default of [Config.MaxExitLag].
+// DefaultMaxExitLag is the default of probe.Config.MaxExitLag.
 const DefaultMaxExitLag = time.Second
 
 // The codes of the [Finding]s of a [Verdict].
@@ -99,7 +99,7 @@ var advice = map[string]string{
 //     ended by a signal (SIGKILL from the probe aside); the reason says
 //     whether it handled the signal first, as far as the answers show.
 //   - [CodeKilled]: the probe killed it at the end of the grace period.
-//   - [CodeExitLag]: it exited more than [Config.MaxExitLag] after its last
+//   - [CodeExitLag]: it exited more than probe.Config.MaxExitLag after its last
 //     response (or after the signal, if it answered nothing after it).
 //   - [CodeHeldSockets]: it still held idle connections or silent sockets
 //     when it had had nothing to answer for MaxExitLag; the probe
@@ -149,10 +149,11 @@ func (v Verdict) String() string {
 	return b.String()
 }
 
-// judge judges the shutdown the report describes, the process allowed to
+// Judge judges the shutdown the report describes, the process allowed to
 // live on maxExitLag once it had nothing left to answer (0: the
-// default), as [Run] does to fill in [Report.Verdict]: see [Verdict].
-func (r *Report) judge(maxExitLag time.Duration) Verdict {
+// default), as probe's Run does to fill in [Report.Verdict]: see
+// [Verdict]. The report must be complete ([Report.Complete]).
+func (r *Report) Judge(maxExitLag time.Duration) Verdict {
 	if maxExitLag <= 0 {
 		maxExitLag = DefaultMaxExitLag
 	}
@@ -373,7 +374,7 @@ func (r *Report) lostAdvice(in func(Record) bool, lost, reused int) string {
 	// are the server's.
 	var atDeath, before int
 	for _, rec := range r.Records {
-		if rec.Kind.request() && rec.Outcome == Lost && in(rec) {
+		if rec.Kind.IsRequest() && rec.Outcome == Lost && in(rec) {
 			if e := r.Exit; (e.Killed || e.Signal != nil) && !rec.Done.Before(e.At.Add(-deathMargin)) {
 				atDeath++
 			} else {

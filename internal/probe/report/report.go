@@ -1,10 +1,10 @@
-package probe
+package report
 
 import (
-	"maps"
 	"os"
-	"slices"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // A Report is what a run observed. Times are on the probe's clock; use the
@@ -13,13 +13,13 @@ type Report struct {
 	// Addr is the address the probe loaded: where the server it started
 	// listened, or the target's.
 	Addr string
-	// Target is [Config.Target]: empty when the probe started the server.
+	// Target is probe.Config.Target: empty when the probe started the server.
 	Target string
 	// Command is the server's program and arguments, "{port}" replaced;
 	// nil in target mode.
 	Command []string
 	// PID is the process signalled: the server the probe started, or
-	// [Config.PID]; 0 if none.
+	// probe.Config.PID; 0 if none.
 	PID int
 	// Load is the load that was put on the server, defaults filled in.
 	Load Load
@@ -43,7 +43,7 @@ type Report struct {
 	LastResponse time.Time
 	// Exit is how the process ended, and when; zero if it did not (or
 	// there is none).
-	Exit Exit
+	Exit proc.Exit
 	// End is when the load stopped.
 	End time.Time
 
@@ -95,10 +95,10 @@ type Report struct {
 	LagP99, LagMax time.Duration
 
 	// holdQuiet: the probe kept the quiet connections open to the end
-	// ([Config.HoldQuiet]).
+	// (probe's Config.HoldQuiet).
 	holdQuiet bool
 	// QuietClosedAt is when the probe closed the idle connections and
-	// silent sockets the server still held open [Config.MaxExitLag]
+	// silent sockets the server still held open probe.Config.MaxExitLag
 	// after it had nothing left to answer; zero if it did not have to.
 	QuietClosedAt time.Time
 	// SentAfterSignal counts the requests sent after the signal; the
@@ -108,11 +108,11 @@ type Report struct {
 	Timeline Timeline
 
 	// Records lists the requests of note (see [Record]), in the order
-	// they ended; Dropped counts those left out past [Config.MaxRecords].
+	// they ended; Dropped counts those left out past probe.Config.MaxRecords.
 	Records []Record
 	Dropped int
 
-	// Upgrades lists the upgrades of an upgrade run ([Config.Upgrades]),
+	// Upgrades lists the upgrades of an upgrade run (probe.Config.Upgrades),
 	// those whose signal was sent, in order; UpgradeSignal is the signal
 	// each was asked for with, UpgradeInterval the time between them,
 	// and PIDFile where the server kept its PID. Empty, nil and zero in
@@ -124,7 +124,7 @@ type Report struct {
 	UpgradeTimeout  time.Duration
 	PIDFile         string
 
-	// Verdict judges the shutdown (see [Report.judge]).
+	// Verdict judges the shutdown (see [Report.Judge]).
 	Verdict Verdict
 
 	// Output is the end of what the server wrote on stdout and stderr;
@@ -141,35 +141,18 @@ type Report struct {
 // before it exits is counted as holding them until the exit.
 const exitMargin = 2 * time.Millisecond
 
-// fill completes the report from what the recorder and the driver saw.
-// The load and the watcher must have stopped.
-func (r *Report) fill(rec *recorder, d *driver) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	r.Busy, r.Conn, r.Slow, r.Idle, r.Silent = rec.counts[Busy], rec.counts[Conn], rec.counts[Slow], rec.counts[Idle], rec.counts[Silent]
-	r.WebSocket, r.SSE, r.Watch = rec.counts[WebSocket], rec.counts[SSE], rec.counts[Watch]
-	r.SentAfterSignal = rec.sentAfter
-	r.lostBy = maps.Clone(rec.lostBy)
-	r.CloseCodes = maps.Clone(rec.closeCodes)
-	r.LastResponse = rec.last
-	r.Records = rec.records
-	slices.SortStableFunc(r.Records, func(a, b Record) int { return a.Done.Compare(b.Done) })
-	r.Dropped = rec.dropped
-	r.IdleOpen, r.SilentOpen = d.idle.Len(), d.silent.Len()
-	r.IdleClosed, r.SilentClosed = d.idle.CloseTimes(), d.silent.CloseTimes()
+// Complete completes a report whose other fields the run has set. It
+// takes what the verdict judges by but the report does not show: the lost
+// requests (not streams) by reason, the busy requests answered 2xx before
+// the signal (during the whole run, without one), and the requests sent
+// before the signal whose connection was refused, and whether the probe
+// kept the quiet connections open to the end (drainprobe --hold-quiet). It
+// counts the held connections the server closed before it exited, and
+// what each upgrade's window saw.
+func (r *Report) Complete(lostBy map[Reason]int, busyOKBefore, connRefusedBefore int, holdQuiet bool) {
+	r.lostBy, r.busyOKBefore, r.connRefusedBefore, r.holdQuiet = lostBy, busyOKBefore, connRefusedBefore, holdQuiet
 	r.IdleClosedBeforeExit = closedBefore(r.IdleClosed, r.Exit.At)
 	r.SilentClosedBeforeExit = closedBefore(r.SilentClosed, r.Exit.At)
-	_, r.WebSocketsOpen, r.SSEOpen, r.WatchesOpen = d.streams.opened()
-	r.Timeline = rec.timeline.snapshot(r.End)
-	end := r.SignalAt
-	if end.IsZero() {
-		end = r.End
-	}
-	if span := end.Sub(r.Start); !r.Start.IsZero() && span > 0 {
-		r.BusyRate = float64(rec.busyBefore) / span.Seconds()
-	}
-	r.busyOKBefore = rec.busyOKBefore
-	r.connRefusedBefore = rec.connRefusedBefore
 	r.countUpgrades()
 }
 
@@ -198,7 +181,7 @@ func countBefore(ts []time.Time, t time.Time) int {
 func (r *Report) Total() Counts {
 	var c Counts
 	for _, k := range []Counts{r.Busy, r.Conn, r.Slow, r.Idle, r.Silent} {
-		c.add(k)
+		c.Add(k)
 	}
 	return c
 }
@@ -249,3 +232,14 @@ func (r *Report) Lost() []Record {
 	}
 	return lost
 }
+
+// Thresholds of [Report.KeptUp].
+const (
+	// keepUpLagP99 is the most the probe's scheduling lag may reach at
+	// the 99th percentile for its timings to be trusted: a request's
+	// times are taken by a goroutine that may have waited that long to
+	// run.
+	keepUpLagP99 = 20 * time.Millisecond
+	// keepUpSignalLag is the most the signal may be late.
+	keepUpSignalLag = 10 * time.Millisecond
+)

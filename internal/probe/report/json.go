@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ import (
 //   - "timeline" buckets are "bucket_ms" wide, the first beginning at
 //     "start_ms" (the load's start), up to the end of the load.
 //   - "notable" lists the records of note in the order they ended.
-//   - In an upgrade run only ([Config.Upgrades]): "load"."conns" (also
+//   - In an upgrade run only (probe.Config.Upgrades): "load"."conns" (also
 //     when set in another run), "by_kind"."conn" likewise; "upgrade" has
 //     the run's "signal", "interval_ms", "timeout_ms" and "pidfile";
 //     "upgrades" lists each upgrade: "n", "signal_ms", "signal_lag_ms",
@@ -150,7 +150,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		TimeoutMs  float64 `json:"timeout_ms"`
 		PIDFile    string  `json:"pidfile"`
 	}
-	exitOf := func(e Exit) *exit {
+	exitOf := func(e proc.Exit) *exit {
 		if e.At.IsZero() {
 			return nil
 		}
@@ -304,7 +304,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	p.SignalLagMs, p.LagP99Ms, p.LagMaxMs = round(ms(r.SignalLag)), round(ms(r.LagP99)), round(ms(r.LagMax))
 	p.KeptUp = r.KeptUp()
 
-	j.Timeline.BucketMs = int(timelineBucket / time.Millisecond)
+	j.Timeline.BucketMs = int(TimelineBucket / time.Millisecond)
 	j.Timeline.StartMs = at(r.Timeline.Start)
 	j.Timeline.Buckets = make([]bucket, len(r.Timeline.Buckets))
 	for i, b := range r.Timeline.Buckets {

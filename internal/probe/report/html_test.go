@@ -1,4 +1,4 @@
-package probe
+package report
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drain-go/drain/internal/probe/proc"
 )
 
 // samplePage writes the page of a failed run made up for the tests: lost
@@ -27,7 +29,7 @@ func samplePage(t *testing.T) (string, *view) {
 		Load:   Load{Busy: 4, Idle: 2, Silent: 3, WebSockets: 2},
 		Warmup: 500 * time.Millisecond,
 		Start:  at(-500), SignalAt: t0, LastResponse: at(1.5), QuietClosedAt: at(3),
-		Exit:            Exit{At: at(4.2), Code: 1},
+		Exit:            proc.Exit{At: at(4.2), Code: 1},
 		Busy:            Counts{Status: [6]int{2: 60000}, Refused: 3, Lost: 2},
 		Slow:            Counts{Lost: 1},
 		SentAfterSignal: Counts{Refused: 3, Lost: 3},
