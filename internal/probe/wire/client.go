@@ -14,10 +14,10 @@ import (
 // writes return at once.
 var longAgo = time.Unix(1, 0)
 
-// FailOnDone makes nc's reads and writes fail at once when ctx ends, by
+// failOnDone makes nc's reads and writes fail at once when ctx ends, by
 // setting a deadline in the past. The returned function undoes that; once
 // it has returned, the deadline is not set (any more) by ctx's end.
-func FailOnDone(ctx context.Context, nc net.Conn) (undo func()) {
+func failOnDone(ctx context.Context, nc net.Conn) (undo func()) {
 	done := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(done)
@@ -101,7 +101,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	c.nc = nc
 	// Registered once per connection rather than per request: registering
 	// takes the context's lock, which every busy client shares.
-	c.unwatch = FailOnDone(ctx, nc)
+	c.unwatch = failOnDone(ctx, nc)
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, 4<<10)
 	} else {
@@ -110,9 +110,6 @@ func (c *Client) Connect(ctx context.Context) error {
 	c.seq = 0
 	return nil
 }
-
-// Conn returns the connection open, nil if none is.
-func (c *Client) Conn() net.Conn { return c.nc }
 
 // Connected reports whether the client has a connection open.
 func (c *Client) Connected() bool { return c.nc != nil }
@@ -169,7 +166,7 @@ func (c *Client) Do(ctx context.Context, req []byte) Exchange {
 
 // roundTrip writes the request and reads its response on c.nc.
 func (c *Client) roundTrip(req []byte) (st Step, status int, closes bool, err error) {
-	resp, st, err := c.Send(req)
+	resp, st, err := c.send(req)
 	if err != nil {
 		return st, 0, false, err
 	}
@@ -181,9 +178,9 @@ func (c *Client) roundTrip(req []byte) (st Step, status int, closes bool, err er
 	return StepHeader, resp.StatusCode, resp.Close, nil
 }
 
-// Send writes the request on c.nc and reads its response's header,
+// send writes the request on c.nc and reads its response's header,
 // leaving the body to be read. st is where err happened.
-func (c *Client) Send(req []byte) (resp *http.Response, st Step, err error) {
+func (c *Client) send(req []byte) (resp *http.Response, st Step, err error) {
 	if _, err = c.nc.Write(req); err != nil {
 		return nil, StepWrite, err
 	}

@@ -75,13 +75,13 @@ func (d Dialer) OpenSSE(ctx context.Context, req []byte) (*Stream, Exchange) {
 		x.Done, x.Step, x.Err = time.Now(), StepConnect, err
 		return nil, x
 	}
-	nc := c.Conn()
+	nc := c.nc
 	nc.SetDeadline(x.Sent.Add(d.Timeout))
 	if ctx.Err() != nil { // see Client.Do
 		nc.SetDeadline(longAgo)
 	}
 	defer c.Detach() // the connection is the stream's, or closed
-	resp, st, err := c.Send(req)
+	resp, st, err := c.send(req)
 	x.Done, x.Step = time.Now(), st
 	if err == nil {
 		x.Status = resp.StatusCode
@@ -186,7 +186,7 @@ func readWebSocket(ctx context.Context, c *websocket.Conn) (int, error) {
 // it ended cleanly. It closes the connection.
 func readSSE(ctx context.Context, nc net.Conn, body io.Reader) error {
 	defer nc.Close()
-	defer FailOnDone(ctx, nc)()
+	defer failOnDone(ctx, nc)()
 	_, err := io.Copy(io.Discard, body)
 	return err
 }
