@@ -10,6 +10,12 @@
 # does not enter it.
 #
 #   bench/throughput.sh [pairs] [seconds]    # defaults: 21 pairs of 5s runs
+#   BASE=rev bench/throughput.sh ...         # drain at rev too, in each round
+#
+# With BASE set, each round also runs drain as it was at that revision
+# (built in a git worktree), the three runs' order rotating, and the
+# ratios of both drains to bare are reported: whether drain got cheaper or
+# dearer, told apart from the host's swings.
 #
 # Needs wrk (apt-get install wrk) and taskset.
 set -euo pipefail
@@ -20,24 +26,39 @@ conns=${CONNS:-64}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+root=$PWD
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  [ -n "${BASE:-}" ] && git -C "$root" worktree remove --force "$tmp/base" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 go build -o "$tmp/hello" ./bench/servers/hello
+modes=(bare drain)
+if [ -n "${BASE:-}" ]; then
+  git worktree add --detach "$tmp/base" "$BASE" >/dev/null 2>&1
+  (cd "$tmp/base" && go build -o "$tmp/hello-base" ./bench/servers/hello)
+  modes=(bare drain base)
+fi
 tick=$(getconf CLK_TCK)
 
 # cputicks PID: user + system CPU ticks the process has used.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 port=18080
-declare -A rps cpu
+declare -A rps cpu ratios cpuratios
 echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds, server on CPU 0, wrk on CPU 1" >&2
-ratios=""
-cpuratios=""
+nmodes=${#modes[@]}
 for round in $(seq "$rounds"); do
-  order="bare drain"
-  [ $((round % 2)) -eq 0 ] && order="drain bare"
+  order=""
+  for i in $(seq 0 $((nmodes - 1))); do
+    order="$order ${modes[$(((round + i) % nmodes))]}"
+  done
   declare -A this thiscpu
   for mode in $order; do
-    PORT=$port taskset -c 0 "$tmp/hello" -mode "$mode" 2>"$tmp/$mode.log" &
+    bin=$tmp/hello arg=$mode
+    [ "$mode" = base ] && bin=$tmp/hello-base arg=drain
+    PORT=$port taskset -c 0 "$bin" -mode "$arg" 2>"$tmp/$mode.log" &
     pid=$!
     for _ in $(seq 100); do
       (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
@@ -56,21 +77,26 @@ for round in $(seq "$rounds"); do
     this[$mode]=$r
     thiscpu[$mode]=$us
   done
-  ratios="$ratios $(awk -v d="${this[drain]}" -v b="${this[bare]}" 'BEGIN { printf "%.4f", d/b }')"
-  cpuratios="$cpuratios $(awk -v d="${thiscpu[drain]}" -v b="${thiscpu[bare]}" 'BEGIN { printf "%.4f", b/d }')"
+  for mode in "${modes[@]:1}"; do
+    ratios[$mode]="${ratios[$mode]:-} $(awk -v d="${this[$mode]}" -v b="${this[bare]}" 'BEGIN { printf "%.4f", d/b }')"
+    cpuratios[$mode]="${cpuratios[$mode]:-} $(awk -v d="${thiscpu[$mode]}" -v b="${thiscpu[bare]}" 'BEGIN { printf "%.4f", b/d }')"
+  done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-rb=$(echo "${rps[bare]}" | median); rd=$(echo "${rps[drain]}" | median)
-cb=$(echo "${cpu[bare]}" | median); cd=$(echo "${cpu[drain]}" | median)
+declare -A name=([bare]="bare net/http" [drain]="drain" [base]="drain at ${BASE:-}")
 echo "| server | median req/s | median server CPU per request |"
 echo "|---|---|---|"
-echo "| bare net/http | $rb | $cb µs |"
-echo "| drain | $rd | $cd µs |"
-ratio=$(echo "$ratios" | median)
-awk -v r="$ratio" -v n="$rounds" 'BEGIN { printf "\ndrain / bare, median of %d pairs: %.1f %% of the requests per second\n", n, 100*r }'
-cpuratio=$(echo "$cpuratios" | median)
-awk -v r="$cpuratio" -v n="$rounds" 'BEGIN { printf "bare/drain server CPU per request, median of %d pairs: %.1f %%\n", n, 100*r }'
-echo "pairs (drain/bare):$ratios"
-echo "pairs (CPU per request, bare/drain):$cpuratios"
-echo "runs (req/s): bare${rps[bare]}; drain${rps[drain]}"
-echo "runs (µs CPU/request): bare${cpu[bare]}; drain${cpu[drain]}"
+for mode in "${modes[@]}"; do
+  echo "| ${name[$mode]} | $(echo "${rps[$mode]}" | median) | $(echo "${cpu[$mode]}" | median) µs |"
+done
+for mode in "${modes[@]:1}"; do
+  awk -v r="$(echo "${ratios[$mode]}" | median)" -v n="$rounds" -v m="${name[$mode]}" \
+    'BEGIN { printf "\n%s / bare, median of %d rounds: %.1f %% of the requests per second\n", m, n, 100*r }'
+  awk -v r="$(echo "${cpuratios[$mode]}" | median)" -v n="$rounds" -v m="${name[$mode]}" \
+    'BEGIN { printf "bare / %s server CPU per request, median of %d rounds: %.1f %%\n", m, n, 100*r }'
+  echo "rounds (${name[$mode]}/bare):${ratios[$mode]}"
+  echo "rounds (CPU per request, bare/${name[$mode]}):${cpuratios[$mode]}"
+done
+for mode in "${modes[@]}"; do
+  echo "runs (${name[$mode]}): req/s${rps[$mode]}; µs CPU/request${cpu[$mode]}"
+done
